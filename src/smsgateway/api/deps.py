@@ -1,0 +1,42 @@
+"""The lifespan's typed state, and the ``Annotated`` aliases that hand it to routes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, cast
+
+import asyncpg
+import httpx
+from fastapi import Depends, Request
+
+from smsgateway.settings import Settings
+
+
+@dataclass(frozen=True)
+class AppState:
+    """What the lifespan opens once per process and closes on shutdown."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    http: httpx.AsyncClient
+    schema_head: str | None
+    sinch_mode: str
+    started_monotonic: float = field(default_factory=time.monotonic)
+
+
+def get_state(request: Request) -> AppState:
+    return cast(AppState, request.state.app_state)
+
+
+def get_settings(request: Request) -> Settings:
+    return get_state(request).settings
+
+
+def get_pool(request: Request) -> asyncpg.Pool:
+    return get_state(request).pool
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]

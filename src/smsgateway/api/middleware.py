@@ -1,0 +1,155 @@
+"""Pure ASGI middleware: request ids, access logs, metrics, the catch-all 500 and the body limit."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from smsgateway.api.problems import RequestTooLargeError, send_problem
+from smsgateway.observability.logging import request_id_var
+from smsgateway.observability.metrics import (
+    HTTP_REQUEST_DURATION,
+    HTTP_REQUESTS,
+    HTTP_REQUESTS_IN_PROGRESS,
+)
+
+logger = logging.getLogger("smsgateway.access")
+
+REQUEST_ID_HEADER = "x-request-id"
+_ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Probes and scrapes would drown the access log; they are still counted in metrics.
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics", "/health"})
+
+
+class RequestContextMiddleware:
+    """Gives each request an id, and answers for it: header, log line, metrics, and 500s.
+
+    It is the outermost of our middleware, so an unexpected exception anywhere below is logged
+    with its traceback here and answered with a problem document that says nothing of internals.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id_from(scope)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        HTTP_REQUESTS_IN_PROGRESS.inc()
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        except Exception:
+            logger.exception("unhandled error", extra={"route": _route_template(scope)})
+            if not response_started:
+                await send_problem(
+                    send_with_request_id,
+                    500,
+                    "internal_error",
+                    "The gateway failed to handle this request; it has been logged.",
+                )
+        finally:
+            HTTP_REQUESTS_IN_PROGRESS.dec()
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            method = scope["method"]
+            HTTP_REQUESTS.labels(method, route, f"{status // 100}xx").inc()
+            HTTP_REQUEST_DURATION.labels(method, route).observe(elapsed)
+            logger.log(
+                logging.DEBUG if route in _QUIET_ROUTES else logging.INFO,
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over ``max_bytes`` with 413 before any parsing.
+
+    A declared ``Content-Length`` over the limit is refused before reading a byte; a chunked
+    body is counted as it streams and refused as soon as it passes the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await send_problem(send, 413, "payload_too_large", self._detail())
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise RequestTooLargeError(self.max_bytes)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    def _detail(self) -> str:
+        return f"The request body is larger than the limit of {self.max_bytes} bytes."
+
+
+def _request_id_from(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate: str = value.decode("latin-1")
+            if _ACCEPTABLE_REQUEST_ID.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    if isinstance(route, BaseRoute):
+        path: object = getattr(route, "path", None)
+        if isinstance(path, str):
+            return path
+    # Unmatched paths share one label so that scanners cannot explode the metric's cardinality.
+    return "<unmatched>"

@@ -1,0 +1,152 @@
+"""The application factory: routers, middleware, problem handlers and the lifespan's resources."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from smsgateway import __version__
+from smsgateway.api import docs, health, metrics
+from smsgateway.api.deps import AppState
+from smsgateway.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from smsgateway.api.problems import Problem, install_problem_handlers
+from smsgateway.observability.metrics import is_multiprocess, mark_worker_dead
+from smsgateway.observability.metrics import sample_worker_process as _sample_worker
+from smsgateway.settings import Settings
+from smsgateway.store.pool import create_pool
+from smsgateway.store.schema import head_revision
+
+logger = logging.getLogger(__name__)
+
+TITLE = "smsgateway"
+_DESCRIPTION = """An async SMS gateway in front of the Sinch SMS REST API.
+
+Every error answer is `application/problem+json` (RFC 9457) with a stable `code`.
+Every response carries `X-Request-ID`; send your own to correlate logs."""
+_PROCESS_SAMPLE_SECONDS = 5.0
+
+
+class MissingDatabaseUrlError(RuntimeError):
+    """``create_app`` needs a database URL; the CLI provides one in embedded mode."""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Builds the gateway for ``settings``; nothing is opened until the lifespan starts."""
+    if settings.database_url is None:
+        raise MissingDatabaseUrlError(
+            "DATABASE_URL is not set; run `smsgateway serve` (it starts the embedded database)"
+        )
+    schema_head = head_revision(settings.migrations_dir)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        async with _open_resources(settings, schema_head) as state:
+            yield {"app_state": state}
+
+    app = FastAPI(
+        title=TITLE,
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+    )
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    if settings.docs_enabled:
+        docs.install_docs(app, title=TITLE)
+    _register_problem_schema(app)
+    # Added last is outermost: the request context wraps the body limit, so a 413 has an id.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The factory uvicorn workers call (``--factory``): settings from the environment."""
+    return create_app(Settings())
+
+
+def describe_sinch_mode(settings: Settings) -> str:
+    if settings.sinch_service_plan_id and settings.sinch_api_token:
+        return f"sinch (region {settings.sinch_region})"
+    return "not configured: sending is not wired yet"
+
+
+@asynccontextmanager
+async def _open_resources(settings: Settings, schema_head: str | None) -> AsyncIterator[AppState]:
+    assert settings.database_url is not None
+    pool = await create_pool(
+        settings.database_url.get_secret_value(),
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        command_timeout=settings.db_command_timeout_seconds,
+        connect_timeout=settings.db_connect_timeout_seconds,
+    )
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(
+            connect=settings.sinch_connect_timeout_seconds,
+            read=settings.sinch_read_timeout_seconds,
+            write=settings.sinch_write_timeout_seconds,
+            pool=settings.sinch_pool_timeout_seconds,
+        ),
+        limits=httpx.Limits(
+            max_connections=settings.sinch_max_connections,
+            max_keepalive_connections=settings.sinch_max_keepalive_connections,
+        ),
+    )
+    sampler = asyncio.create_task(_sample_process_periodically()) if is_multiprocess() else None
+    try:
+        yield AppState(
+            settings=settings,
+            pool=pool,
+            http=http,
+            schema_head=schema_head,
+            sinch_mode=describe_sinch_mode(settings),
+        )
+    finally:
+        if sampler is not None:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+        await http.aclose()
+        try:
+            async with asyncio.timeout(settings.db_command_timeout_seconds):
+                await pool.close()
+        except TimeoutError:
+            logger.warning("database pool did not close in time; terminating connections")
+            pool.terminate()
+        mark_worker_dead(os.getpid())
+
+
+async def _sample_process_periodically() -> None:
+    while True:
+        _sample_worker()
+        await asyncio.sleep(_PROCESS_SAMPLE_SECONDS)
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    """Makes ``#/components/schemas/Problem`` exist even before any route references it."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(problem.pop("$defs", {}))
+            components["Problem"] = problem
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

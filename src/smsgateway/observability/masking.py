@@ -1,0 +1,37 @@
+"""Masking of phone numbers and secrets before anything reaches a log line. Pure functions."""
+
+from __future__ import annotations
+
+import re
+
+# An E.164-looking number, with or without '+', 8 to 15 digits: long enough to be a phone
+# number rather than a port, a count or a status code.
+_PHONE_PATTERN = re.compile(r"(?<![\w+])(\+?)(\d{8,15})(?!\w)")
+_SECRET_FIELD_PATTERN = re.compile(
+    r"""(?ix)
+    (["']?(?:authorization|api[_-]?key|x-api-key|token|secret|password)["']?\s*[:=]\s*)
+    (["']?)(?:bearer\s+)?[^\s"',}]+
+    """
+)
+_URL_PASSWORD_PATTERN = re.compile(r"(://[^:/@\s]+:)[^@/\s]+(@)")
+
+
+def mask_phone(number: str) -> str:
+    """``+15551234567`` → ``+1555***4567``: keeps the country prefix and the last four digits."""
+    plus = "+" if number.startswith("+") else ""
+    digits = number[len(plus) :]
+    if len(digits) <= 8:
+        return plus + digits[:2] + "***" + digits[-2:]
+    return plus + digits[:4] + "***" + digits[-4:]
+
+
+def mask_phones_in(text: str) -> str:
+    """Masks every phone-number-looking run of digits in free text."""
+    return _PHONE_PATTERN.sub(lambda m: mask_phone(m.group(1) + m.group(2)), text)
+
+
+def redact(text: str) -> str:
+    """Masks phone numbers, bearer tokens, API keys and URL passwords in free text."""
+    text = _URL_PASSWORD_PATTERN.sub(r"\1***\2", text)
+    text = _SECRET_FIELD_PATTERN.sub(r"\1\2***", text)
+    return mask_phones_in(text)

@@ -1,0 +1,134 @@
+"""Every setting the gateway reads, validated once at start-up.
+
+Names kept from the Express tutorial (``SINCH_SERVICE_PLAN_ID``, ``SINCH_API_TOKEN``,
+``SINCH_NUMBER``, ``SINCH_REGION``, ``PORT``) and ``DATABASE_URL`` have no prefix; every other
+setting is ``SMSGW_<NAME>``. ``.env.example`` documents each one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SinchRegion = Literal["us", "eu", "au", "br", "ca"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _default_migrations_dir() -> Path:
+    return _REPO_ROOT / "migrations"
+
+
+class Settings(BaseSettings):
+    """The gateway's configuration, from the environment and ``.env``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SMSGW_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # `DATABASE_URL=` copied from .env.example means "not set", not "an empty URL".
+        env_ignore_empty=True,
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    # Names kept from the Express tutorial.
+    sinch_service_plan_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SINCH_SERVICE_PLAN_ID", "sinch_service_plan_id"),
+    )
+    sinch_api_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SINCH_API_TOKEN", "sinch_api_token")
+    )
+    sinch_number: str | None = Field(
+        default=None, validation_alias=AliasChoices("SINCH_NUMBER", "sinch_number")
+    )
+    sinch_region: SinchRegion = Field(
+        default="us", validation_alias=AliasChoices("SINCH_REGION", "sinch_region")
+    )
+    sinch_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SINCH_BASE_URL", "sinch_base_url")
+    )
+    port: int = Field(default=8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "port"))
+
+    database_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "database_url")
+    )
+
+    host: str = "127.0.0.1"
+    workers: int = Field(default=1, ge=1, le=64)
+    data_dir: Path = Path(".smsgateway")
+    migrations_dir: Path = Field(default_factory=_default_migrations_dir)
+
+    # 0 connects lazily: the gateway starts (and reports not ready) while Postgres is down.
+    db_pool_min_size: int = Field(default=0, ge=0)
+    db_pool_max_size: int = Field(default=20, ge=1)
+    db_command_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    readiness_timeout_seconds: float = Field(default=1.0, gt=0)
+
+    sinch_connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    sinch_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    sinch_write_timeout_seconds: float = Field(default=10.0, gt=0)
+    sinch_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    sinch_max_connections: int = Field(default=100, ge=1)
+    sinch_max_keepalive_connections: int = Field(default=50, ge=0)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    log_level: LogLevel = "INFO"
+    docs_enabled: bool = True
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("sinch_region", mode="before")
+    @classmethod
+    def _lower_region(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        """No ``DATABASE_URL``: the gateway starts its own Postgres under ``data_dir``."""
+        return self.database_url is None
+
+
+def describe_settings_error(error: ValidationError) -> list[str]:
+    """One line per wrong setting, naming the environment variable and what is allowed."""
+    lines = []
+    for item in error.errors(include_url=False):
+        name = _env_name(str(item["loc"][0])) if item["loc"] else "settings"
+        given = item.get("input")
+        shown = "" if _is_secret_name(name) else f"={given!r}"
+        allowed = _allowed_values(item)
+        reason = f"allowed values: {allowed}" if allowed else item["msg"]
+        lines.append(f"configuration error: {name}{shown} is not valid; {reason}")
+    return lines
+
+
+def _env_name(field_or_alias: str) -> str:
+    if field_or_alias.isupper():
+        return field_or_alias
+    field = Settings.model_fields.get(field_or_alias)
+    alias = field.validation_alias if field is not None else None
+    if isinstance(alias, AliasChoices):
+        first = alias.choices[0]
+        if isinstance(first, str):
+            return first
+    return f"SMSGW_{field_or_alias.upper()}"
+
+
+def _is_secret_name(name: str) -> bool:
+    return any(word in name for word in ("TOKEN", "SECRET", "PASSWORD", "DATABASE_URL", "KEY"))
+
+
+def _allowed_values(item: object) -> str | None:
+    ctx = item.get("ctx") if isinstance(item, dict) else None
+    expected = ctx.get("expected") if isinstance(ctx, dict) else None
+    return str(expected).replace("'", "") if expected else None

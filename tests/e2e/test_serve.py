@@ -1,0 +1,144 @@
+"""``smsgateway serve`` as a user runs it: embedded Postgres, restarts, workers, bad settings."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.processes import (
+    REPO_ROOT,
+    free_port,
+    gateway_environment,
+    start_gateway,
+    stop_gateway,
+    wait_until_ready,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def postgres_processes_using(data_dir: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if process.info["name"] == "postgres" and str(data_dir) in cmdline:
+            found.append(process)
+    return found
+
+
+def embedded_dsn(data_dir: Path) -> str:
+    return f"postgresql://postgres@/smsgateway?host={data_dir / 'pgdata'}"
+
+
+def test_embedded_serve_keeps_data_across_restarts_and_leaves_no_postgres(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    log = tmp_path / "gateway.log"
+    port = free_port()
+    environment = gateway_environment(SMSGW_DATA_DIR=str(data_dir), PORT=str(port))
+    base_url = f"http://127.0.0.1:{port}"
+
+    first = start_gateway(["serve", "--migrate"], environment, log)
+    try:
+        wait_until_ready(base_url, first, 60, log)
+        assert httpx.get(f"{base_url}/healthz").json() == {"status": "ok"}
+        asyncio.run(_insert_marker(embedded_dsn(data_dir)))
+    finally:
+        assert stop_gateway(first) == 0
+    assert postgres_processes_using(data_dir) == []
+
+    second = start_gateway(["serve"], environment, log)
+    try:
+        wait_until_ready(base_url, second, 60, log)
+        assert asyncio.run(_marker_bodies(embedded_dsn(data_dir))) == ["survives restarts"]
+    finally:
+        assert stop_gateway(second) == 0
+    assert postgres_processes_using(data_dir) == []
+    output = log.read_text()
+    assert "API docs:" in output
+    assert "Traceback" not in output
+
+
+def test_several_workers_share_one_set_of_metrics(database_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "gateway.log"
+    port = free_port()
+    environment = gateway_environment(DATABASE_URL=database_url, PORT=str(port))
+    base_url = f"http://127.0.0.1:{port}"
+    process = start_gateway(["serve", "--workers", "2"], environment, log)
+    try:
+        wait_until_ready(base_url, process, 60, log)
+        with httpx.Client(base_url=base_url) as client:
+            for _ in range(40):
+                assert client.get("/healthz").status_code == 200
+            counts = set()
+            pids = set()
+            for _ in range(6):
+                # A fresh connection each time, so the scrapes land on different workers.
+                text = httpx.get(f"{base_url}/metrics", headers={"connection": "close"}).text
+                counts.add(_healthz_count(text))
+                pids |= _worker_pids(text)
+    finally:
+        assert stop_gateway(process) == 0
+    assert counts == {40.0}, "every worker must report the total of all workers"
+    assert len(pids) == 2, log.read_text()
+
+
+def test_a_wrong_setting_stops_start_up_with_one_clear_line(tmp_path: Path) -> None:
+    environment = gateway_environment(SINCH_REGION="xx", SMSGW_DATA_DIR=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "smsgateway", "serve"],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: SINCH_REGION='xx' is not valid; "
+        "allowed values: us, eu, au, br or ca"
+    ]
+    assert not (tmp_path / "pgdata").exists(), "nothing may start on a bad configuration"
+
+
+def _healthz_count(text: str) -> float:
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "smsgw_http_requests_total" and sample.labels["route"] == "/healthz":
+                return sample.value
+    return 0.0
+
+
+def _worker_pids(text: str) -> set[str]:
+    return {
+        sample.labels["pid"]
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "smsgw_worker_resident_memory_bytes"
+    }
+
+
+async def _insert_marker(dsn: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(
+            "INSERT INTO sms_log (id, body, encoding, segment_count, character_count,"
+            " recipient_count) VALUES (gen_random_uuid(), 'survives restarts', 'GSM-7', 1, 17, 1)"
+        )
+    finally:
+        await connection.close()
+
+
+async def _marker_bodies(dsn: str) -> list[str]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return [row["body"] for row in await connection.fetch("SELECT body FROM sms_log")]
+    finally:
+        await connection.close()

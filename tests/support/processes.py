@@ -1,0 +1,70 @@
+"""Run the real ``smsgateway`` command in a subprocess and wait for it with deadlines."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def gateway_environment(**overrides: str) -> dict[str, str]:
+    """The current environment minus anything that would point the gateway elsewhere."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SMSGW_", "SINCH_", "PROMETHEUS_")) and key not in {"DATABASE_URL", "PORT"}
+    }
+    environment.update(overrides)
+    return environment
+
+
+def start_gateway(args: list[str], environment: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "smsgateway", *args],
+            cwd=REPO_ROOT,
+            env=dict(environment),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], deadline_seconds: float, log: Path) -> float:
+    """Polls ``/readyz`` until 200; returns the seconds it took. Fails fast if the process exits."""
+    started = time.monotonic()
+    while time.monotonic() - started < deadline_seconds:
+        if process.poll() is not None:
+            raise AssertionError(f"gateway exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=1.0).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"gateway not ready within {deadline_seconds} s:\n{log.read_text()}")
+
+
+def stop_gateway(process: subprocess.Popen[bytes], deadline_seconds: float = 20.0) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=deadline_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise

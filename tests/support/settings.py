@@ -1,0 +1,32 @@
+"""Settings for tests: built from keyword arguments only, never from the environment or .env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from smsgateway.settings import Settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+class IsolatedSettings(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def make_settings(database_url: str | None = None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"migrations_dir": MIGRATIONS_DIR, **overrides}
+    if database_url is not None:
+        values["database_url"] = database_url
+    return IsolatedSettings(**values)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smsgateway.observability.masking import mask_phone, mask_phones_in, redact
+
+
+@pytest.mark.parametrize(
+    ("number", "masked"),
+    [
+        ("+15551234567", "+1555***4567"),
+        ("+46701234567", "+4670***4567"),
+        ("33662162466", "3366***2466"),
+        ("+1234567", "+12***67"),
+    ],
+)
+def test_mask_phone_keeps_prefix_and_last_digits(number: str, masked: str) -> None:
+    assert mask_phone(number) == masked
+
+
+@given(
+    digits=st.text(alphabet="0123456789", min_size=8, max_size=15).filter(lambda d: d[0] != "0"),
+    plus=st.booleans(),
+    before=st.text(alphabet=st.characters(blacklist_categories=("Nd",)), max_size=20),
+    after=st.text(alphabet=st.characters(blacklist_categories=("Nd",)), max_size=20),
+)
+def test_no_whole_number_survives_masking(digits: str, plus: bool, before: str, after: str) -> None:
+    number = ("+" if plus else "") + digits
+    masked = mask_phones_in(f"{before} {number} {after}")
+    assert digits not in masked
+    assert "***" in masked
+
+
+def test_short_numbers_such_as_counts_and_statuses_are_left_alone() -> None:
+    assert mask_phones_in("status 404 after 1234567 ms") == "status 404 after 1234567 ms"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Authorization: Bearer abc.def.ghi",
+        '{"api_key": "sgw_live_123456"}',
+        "x-api-key=topsecretvalue",
+        "postgresql://user:hunter2@db:5432/app",
+        "token=abcdef123",
+    ],
+)
+def test_redact_hides_secrets(text: str) -> None:
+    redacted = redact(text)
+    for secret in ("abc.def.ghi", "sgw_live_123456", "topsecretvalue", "hunter2", "abcdef123"):
+        assert secret not in redacted

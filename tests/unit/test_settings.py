@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from smsgateway.settings import Settings, describe_settings_error
+from tests.support.settings import IsolatedSettings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+
+
+def test_tutorial_names_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SINCH_SERVICE_PLAN_ID", "plan-1")
+    monkeypatch.setenv("SINCH_API_TOKEN", "tok-secret")
+    monkeypatch.setenv("SINCH_NUMBER", "+12025550123")
+    monkeypatch.setenv("SINCH_REGION", "EU")
+    monkeypatch.setenv("PORT", "3000")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.sinch_service_plan_id == "plan-1"
+    assert settings.sinch_number == "+12025550123"
+    assert settings.sinch_region == "eu"
+    assert settings.port == 3000
+    assert settings.sinch_api_token is not None
+    assert settings.sinch_api_token.get_secret_value() == "tok-secret"
+    assert "tok-secret" not in repr(settings)
+
+
+def test_the_embedded_database_is_used_only_without_a_database_url() -> None:
+    assert IsolatedSettings().uses_embedded_database
+    assert not IsolatedSettings(database_url="postgresql://x@y/z").uses_embedded_database
+
+
+def test_a_wrong_region_is_one_line_naming_the_setting_and_the_allowed_values() -> None:
+    with pytest.raises(ValidationError) as caught:
+        IsolatedSettings(SINCH_REGION="xx")
+    assert describe_settings_error(caught.value) == [
+        "configuration error: SINCH_REGION='xx' is not valid; allowed values: us, eu, au, br or ca"
+    ]
+
+
+def test_gateway_settings_are_named_by_their_environment_variable() -> None:
+    with pytest.raises(ValidationError) as caught:
+        IsolatedSettings(workers=0, log_level="LOUD")
+    lines = describe_settings_error(caught.value)
+    assert any(line.startswith("configuration error: SMSGW_WORKERS=0") for line in lines)
+    assert any("SMSGW_LOG_LEVEL='LOUD'" in line and "INFO" in line for line in lines)
+
+
+def test_a_refused_secret_is_never_echoed() -> None:
+    with pytest.raises(ValidationError) as caught:
+        IsolatedSettings(SINCH_API_TOKEN=12345)
+    [line] = describe_settings_error(caught.value)
+    assert line.startswith("configuration error: SINCH_API_TOKEN is not valid")
+    assert "12345" not in line
+
+
+def test_every_setting_is_documented_in_env_example() -> None:
+    documented = EXAMPLE.read_text()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        env_name = alias.choices[0] if alias is not None else f"SMSGW_{name.upper()}"  # type: ignore[union-attr]
+        assert str(env_name) in documented, f"{env_name} is missing from .env.example"
+
+
+def test_env_example_itself_is_a_valid_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(Settings.model_fields):
+        monkeypatch.delenv(key.upper(), raising=False)
+    settings = Settings(_env_file=EXAMPLE)  # type: ignore[call-arg]
+    assert settings.port == 8000
+    assert settings.max_body_bytes == 1024 * 1024
+    assert settings.uses_embedded_database
+    assert settings.sinch_api_token is None
+    assert settings.sinch_base_url is None
