@@ -102,8 +102,7 @@ def test_a_wrong_setting_stops_start_up_with_one_clear_line(tmp_path: Path) -> N
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "configuration error: SINCH_REGION='xx' is not valid; "
-        "allowed values: us, eu, au, br or ca"
+        "configuration error: SINCH_REGION='xx' is not valid; allowed values: us, eu, au, br or ca"
     ]
     assert not (tmp_path / "pgdata").exists(), "nothing may start on a bad configuration"
 

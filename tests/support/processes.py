@@ -28,13 +28,16 @@ def gateway_environment(**overrides: str) -> dict[str, str]:
     environment = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("SMSGW_", "SINCH_", "PROMETHEUS_")) and key not in {"DATABASE_URL", "PORT"}
+        if not key.startswith(("SMSGW_", "SINCH_", "PROMETHEUS_"))
+        and key not in {"DATABASE_URL", "PORT"}
     }
     environment.update(overrides)
     return environment
 
 
-def start_gateway(args: list[str], environment: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_gateway(
+    args: list[str], environment: Mapping[str, str], log: Path
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen(
             [sys.executable, "-m", "smsgateway", *args],
@@ -45,7 +48,9 @@ def start_gateway(args: list[str], environment: Mapping[str, str], log: Path) ->
         )
 
 
-def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], deadline_seconds: float, log: Path) -> float:
+def wait_until_ready(
+    base_url: str, process: subprocess.Popen[bytes], deadline_seconds: float, log: Path
+) -> float:
     """Polls ``/readyz`` until 200; returns the seconds it took. Fails fast if the process exits."""
     started = time.monotonic()
     while time.monotonic() - started < deadline_seconds:

@@ -51,7 +51,9 @@ async def test_readyz_is_503_within_its_timeout_when_the_database_is_down(
         response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["code"] == "not_ready"
-    assert "unreachable" in response.json()["detail"] or "did not answer" in response.json()["detail"]
+    assert (
+        "unreachable" in response.json()["detail"] or "did not answer" in response.json()["detail"]
+    )
 
 
 async def test_tutorial_health_keeps_the_express_shape(database_url: str) -> None:

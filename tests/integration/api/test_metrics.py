@@ -31,7 +31,9 @@ async def test_requests_are_counted_by_route_template_not_raw_path(database_url:
     app.include_router(probe)
     template = {"method": "GET", "route": "/test/things/{thing_id}", "status_class": "2xx"}
     async with lifespan_client(app) as client:
-        before = sample_value((await client.get("/metrics")).text, "smsgw_http_requests_total", template)
+        before = sample_value(
+            (await client.get("/metrics")).text, "smsgw_http_requests_total", template
+        )
         for thing_id in ("a", "b", "c"):
             assert (await client.get(f"/test/things/{thing_id}")).status_code == 200
         await client.get("/definitely/not/here")
@@ -43,12 +45,18 @@ async def test_requests_are_counted_by_route_template_not_raw_path(database_url:
     assert after - before == 3
     assert "/test/things/a" not in text
     assert "/definitely/not/here" not in text
-    assert sample_value(
-        text, "smsgw_http_requests_total", {"route": "<unmatched>", "status_class": "4xx"}
-    ) >= 1
-    assert sample_value(
-        text, "smsgw_http_request_duration_seconds_count", {"route": "/test/things/{thing_id}"}
-    ) >= 3
+    assert (
+        sample_value(
+            text, "smsgw_http_requests_total", {"route": "<unmatched>", "status_class": "4xx"}
+        )
+        >= 1
+    )
+    assert (
+        sample_value(
+            text, "smsgw_http_request_duration_seconds_count", {"route": "/test/things/{thing_id}"}
+        )
+        >= 3
+    )
 
 
 async def test_process_metrics_are_exposed(database_url: str) -> None:

@@ -18,9 +18,7 @@ EXPECTED_TABLES = {"sms_log", "sms_recipient", "sms_event"}
 async def tables_and_revision(dsn: str) -> tuple[set[str], str | None]:
     connection = await asyncpg.connect(dsn)
     try:
-        rows = await connection.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        )
+        rows = await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         return {row["tablename"] for row in rows} - {"alembic_version"}, await current_revision(
             connection
         )
