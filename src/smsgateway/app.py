@@ -20,6 +20,7 @@ from smsgateway.api.middleware import BodySizeLimitMiddleware, RequestContextMid
 from smsgateway.api.problems import Problem, install_problem_handlers
 from smsgateway.observability.metrics import is_multiprocess, mark_worker_dead
 from smsgateway.observability.metrics import sample_worker_process as _sample_worker
+from smsgateway.services.api_keys import ApiKeyAuthenticator
 from smsgateway.settings import Settings
 from smsgateway.store.pool import create_pool
 from smsgateway.store.schema import head_revision
@@ -111,6 +112,7 @@ async def _open_resources(settings: Settings, schema_head: str | None) -> AsyncI
             settings=settings,
             pool=pool,
             http=http,
+            authenticator=ApiKeyAuthenticator(pool),
             schema_head=schema_head,
             sinch_mode=describe_sinch_mode(settings),
         )

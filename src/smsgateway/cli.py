@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TextIO
+from typing import TextIO, TypeVar
 
+import asyncpg
 import uvicorn
 from pydantic import SecretStr, ValidationError
 
@@ -21,6 +23,7 @@ from smsgateway.settings import Settings, describe_settings_error
 from smsgateway.store.embedded import EmbeddedPostgresUnavailableError, start_embedded_postgres
 
 EXIT_CONFIG_ERROR = 2
+T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,6 +67,19 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate = verbs.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(run=_migrate)
+
+    apikey = verbs.add_parser("apikey", help="create, list or revoke API keys")
+    apikey_verbs = apikey.add_subparsers(dest="apikey_verb", required=True)
+    create = apikey_verbs.add_parser("create", help="create a key; it is shown once")
+    create.add_argument("--name", required=True, help="a unique name for the key")
+    create.add_argument("--tenant", help="whose messages the key sees (default: the name)")
+    create.add_argument("--rate", help="its own rate limit, e.g. 600/minute")
+    create.set_defaults(run=_apikey_create)
+    listing = apikey_verbs.add_parser("list", help="list keys (prefixes only)")
+    listing.set_defaults(run=_apikey_list)
+    revoke = apikey_verbs.add_parser("revoke", help="revoke a key by name or prefix")
+    revoke.add_argument("key", help="the key's name or visible prefix")
+    revoke.set_defaults(run=_apikey_revoke)
     return parser
 
 
@@ -72,7 +88,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     with _database(settings) as settings:
         if args.migrate:
             _apply_migrations(settings)
-        _print_banner(settings, sys.stdout, embedded=embedded)
+        development_key = _development_key(settings) if embedded and args.migrate else None
+        _print_banner(settings, sys.stdout, embedded=embedded, development_key=development_key)
         _run_uvicorn(settings)
     return 0
 
@@ -82,6 +99,87 @@ def _migrate(settings: Settings, _: argparse.Namespace) -> int:
         revision = _apply_migrations(settings)
     sys.stdout.write(f"database schema at {revision}\n")
     return 0
+
+
+def _apikey_create(settings: Settings, args: argparse.Namespace) -> int:
+    from smsgateway.services.api_keys import InvalidRateLimitError, create_api_key
+    from smsgateway.store.api_keys import ApiKeyNameTakenError
+
+    try:
+        created = _with_pool(
+            settings,
+            lambda pool: create_api_key(
+                pool, name=args.name, tenant=args.tenant, rate_limit=args.rate
+            ),
+        )
+    except InvalidRateLimitError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_CONFIG_ERROR
+    except ApiKeyNameTakenError:
+        sys.stderr.write(f"error: a key named {args.name!r} exists already\n")
+        return 1
+    record = created.record
+    sys.stdout.write(
+        f"{created.key}\n"
+        f"# name={record.name} tenant={record.tenant} prefix={record.prefix}"
+        f" rate={record.rate_limit or 'default'}\n"
+        "# This is the only time the key is shown; it is stored as a hash.\n"
+    )
+    return 0
+
+
+def _apikey_list(settings: Settings, _: argparse.Namespace) -> int:
+    from smsgateway.services.api_keys import list_api_keys
+
+    for record in _with_pool(settings, list_api_keys):
+        state = "revoked" if record.revoked_at else "active"
+        sys.stdout.write(
+            f"{record.prefix}…  {record.name:<20} tenant={record.tenant:<16}"
+            f" rate={record.rate_limit or 'default':<12} {state}"
+            f"  created {record.created_at:%Y-%m-%d %H:%M}\n"
+        )
+    return 0
+
+
+def _apikey_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from smsgateway.services.api_keys import revoke_api_key
+
+    record = _with_pool(settings, lambda pool: revoke_api_key(pool, args.key))
+    if record is None:
+        sys.stderr.write(f"error: no key named or prefixed {args.key!r}\n")
+        return 1
+    sys.stdout.write(f"revoked {record.prefix}… ({record.name}); it stops working within 30 s\n")
+    return 0
+
+
+def _development_key(settings: Settings) -> str | None:
+    from smsgateway.services.api_keys import ensure_development_key
+
+    created = _with_pool(settings, ensure_development_key)
+    return None if created is None else created.key
+
+
+def _with_pool(settings: Settings, use: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    """Runs one async store operation from the command line, inside its own event loop."""
+
+    async def run() -> T:
+        from smsgateway.store.pool import create_pool
+
+        with _database(settings) as configured:
+            assert configured.database_url is not None
+            pool = await create_pool(
+                configured.database_url.get_secret_value(),
+                min_size=0,
+                max_size=2,
+                command_timeout=configured.db_command_timeout_seconds,
+                connect_timeout=configured.db_connect_timeout_seconds,
+            )
+            try:
+                return await use(pool)
+            finally:
+                await pool.close()
+
+    return asyncio.run(run())
 
 
 @contextmanager
@@ -172,7 +270,9 @@ def _multiprocess_metrics_dir() -> Iterator[None]:
             del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
-def _print_banner(settings: Settings, out: TextIO, *, embedded: bool) -> None:
+def _print_banner(
+    settings: Settings, out: TextIO, *, embedded: bool, development_key: str | None
+) -> None:
     from smsgateway.app import describe_sinch_mode
 
     base = f"http://{settings.host}:{settings.port}"
@@ -185,6 +285,12 @@ def _print_banner(settings: Settings, out: TextIO, *, embedded: bool) -> None:
         f"  Database:   {database}\n"
         f"  Sinch:      {describe_sinch_mode(settings)}\n"
         f"  Try:        curl -s {base}/readyz\n"
-        "\n"
     )
+    if development_key is not None:
+        out.write(
+            f"  Dev key:    {development_key}\n"
+            "              (created on this first start and shown only now; more keys:\n"
+            "               .venv/bin/smsgateway apikey create --name NAME)\n"
+        )
+    out.write("\n")
     out.flush()

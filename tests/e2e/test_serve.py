@@ -63,6 +63,7 @@ def test_embedded_serve_keeps_data_across_restarts_and_leaves_no_postgres(tmp_pa
     assert postgres_processes_using(data_dir) == []
     output = log.read_text()
     assert "API docs:" in output
+    assert output.count("Dev key:    sgw_") == 1, "a development key on the first start only"
     assert "Traceback" not in output
 
 

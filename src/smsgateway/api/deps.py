@@ -10,6 +10,7 @@ import asyncpg
 import httpx
 from fastapi import Depends, Request
 
+from smsgateway.services.api_keys import ApiKeyAuthenticator
 from smsgateway.settings import Settings
 
 
@@ -20,6 +21,7 @@ class AppState:
     settings: Settings
     pool: asyncpg.Pool
     http: httpx.AsyncClient
+    authenticator: ApiKeyAuthenticator
     schema_head: str | None
     sinch_mode: str
     started_monotonic: float = field(default_factory=time.monotonic)

