@@ -6,22 +6,27 @@ import asyncio
 import contextlib
 import logging
 import os
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from smsgateway import __version__
 from smsgateway.api import docs, health, metrics
 from smsgateway.api.deps import AppState
 from smsgateway.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from smsgateway.api.problems import Problem, install_problem_handlers
+from smsgateway.observability.logging import request_id_var
 from smsgateway.observability.metrics import is_multiprocess, mark_worker_dead
 from smsgateway.observability.metrics import sample_worker_process as _sample_worker
+from smsgateway.observability.sinch_metrics import PrometheusSinchObserver
 from smsgateway.services.api_keys import ApiKeyAuthenticator
 from smsgateway.settings import Settings
+from smsgateway.sinch import SinchClient
 from smsgateway.store.pool import create_pool
 from smsgateway.store.schema import head_revision
 
@@ -33,6 +38,9 @@ _DESCRIPTION = """An async SMS gateway in front of the Sinch SMS REST API.
 Every error answer is `application/problem+json` (RFC 9457) with a stable `code`.
 Every response carries `X-Request-ID`; send your own to correlate logs."""
 _PROCESS_SAMPLE_SECONDS = 5.0
+# The simulator's built-in account (simulator.config.SimulatorConfig.service_plans).
+SIMULATOR_PLAN_ID = "simulator-plan"
+SIMULATOR_TOKEN = "simulator-token"
 
 
 class MissingDatabaseUrlError(RuntimeError):
@@ -79,9 +87,65 @@ def app_from_environment() -> FastAPI:
 
 
 def describe_sinch_mode(settings: Settings) -> str:
-    if settings.sinch_service_plan_id and settings.sinch_api_token:
-        return f"sinch (region {settings.sinch_region})"
-    return "not configured: sending is not wired yet"
+    """One line for the banner and ``/readyz``: where messages go."""
+    if settings.uses_simulator:
+        return (
+            f"SIMULATOR at {_simulator_url(settings)}: no Sinch credentials are configured, "
+            "nothing reaches a real phone"
+        )
+    return f"Sinch, region {settings.sinch_region} ({settings.sinch_auth.replace('_', ' ')})"
+
+
+def build_sinch_client(settings: Settings, http: httpx.AsyncClient) -> SinchClient:
+    """The one Sinch client of this process, on the pooled ``http`` client."""
+    observer = PrometheusSinchObserver()
+    if settings.uses_simulator:
+        return SinchClient.for_api_token(
+            http,
+            service_plan_id=settings.sinch_service_plan_id or SIMULATOR_PLAN_ID,
+            api_token=_secret(settings.sinch_api_token) or SIMULATOR_TOKEN,
+            region=settings.sinch_region,
+            base_url=_simulator_url(settings),
+            observer=observer,
+            request_id_factory=_request_id,
+        )
+    if settings.sinch_auth == "oauth2":
+        assert settings.sinch_project_id is not None
+        assert settings.sinch_key_id is not None
+        return SinchClient.for_oauth2(
+            http,
+            project_id=settings.sinch_project_id,
+            key_id=settings.sinch_key_id,
+            key_secret=_secret(settings.sinch_key_secret) or "",
+            region=settings.sinch_region,
+            base_url=settings.sinch_base_url,
+            token_url=settings.sinch_oauth2_token_url,
+            observer=observer,
+            request_id_factory=_request_id,
+        )
+    assert settings.sinch_service_plan_id is not None
+    return SinchClient.for_api_token(
+        http,
+        service_plan_id=settings.sinch_service_plan_id,
+        api_token=_secret(settings.sinch_api_token) or "",
+        region=settings.sinch_region,
+        base_url=settings.sinch_base_url,
+        observer=observer,
+        request_id_factory=_request_id,
+    )
+
+
+def _simulator_url(settings: Settings) -> str:
+    return settings.sinch_base_url or f"http://127.0.0.1:{settings.simulator_port}"
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
+
+
+def _request_id() -> str:
+    """Our request id travels to Sinch, so one id follows a message through both systems."""
+    return request_id_var.get() or uuid.uuid4().hex
 
 
 @asynccontextmanager
@@ -112,6 +176,7 @@ async def _open_resources(settings: Settings, schema_head: str | None) -> AsyncI
             settings=settings,
             pool=pool,
             http=http,
+            sinch=build_sinch_client(settings, http),
             authenticator=ApiKeyAuthenticator(pool),
             schema_head=schema_head,
             sinch_mode=describe_sinch_mode(settings),

@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SinchRegion = Literal["us", "eu", "au", "br", "ca"]
@@ -54,6 +61,20 @@ class Settings(BaseSettings):
     sinch_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("SINCH_BASE_URL", "sinch_base_url")
     )
+    # OAuth2 client credentials (us and eu only), instead of the service plan id and token.
+    sinch_project_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("SINCH_PROJECT_ID", "sinch_project_id")
+    )
+    sinch_key_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("SINCH_KEY_ID", "sinch_key_id")
+    )
+    sinch_key_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SINCH_KEY_SECRET", "sinch_key_secret")
+    )
+    sinch_oauth2_token_url: str = "https://auth.sinch.com/oauth2/token"
+    # auto: use the built-in simulator when no Sinch credentials are configured.
+    sinch_simulator: Literal["auto", "on", "off"] = "auto"
+    simulator_port: int = Field(default=8001, ge=1, le=65535)
     port: int = Field(default=8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "port"))
 
     database_url: SecretStr | None = Field(
@@ -93,6 +114,37 @@ class Settings(BaseSettings):
     def _lower_region(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _check_sinch_credentials(self) -> Settings:
+        if self.sinch_auth == "oauth2" and self.sinch_region not in ("us", "eu"):
+            raise ValueError(
+                "SINCH_PROJECT_ID/SINCH_KEY_ID/SINCH_KEY_SECRET (OAuth2) work only with "
+                f"SINCH_REGION us or eu, not {self.sinch_region}; use SINCH_SERVICE_PLAN_ID "
+                "and SINCH_API_TOKEN there"
+            )
+        if self.sinch_simulator == "off" and self.sinch_auth == "none":
+            raise ValueError(
+                "SMSGW_SINCH_SIMULATOR=off needs Sinch credentials: SINCH_SERVICE_PLAN_ID and "
+                "SINCH_API_TOKEN, or SINCH_PROJECT_ID, SINCH_KEY_ID and SINCH_KEY_SECRET"
+            )
+        return self
+
+    @property
+    def sinch_auth(self) -> Literal["api_token", "oauth2", "none"]:
+        """Which Sinch credentials are configured; the API token wins when both are."""
+        if self.sinch_service_plan_id and self.sinch_api_token:
+            return "api_token"
+        if self.sinch_project_id and self.sinch_key_id and self.sinch_key_secret:
+            return "oauth2"
+        return "none"
+
+    @property
+    def uses_simulator(self) -> bool:
+        """The gateway talks to the built-in simulator instead of Sinch."""
+        return self.sinch_simulator == "on" or (
+            self.sinch_simulator == "auto" and self.sinch_auth == "none"
+        )
+
     @property
     def uses_embedded_database(self) -> bool:
         """No ``DATABASE_URL``: the gateway starts its own Postgres under ``data_dir``."""
@@ -103,7 +155,12 @@ def describe_settings_error(error: ValidationError) -> list[str]:
     """One line per wrong setting, naming the environment variable and what is allowed."""
     lines = []
     for item in error.errors(include_url=False):
-        name = _env_name(str(item["loc"][0])) if item["loc"] else "settings"
+        if not item["loc"]:
+            # A rule across several settings: its message names them; the input is not shown.
+            message = str(item["msg"]).removeprefix("Value error, ")
+            lines.append(f"configuration error: {message}")
+            continue
+        name = _env_name(str(item["loc"][0]))
         given = item.get("input")
         shown = "" if _is_secret_name(name) else f"={given!r}"
         allowed = _allowed_values(item)

@@ -34,6 +34,15 @@ def postgres_processes_using(data_dir: Path) -> list[psutil.Process]:
     return found
 
 
+def simulator_processes(port: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "simulator" in cmdline and port in cmdline:
+            found.append(process)
+    return found
+
+
 def embedded_dsn(data_dir: Path) -> str:
     return f"postgresql://postgres@/smsgateway?host={data_dir / 'pgdata'}"
 
@@ -49,10 +58,15 @@ def test_embedded_serve_keeps_data_across_restarts_and_leaves_no_postgres(tmp_pa
     try:
         wait_until_ready(base_url, first, 60, log)
         assert httpx.get(f"{base_url}/healthz").json() == {"status": "ok"}
+        simulator_port = environment["SMSGW_SIMULATOR_PORT"]
+        assert len(simulator_processes(simulator_port)) == 1
+        health = httpx.get(f"http://127.0.0.1:{simulator_port}/_admin/health")
+        assert health.status_code == 200
         asyncio.run(_insert_marker(embedded_dsn(data_dir)))
     finally:
         assert stop_gateway(first) == 0
     assert postgres_processes_using(data_dir) == []
+    assert simulator_processes(simulator_port) == []
 
     second = start_gateway(["serve"], environment, log)
     try:
@@ -63,6 +77,7 @@ def test_embedded_serve_keeps_data_across_restarts_and_leaves_no_postgres(tmp_pa
     assert postgres_processes_using(data_dir) == []
     output = log.read_text()
     assert "API docs:" in output
+    assert "Sinch:      SIMULATOR at http://127.0.0.1:" in output
     assert output.count("Dev key:    sgw_") == 1, "a development key on the first start only"
     assert "Traceback" not in output
 

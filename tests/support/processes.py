@@ -31,6 +31,8 @@ def gateway_environment(**overrides: str) -> dict[str, str]:
         if not key.startswith(("SMSGW_", "SINCH_", "PROMETHEUS_"))
         and key not in {"DATABASE_URL", "PORT"}
     }
+    # `serve` starts the Sinch simulator when no credentials are set: never on a fixed port.
+    environment["SMSGW_SIMULATOR_PORT"] = str(free_port())
     environment.update(overrides)
     return environment
 

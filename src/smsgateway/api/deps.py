@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from smsgateway.services.api_keys import ApiKeyAuthenticator
 from smsgateway.settings import Settings
+from smsgateway.sinch import SinchClient
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class AppState:
     settings: Settings
     pool: asyncpg.Pool
     http: httpx.AsyncClient
+    sinch: SinchClient
     authenticator: ApiKeyAuthenticator
     schema_head: str | None
     sinch_mode: str

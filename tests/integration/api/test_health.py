@@ -29,6 +29,7 @@ async def test_readyz_is_200_when_the_schema_is_at_head(database_url: str) -> No
     body = response.json()
     assert body["status"] == "ready"
     assert str(head_revision(MIGRATIONS_DIR)) in body["database"]
+    assert body["sinch"].startswith("SIMULATOR at http://127.0.0.1:8001")
 
 
 async def test_readyz_is_503_when_migrations_are_missing(empty_database_url: str) -> None:

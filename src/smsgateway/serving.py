@@ -1,0 +1,259 @@
+"""What ``smsgateway serve`` runs: the embedded Postgres and the Sinch simulator when needed,
+migrations, then uvicorn; and, on SIGINT or SIGTERM, a clean stop of all of them.
+
+This is process supervision only; the application itself is built by ``app.create_app``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TextIO, TypeVar
+
+import asyncpg
+import httpx
+import uvicorn
+from pydantic import SecretStr
+
+from smsgateway import __version__
+from smsgateway.observability.logging import uvicorn_log_config
+from smsgateway.settings import Settings
+from smsgateway.store.embedded import start_embedded_postgres
+
+T = TypeVar("T")
+
+_SIMULATOR_START_SECONDS = 30.0
+
+
+class SimulatorStartError(RuntimeError):
+    """The simulator process did not answer in time."""
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    migrate: bool
+
+
+def serve(settings: Settings, options: ServeOptions, out: TextIO) -> None:
+    """Runs the gateway until SIGINT/SIGTERM, with whatever it needs started beside it."""
+    embedded = settings.uses_embedded_database
+    with database(settings) as settings, sinch_endpoint(settings) as settings:
+        if options.migrate:
+            apply_migrations(settings)
+        development_key = _development_key(settings) if embedded and options.migrate else None
+        print_banner(settings, out, embedded=embedded, development_key=development_key)
+        run_uvicorn(settings)
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[Settings]:
+    """Yields settings with a database URL, starting the embedded Postgres when none is set."""
+    if not settings.uses_embedded_database:
+        yield settings
+        return
+    embedded = start_embedded_postgres(settings.data_dir)
+    # Worker processes read their settings from the environment.
+    os.environ["DATABASE_URL"] = embedded.dsn
+    try:
+        yield settings.model_copy(update={"database_url": SecretStr(embedded.dsn)})
+    finally:
+        embedded.stop()
+
+
+@contextmanager
+def sinch_endpoint(settings: Settings) -> Iterator[Settings]:
+    """Yields settings pointing at Sinch, or at a simulator process started here for them."""
+    if not settings.uses_simulator:
+        yield settings
+        return
+    from smsgateway.app import SIMULATOR_PLAN_ID, SIMULATOR_TOKEN
+
+    base_url = f"http://127.0.0.1:{settings.simulator_port}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "smsgateway",
+            "simulator",
+            "--port",
+            str(settings.simulator_port),
+        ],
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_simulator(base_url, process)
+        simulated = {
+            "SINCH_BASE_URL": base_url,
+            "SINCH_SERVICE_PLAN_ID": SIMULATOR_PLAN_ID,
+            "SINCH_API_TOKEN": SIMULATOR_TOKEN,
+            "SMSGW_SINCH_SIMULATOR": "on",
+        }
+        os.environ.update(simulated)
+        yield settings.model_copy(
+            update={
+                "sinch_base_url": base_url,
+                "sinch_service_plan_id": SIMULATOR_PLAN_ID,
+                "sinch_api_token": SecretStr(SIMULATOR_TOKEN),
+                "sinch_simulator": "on",
+            }
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_simulator(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + _SIMULATOR_START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SimulatorStartError(f"the simulator exited with {process.returncode}")
+        try:
+            httpx.get(f"{base_url}/_admin/health", timeout=0.5)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise SimulatorStartError(f"the simulator did not answer at {base_url} in time")
+
+
+def apply_migrations(settings: Settings) -> str | None:
+    from smsgateway.store.schema import head_revision, upgrade_to_head
+
+    assert settings.database_url is not None
+    upgrade_to_head(settings.migrations_dir, settings.database_url.get_secret_value())
+    return head_revision(settings.migrations_dir)
+
+
+def with_pool(settings: Settings, use: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    """Runs one async store operation from the command line, inside its own event loop."""
+
+    async def run(configured: Settings) -> T:
+        from smsgateway.store.pool import create_pool
+
+        assert configured.database_url is not None
+        pool = await create_pool(
+            configured.database_url.get_secret_value(),
+            min_size=0,
+            max_size=2,
+            command_timeout=configured.db_command_timeout_seconds,
+            connect_timeout=configured.db_connect_timeout_seconds,
+        )
+        try:
+            return await use(pool)
+        finally:
+            await pool.close()
+
+    with database(settings) as configured:
+        return asyncio.run(run(configured))
+
+
+def _development_key(settings: Settings) -> str | None:
+    from smsgateway.services.api_keys import ensure_development_key
+
+    created = with_pool(settings, ensure_development_key)
+    return None if created is None else created.key
+
+
+class GracefulServer(uvicorn.Server):
+    """Shuts down on SIGINT or SIGTERM and returns, so that what we started can be stopped.
+
+    Stock uvicorn re-raises the signal after its graceful shutdown; SIGTERM's default action
+    would then end the process before our ``finally`` could stop the database.
+    """
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+def run_uvicorn(settings: Settings) -> None:
+    log_config = uvicorn_log_config(settings.log_level)
+    if settings.workers == 1:
+        from smsgateway.app import create_app
+
+        config = uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=log_config,
+            access_log=False,
+        )
+        GracefulServer(config).run()
+        return
+    with _multiprocess_metrics_dir():
+        os.environ.update(
+            {"SMSGW_HOST": settings.host, "PORT": str(settings.port), "SMSGW_WORKERS": "1"}
+        )
+        uvicorn.run(
+            "smsgateway.app:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=log_config,
+            access_log=False,
+        )
+
+
+@contextmanager
+def _multiprocess_metrics_dir() -> Iterator[None]:
+    """Workers share metrics through files; the variable must exist before prometheus_client
+    is imported in any of them, so it is set here, in the parent, before they start."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="smsgw-metrics-") as directory:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def print_banner(
+    settings: Settings, out: TextIO, *, embedded: bool, development_key: str | None
+) -> None:
+    from smsgateway.app import describe_sinch_mode
+
+    base = f"http://{settings.host}:{settings.port}"
+    database_text = (
+        f"embedded Postgres in {settings.data_dir}/pgdata" if embedded else "DATABASE_URL"
+    )
+    out.write(
+        "\n"
+        f"  smsgateway {__version__} listening on {base}\n"
+        f"  API docs:   {base}/docs  (ReDoc: {base}/redoc)\n"
+        f"  Metrics:    {base}/metrics   Ready: {base}/readyz\n"
+        f"  Database:   {database_text}\n"
+        f"  Sinch:      {describe_sinch_mode(settings)}\n"
+        f"  Try:        curl -s {base}/readyz\n"
+    )
+    if development_key is not None:
+        out.write(
+            f"  Dev key:    {development_key}\n"
+            "              (created on this first start and shown only now; more keys:\n"
+            "               .venv/bin/smsgateway apikey create --name NAME)\n"
+        )
+    out.write("\n")
+    out.flush()
