@@ -1,0 +1,176 @@
+"""Refusals raised by the message domain, each with a stable machine code.
+
+The codes are part of the public API (they reach callers in problem+json bodies), so they never
+change once released. HTTP statuses are chosen in ``api/problems.py``, never here.
+
+```
+DomainError                       code varies; message; field (the input it is about, or None)
+├── BodyError
+│   ├── EmptyBody                 empty_body
+│   ├── InvalidCharacter          invalid_character (position, character)
+│   ├── BodyTooLong               body_too_long (characters, max_characters)
+│   └── TooManySegments           too_many_segments (segments, max_segments)
+├── AddressError
+│   ├── InvalidPhoneNumber        a PhoneRefusal: too_short, too_long, invalid_length,
+│   │                             invalid_country_code, missing_country_code, not_a_number,
+│   │                             invalid_for_region, invalid_number, cannot_receive_sms
+│   ├── InvalidSender             a SenderRefusal: sender_empty, sender_too_long,
+│   │                             sender_invalid_characters, short_code_not_allowed
+│   └── InvalidRegion             invalid_region (the default region for national numbers)
+├── RecipientListError
+│   ├── NoRecipients              no_recipients
+│   ├── TooManyRecipients         too_many_recipients (count, max_recipients)
+│   └── RecipientsRefused         invalid_recipients (refused: index, raw, code, message each)
+└── PriceTableError               invalid_price_table
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from smsgateway.domain.recipients import RefusedRecipient
+
+
+class DomainError(Exception):
+    """A refusal of caller input; ``code`` is stable, ``message`` is for humans."""
+
+    default_code: ClassVar[str] = "domain_error"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code: str = code if code is not None else self.default_code
+        self.message = message
+        self.field = field
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class BodyError(DomainError):
+    """The message text cannot be sent as given."""
+
+
+class EmptyBody(BodyError):
+    """The body is empty or only whitespace."""
+
+    default_code = "empty_body"
+
+    def __init__(self, *, field: str | None = "body") -> None:
+        super().__init__("The message body is empty.", field=field)
+
+
+class InvalidCharacter(BodyError):
+    """The body holds a control character (other than CR, LF, form feed) or a lone surrogate."""
+
+    default_code = "invalid_character"
+
+    def __init__(self, *, position: int, character: str, field: str | None = "body") -> None:
+        super().__init__(
+            f"The message body holds the character U+{ord(character):04X} at position "
+            f"{position}, which cannot be sent.",
+            field=field,
+        )
+        self.position = position
+        self.character = character
+
+
+class BodyTooLong(BodyError):
+    """The body has more characters than Sinch accepts in one batch."""
+
+    default_code = "body_too_long"
+
+    def __init__(self, *, characters: int, max_characters: int, field: str | None = "body") -> None:
+        super().__init__(
+            f"The message body has {characters} characters; at most {max_characters} are allowed.",
+            field=field,
+        )
+        self.characters = characters
+        self.max_characters = max_characters
+
+
+class TooManySegments(BodyError):
+    """The body would be sent as more parts than allowed; ``segments`` is what it would cost."""
+
+    default_code = "too_many_segments"
+
+    def __init__(self, *, segments: int, max_segments: int, field: str | None = "body") -> None:
+        super().__init__(
+            f"The message would be sent as {segments} parts; at most {max_segments} are allowed.",
+            field=field,
+        )
+        self.segments = segments
+        self.max_segments = max_segments
+
+
+class AddressError(DomainError):
+    """A recipient or sender address is refused."""
+
+
+class InvalidPhoneNumber(AddressError):
+    """A phone number is refused; ``code`` is the reason (a ``phone.PhoneRefusal`` value)."""
+
+    default_code = "invalid_number"
+
+
+class InvalidSender(AddressError):
+    """A sender id is refused; ``code`` is the reason (a ``phone.SenderRefusal`` value)."""
+
+    default_code = "invalid_sender"
+
+
+class InvalidRegion(AddressError):
+    """The region given for reading national numbers is not one libphonenumber knows."""
+
+    default_code = "invalid_region"
+
+
+class RecipientListError(DomainError):
+    """The list of recipients as a whole is refused."""
+
+
+class NoRecipients(RecipientListError):
+    """The list of recipients is empty."""
+
+    default_code = "no_recipients"
+
+    def __init__(self, *, field: str | None = "to") -> None:
+        super().__init__("At least one recipient is required.", field=field)
+
+
+class TooManyRecipients(RecipientListError):
+    """The list holds more entries than one Sinch batch accepts."""
+
+    default_code = "too_many_recipients"
+
+    def __init__(self, *, count: int, max_recipients: int, field: str | None = "to") -> None:
+        super().__init__(
+            f"{count} recipients were given; at most {max_recipients} are allowed.", field=field
+        )
+        self.count = count
+        self.max_recipients = max_recipients
+
+
+class RecipientsRefused(RecipientListError):
+    """Some (or all) recipients are refused; ``refused`` says which, by index, and why."""
+
+    default_code = "invalid_recipients"
+
+    def __init__(
+        self, refused: Sequence[RefusedRecipient], *, accepted: int, field: str | None = "to"
+    ) -> None:
+        if accepted:
+            message = f"{len(refused)} recipients are invalid."
+        else:
+            message = "No recipient is valid."
+        super().__init__(message, field=field)
+        self.refused: tuple[RefusedRecipient, ...] = tuple(refused)
+        self.accepted = accepted
+
+
+class PriceTableError(DomainError):
+    """A price table cannot be parsed; ``field`` names the offending entry."""
+
+    default_code = "invalid_price_table"
