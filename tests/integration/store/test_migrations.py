@@ -12,7 +12,15 @@ from tests.support.settings import MIGRATIONS_DIR
 
 pytestmark = pytest.mark.asyncio
 
-EXPECTED_TABLES = {"sms_log", "sms_recipient", "sms_event"}
+EXPECTED_TABLES = {
+    "sms_log",
+    "sms_recipient",
+    "sms_event",
+    "api_key",
+    "outbox",
+    "idempotency_key",
+    "send_throttle",
+}
 
 
 async def tables_and_revision(dsn: str) -> tuple[set[str], str | None]:
