@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from smsgateway import __version__
-from smsgateway.api import docs, health, metrics
+from smsgateway.api import docs, health, messages, metrics
 from smsgateway.api.deps import AppState
 from smsgateway.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from smsgateway.api.problems import Problem, install_problem_handlers
@@ -25,6 +25,7 @@ from smsgateway.observability.metrics import is_multiprocess, mark_worker_dead
 from smsgateway.observability.metrics import sample_worker_process as _sample_worker
 from smsgateway.observability.sinch_metrics import PrometheusSinchObserver
 from smsgateway.services.api_keys import ApiKeyAuthenticator
+from smsgateway.services.drafting import MessagePolicy
 from smsgateway.settings import Settings
 from smsgateway.sinch import SinchClient
 from smsgateway.store.pool import create_pool
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(messages.router)
     if settings.docs_enabled:
         docs.install_docs(app, title=TITLE)
     _register_problem_schema(app)
@@ -178,6 +180,7 @@ async def _open_resources(settings: Settings, schema_head: str | None) -> AsyncI
             http=http,
             sinch=build_sinch_client(settings, http),
             authenticator=ApiKeyAuthenticator(pool),
+            policy=MessagePolicy.from_settings(settings),
             schema_head=schema_head,
             sinch_mode=describe_sinch_mode(settings),
         )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from smsgateway import __version__
 from smsgateway.observability.logging import configure_logging
@@ -27,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         for line in describe_settings_error(exc):
             sys.stderr.write(line + "\n")
+        return EXIT_CONFIG_ERROR
+    except SettingsError as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
         return EXIT_CONFIG_ERROR
     overrides = {
         key: value
@@ -56,6 +61,16 @@ def _parser() -> argparse.ArgumentParser:
         "--migrate", action="store_true", help="apply pending migrations before serving"
     )
     serve.set_defaults(run=_serve)
+
+    segments = verbs.add_parser(
+        "segments", help="print a message's encoding and part count as JSON (stdin or --text)"
+    )
+    segments.add_argument("--text", help="the message; without it, stdin is read")
+    segments.add_argument("--parts", action="store_true", help="include the text of each part")
+    segments.add_argument(
+        "--smart-encoding", action="store_true", help="replace look-alikes to stay in GSM-7"
+    )
+    segments.set_defaults(run=_segments)
 
     simulator = verbs.add_parser("simulator", help="run the built-in Sinch simulator")
     simulator.add_argument("--host", default="127.0.0.1", help="interface to listen on")
@@ -98,6 +113,42 @@ def _migrate(settings: Settings, _: argparse.Namespace) -> int:
     with database(settings) as configured:
         revision = apply_migrations(configured)
     sys.stdout.write(f"database schema at {revision}\n")
+    return 0
+
+
+def _segments(_: Settings, args: argparse.Namespace) -> int:
+    from smsgateway.domain.compose import MAX_BODY_CHARACTERS, prepare_body
+    from smsgateway.domain.errors import DomainError
+
+    text = args.text if args.text is not None else sys.stdin.read()
+    if args.text is None and text.endswith("\n"):
+        text = text[:-1]  # the newline that ends a piped line is not part of the message
+    try:
+        prepared = prepare_body(
+            text,
+            smart_encoding=args.smart_encoding,
+            max_segments=255,
+            max_characters=MAX_BODY_CHARACTERS * 10,
+        )
+    except DomainError as exc:
+        sys.stderr.write(json.dumps({"code": exc.code, "message": exc.message}) + "\n")
+        return 1
+    segmentation = prepared.segmentation
+    result: dict[str, object] = {
+        "encoding": segmentation.encoding.value,
+        "segments": segmentation.segments,
+        "characters": segmentation.characters,
+        "units": segmentation.units,
+    }
+    if args.smart_encoding:
+        result["text"] = prepared.text
+        result["replacements"] = [
+            {"position": r.position, "original": r.original, "replacement": r.replacement}
+            for r in prepared.replacements
+        ]
+    if args.parts:
+        result["parts"] = list(segmentation.split_parts())
+    sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
     return 0
 
 

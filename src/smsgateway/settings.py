@@ -8,7 +8,7 @@ setting is ``SMSGW_<NAME>``. ``.env.example`` documents each one.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AliasChoices,
@@ -18,7 +18,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from smsgateway.domain.errors import DomainError
+from smsgateway.domain.phone import parse_region
+from smsgateway.domain.pricing import load_price_table
 
 SinchRegion = Literal["us", "eu", "au", "br", "ca"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -100,6 +104,16 @@ class Settings(BaseSettings):
     sinch_max_connections: int = Field(default=100, ge=1)
     sinch_max_keepalive_connections: int = Field(default=50, ge=0)
 
+    # Messages: national numbers need a region; a message costing more parts is refused.
+    default_region: str | None = None
+    max_segments: int = Field(default=10, ge=1, le=255)
+    refuse_fixed_line: bool = False
+    # Senders callers may put in `from` besides SINCH_NUMBER; empty: only SINCH_NUMBER.
+    allowed_senders: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # A JSON price table ({"currency", "prices": {calling code: price per segment}}) for
+    # cost estimates; unset: no estimate.
+    price_table_file: Path | None = None
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: LogLevel = "INFO"
     docs_enabled: bool = True
@@ -108,6 +122,37 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("allowed_senders", mode="before")
+    @classmethod
+    def _split_senders(cls, value: object) -> object:
+        # A comma-separated list in the environment, e.g. "+12025550123,ACME".
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("default_region", mode="before")
+    @classmethod
+    def _check_default_region(cls, value: object) -> object:
+        if not isinstance(value, str) or not value.strip():
+            return None if isinstance(value, str) else value
+        try:
+            return parse_region(value)
+        except DomainError as exc:
+            raise ValueError(f"{value!r} is not an ISO 3166 region code such as US or SE") from exc
+
+    @field_validator("price_table_file")
+    @classmethod
+    def _check_price_table(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        try:
+            load_price_table(value.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror}") from exc
+        except DomainError as exc:
+            raise ValueError(f"{value} is not a valid price table: {exc.message}") from exc
+        return value
 
     @field_validator("sinch_region", mode="before")
     @classmethod
@@ -157,16 +202,19 @@ def describe_settings_error(error: ValidationError) -> list[str]:
     for item in error.errors(include_url=False):
         if not item["loc"]:
             # A rule across several settings: its message names them; the input is not shown.
-            message = str(item["msg"]).removeprefix("Value error, ")
-            lines.append(f"configuration error: {message}")
+            lines.append(f"configuration error: {_reason(item['msg'])}")
             continue
         name = _env_name(str(item["loc"][0]))
         given = item.get("input")
         shown = "" if _is_secret_name(name) else f"={given!r}"
         allowed = _allowed_values(item)
-        reason = f"allowed values: {allowed}" if allowed else item["msg"]
+        reason = f"allowed values: {allowed}" if allowed else _reason(item["msg"])
         lines.append(f"configuration error: {name}{shown} is not valid; {reason}")
     return lines
+
+
+def _reason(message: str) -> str:
+    return message.removeprefix("Value error, ")
 
 
 def _env_name(field_or_alias: str) -> str:

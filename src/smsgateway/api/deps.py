@@ -11,6 +11,7 @@ import httpx
 from fastapi import Depends, Request
 
 from smsgateway.services.api_keys import ApiKeyAuthenticator
+from smsgateway.services.drafting import MessagePolicy
 from smsgateway.settings import Settings
 from smsgateway.sinch import SinchClient
 
@@ -24,6 +25,7 @@ class AppState:
     http: httpx.AsyncClient
     sinch: SinchClient
     authenticator: ApiKeyAuthenticator
+    policy: MessagePolicy
     schema_head: str | None
     sinch_mode: str
     started_monotonic: float = field(default_factory=time.monotonic)

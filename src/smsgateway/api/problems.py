@@ -7,6 +7,7 @@ Every 4xx and 5xx is ``application/problem+json`` with ``type``, ``title``, ``st
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from http import HTTPStatus
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
+from smsgateway.domain.errors import DomainError, RecipientsRefused
 from smsgateway.observability.logging import request_id_var
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -143,8 +145,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Routes validation errors, HTTP errors and ``ProblemError`` to problem+json answers."""
+    """Routes validation, domain and HTTP errors and ``ProblemError`` to problem+json answers."""
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DomainError, _on_domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(ProblemError, _on_problem_error)  # type: ignore[arg-type]
 
@@ -160,8 +163,38 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
             instance=request.url.path,
         )
     detail = "; ".join(f"{error.field}: {error.message}" for error in errors[:5])
+    # A schema check that is a domain rule (empty_body, invalid_character) keeps its own code.
+    codes = {error.code for error in errors}
+    code = codes.pop() if len(codes) == 1 and codes <= _domain_codes() else "validation_error"
+    return problem_response(422, code, detail, errors=errors, instance=request.url.path)
+
+
+def domain_problem_fields(exc: DomainError) -> list[ProblemField]:
+    """The failing fields of a domain refusal, named as request-body locations."""
+    if isinstance(exc, RecipientsRefused):
+        return [
+            ProblemField(
+                field=f"body.{exc.field or 'to'}.{refused.index}",
+                code=refused.code,
+                message=refused.message,
+            )
+            for refused in exc.refused
+        ]
+    return [
+        ProblemField(
+            field=f"body.{exc.field}" if exc.field else "body", code=exc.code, message=exc.message
+        )
+    ]
+
+
+async def _on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
+    # Domain refusals are well-formed requests the gateway will not act on: 422.
     return problem_response(
-        422, "validation_error", detail, errors=errors, instance=request.url.path
+        422,
+        exc.code,
+        exc.message,
+        errors=domain_problem_fields(exc),
+        instance=request.url.path,
     )
 
 
@@ -195,6 +228,17 @@ def _field_error(error: Any) -> ProblemField:
         code=str(error.get("type", "invalid")),
         message=str(error.get("msg", "Invalid value")),
     )
+
+
+@cache
+def _domain_codes() -> frozenset[str]:
+    codes: set[str] = set()
+    pending: list[type[DomainError]] = [DomainError]
+    while pending:
+        kind = pending.pop()
+        codes.add(kind.default_code)
+        pending.extend(kind.__subclasses__())
+    return frozenset(codes)
 
 
 def _title(status: int) -> str:

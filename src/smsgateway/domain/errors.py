@@ -16,7 +16,8 @@ DomainError                       code varies; message; field (the input it is a
 │   │                             invalid_for_region, invalid_number, cannot_receive_sms
 │   ├── InvalidSender             a SenderRefusal: sender_empty, sender_too_long,
 │   │                             sender_invalid_characters, short_code_not_allowed
-│   └── InvalidRegion             invalid_region (the default region for national numbers)
+│   ├── InvalidRegion             invalid_region (the default region for national numbers)
+│   └── SenderNotAllowed          sender_not_allowed (a valid sender this gateway may not use)
 ├── RecipientListError
 │   ├── NoRecipients              no_recipients
 │   ├── TooManyRecipients         too_many_recipients (count, max_recipients)
@@ -125,6 +126,19 @@ class InvalidRegion(AddressError):
     """The region given for reading national numbers is not one libphonenumber knows."""
 
     default_code = "invalid_region"
+
+
+class SenderNotAllowed(AddressError):
+    """A well-formed sender that is neither SINCH_NUMBER nor one of the allowed senders."""
+
+    default_code = "sender_not_allowed"
+
+    def __init__(self, sender: str, *, field: str | None = "from") -> None:
+        super().__init__(
+            f"The sender {sender!r} is not allowed here; omit 'from' to use the default sender.",
+            field=field,
+        )
+        self.sender = sender
 
 
 class RecipientListError(DomainError):

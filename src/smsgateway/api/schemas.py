@@ -1,0 +1,169 @@
+"""The HTTP shapes of messages: what callers send (``MessageIn``) and what they get back."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    JsonValue,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from smsgateway.domain.errors import DomainError
+from smsgateway.domain.recipients import MAX_RECIPIENTS
+from smsgateway.domain.segments import validate_body
+
+DeliveryReportMode = Literal["none", "summary", "full", "per_recipient", "per_recipient_final"]
+RawNumber = Annotated[str, Field(min_length=1, max_length=64)]
+
+_EXAMPLE_REQUEST: dict[str, JsonValue] = {
+    "to": ["+46701234567", "+12025550143"],
+    "body": "Your code is 123456",
+    "from": "+12025550123",
+    "client_reference": "order-4711",
+}
+
+
+class MessageIn(BaseModel):
+    """A message to send (or preview): one body to one or more recipients."""
+
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, json_schema_extra={"examples": [_EXAMPLE_REQUEST]}
+    )
+
+    # The 1..1000 bounds are checked by the domain, which answers with its own codes
+    # (no_recipients, too_many_recipients) before parsing any number.
+    to: list[RawNumber] = Field(
+        description=f"One number or a list of 1 to {MAX_RECIPIENTS}; E.164, or national form "
+        "with a region.",
+        examples=[["+46701234567"]],
+    )
+    body: str = Field(description="The text; GSM-7 or UCS-2 is chosen for it.")
+    sender: str | None = Field(
+        default=None,
+        alias="from",
+        max_length=32,
+        description="Sender id; default SINCH_NUMBER. Others only if allowed by the operator.",
+    )
+    region: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=3,
+        description="Region (ISO 3166, e.g. US) for numbers written in national form.",
+        examples=["US"],
+    )
+    smart_encoding: bool = Field(
+        default=False,
+        description="Replace look-alikes (curly quotes, dashes, ...) when that makes it GSM-7.",
+    )
+    max_segments: int | None = Field(
+        default=None, ge=1, le=255, description="Refuse the message if it needs more parts."
+    )
+    client_reference: str | None = Field(
+        default=None, max_length=256, description="Your own id for this message."
+    )
+    send_at: AwareDatetime | None = Field(default=None, description="Send later, not before.")
+    expire_at: AwareDatetime | None = Field(
+        default=None, description="Give up if it cannot be sent or delivered by then."
+    )
+    callback_url: HttpUrl | None = Field(
+        default=None, description="Your webhook for this message's status events."
+    )
+    delivery_report: DeliveryReportMode = Field(
+        default="per_recipient", description="How Sinch reports delivery."
+    )
+    parameters: dict[str, dict[str, str]] | None = Field(
+        default=None,
+        description="Sinch's per-recipient templating: ${name} in body, "
+        '{"name": {"+46701234567": "Ann", "default": "there"}}.',
+    )
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("body")
+    @classmethod
+    def _valid_body(cls, value: str) -> str:
+        try:
+            validate_body(value)
+        except DomainError as exc:
+            raise PydanticCustomError(exc.code, exc.message) from exc
+        return value
+
+
+class RecipientOut(BaseModel):
+    index: int = Field(description="Position in the request's `to`.", examples=[0])
+    input: str = Field(examples=["(202) 555-0143"])
+    e164: str = Field(examples=["+12025550143"])
+    region: str = Field(examples=["US"])
+    type: str = Field(examples=["mobile"])
+
+
+class RefusedRecipientOut(BaseModel):
+    index: int = Field(examples=[2])
+    input: str = Field(examples=["12345"])
+    code: str = Field(examples=["too_short"])
+    message: str = Field(examples=["The number at index 2 is too short."])
+
+
+class DuplicateRecipientOut(BaseModel):
+    index: int = Field(examples=[1])
+    input: str = Field(examples=["+1 202 555 0143"])
+    e164: str = Field(examples=["+12025550143"])
+    first_index: int = Field(examples=[0])
+
+
+class SenderOut(BaseModel):
+    value: str = Field(examples=["+12025550123"])
+    kind: str = Field(examples=["number"])
+
+
+class ReplacementOut(BaseModel):
+    position: int = Field(description="Index in the original body.", examples=[4])
+    original: str = Field(examples=["\u2019"])
+    replacement: str = Field(examples=["'"])
+
+
+class CountryCostOut(BaseModel):
+    country_code: int = Field(examples=[46])
+    recipients: int = Field(examples=[1])
+    segments: int = Field(examples=[1])
+    unit_price: Decimal | None = Field(examples=["0.0450"])
+    cost: Decimal | None = Field(examples=["0.0450"])
+
+
+class CostOut(BaseModel):
+    currency: str = Field(examples=["EUR"])
+    total: Decimal = Field(description="The known costs only.", examples=["0.0525"])
+    complete: bool = Field(description="Whether every recipient's country has a price.")
+    countries: list[CountryCostOut]
+    unknown_country_codes: list[int] = Field(examples=[[998]])
+
+
+class PreviewOut(BaseModel):
+    """What sending would do: to whom, how encoded, how many parts, at what cost."""
+
+    recipients: list[RecipientOut]
+    refused: list[RefusedRecipientOut]
+    duplicates: list[DuplicateRecipientOut]
+    duplicates_removed: int = Field(examples=[0])
+    sender: SenderOut | None
+    text: str = Field(description="The text as it would be sent (after smart encoding).")
+    encoding: Literal["GSM-7", "UCS-2"]
+    segments: int = Field(description="Parts each recipient receives.", examples=[1])
+    total_segments: int = Field(description="Segments times accepted recipients.", examples=[2])
+    characters: int = Field(description="Unicode code points.", examples=[19])
+    units: int = Field(description="GSM-7 septets or UTF-16 code units.", examples=[19])
+    units_per_segment: int = Field(examples=[160])
+    parts: list[str] = Field(description="The text of each part as carriers split it.")
+    replacements: list[ReplacementOut]
+    cost: CostOut | None = Field(description="Null when no price table is configured.")

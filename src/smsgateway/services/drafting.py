@@ -1,0 +1,103 @@
+"""Turn what a caller wrote into a message draft: numbers, sender, encoded body, cost.
+
+No I/O: preview and accept both call ``draft_message``, so every message the gateway accepts
+has passed exactly the checks that the preview shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from smsgateway.domain.compose import PreparedBody, prepare_body
+from smsgateway.domain.errors import SenderNotAllowed
+from smsgateway.domain.phone import Sender, parse_region, parse_sender
+from smsgateway.domain.pricing import CostEstimate, PriceTable, estimate_cost, load_price_table
+from smsgateway.domain.recipients import RecipientList, normalise_recipients
+from smsgateway.settings import Settings
+
+
+@dataclass(frozen=True)
+class MessagePolicy:
+    """The gateway's rules for drafts, from settings."""
+
+    default_region: str | None = None
+    max_segments: int = 10
+    refuse_fixed_line: bool = False
+    default_sender: str | None = None
+    allowed_senders: frozenset[str] = field(default_factory=frozenset)
+    price_table: PriceTable | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MessagePolicy:
+        return cls(
+            default_region=settings.default_region,
+            max_segments=settings.max_segments,
+            refuse_fixed_line=settings.refuse_fixed_line,
+            default_sender=settings.sinch_number,
+            allowed_senders=frozenset(settings.allowed_senders),
+            price_table=_read_price_table(settings.price_table_file),
+        )
+
+
+@dataclass(frozen=True)
+class DraftRequest:
+    """What the caller asked for, as typed by the HTTP schema."""
+
+    to: Sequence[str]
+    body: str
+    sender: str | None = None
+    region: str | None = None
+    smart_encoding: bool = False
+    max_segments: int | None = None
+
+
+@dataclass(frozen=True)
+class MessageDraft:
+    """A checked message: every recipient's fate, the sender, the body as sent, the cost."""
+
+    recipients: RecipientList
+    sender: Sender | None
+    body: PreparedBody
+    cost: CostEstimate | None
+
+
+def draft_message(request: DraftRequest, policy: MessagePolicy) -> MessageDraft:
+    """Checks everything that can be checked without sending; raises ``DomainError``s.
+
+    Refused recipients are reported in the draft, not raised: the preview lists them and the
+    accept path refuses the message if there are any.
+    """
+    region = parse_region(request.region) if request.region else policy.default_region
+    body = prepare_body(
+        request.body,
+        smart_encoding=request.smart_encoding,
+        max_segments=request.max_segments or policy.max_segments,
+    )
+    recipients = normalise_recipients(
+        request.to, region=region, refuse_fixed_line=policy.refuse_fixed_line
+    )
+    sender = _resolve_sender(request.sender, region, policy)
+    cost = (
+        estimate_cost(policy.price_table, segments=body.segments, recipients=recipients.numbers)
+        if policy.price_table is not None
+        else None
+    )
+    return MessageDraft(recipients=recipients, sender=sender, body=body, cost=cost)
+
+
+def _resolve_sender(given: str | None, region: str | None, policy: MessagePolicy) -> Sender | None:
+    if given is None:
+        if policy.default_sender is None:
+            return None  # Sinch uses the service plan's default originator.
+        return parse_sender(policy.default_sender, region=region, field="from")
+    sender = parse_sender(given, region=region, field="from")
+    allowed = {policy.default_sender, *policy.allowed_senders} - {None}
+    if sender.value not in allowed and given not in allowed:
+        raise SenderNotAllowed(sender.value)
+    return sender
+
+
+def _read_price_table(path: Path | None) -> PriceTable | None:
+    return None if path is None else load_price_table(path.read_text(encoding="utf-8"))
