@@ -24,6 +24,7 @@ from smsgateway.observability.logging import request_id_var
 from smsgateway.observability.metrics import is_multiprocess, mark_worker_dead
 from smsgateway.observability.metrics import sample_worker_process as _sample_worker
 from smsgateway.observability.sinch_metrics import PrometheusSinchObserver
+from smsgateway.services.accept import AcceptService
 from smsgateway.services.api_keys import ApiKeyAuthenticator
 from smsgateway.services.drafting import MessagePolicy
 from smsgateway.settings import Settings
@@ -172,6 +173,7 @@ async def _open_resources(settings: Settings, schema_head: str | None) -> AsyncI
             max_keepalive_connections=settings.sinch_max_keepalive_connections,
         ),
     )
+    policy = MessagePolicy.from_settings(settings)
     sampler = asyncio.create_task(_sample_process_periodically()) if is_multiprocess() else None
     try:
         yield AppState(
@@ -180,7 +182,8 @@ async def _open_resources(settings: Settings, schema_head: str | None) -> AsyncI
             http=http,
             sinch=build_sinch_client(settings, http),
             authenticator=ApiKeyAuthenticator(pool),
-            policy=MessagePolicy.from_settings(settings),
+            policy=policy,
+            accept=AcceptService(pool, policy),
             schema_head=schema_head,
             sinch_mode=describe_sinch_mode(settings),
         )

@@ -10,6 +10,7 @@ import asyncpg
 import httpx
 from fastapi import Depends, Request
 
+from smsgateway.services.accept import AcceptService
 from smsgateway.services.api_keys import ApiKeyAuthenticator
 from smsgateway.services.drafting import MessagePolicy
 from smsgateway.settings import Settings
@@ -26,6 +27,7 @@ class AppState:
     sinch: SinchClient
     authenticator: ApiKeyAuthenticator
     policy: MessagePolicy
+    accept: AcceptService
     schema_head: str | None
     sinch_mode: str
     started_monotonic: float = field(default_factory=time.monotonic)

@@ -1,27 +1,60 @@
-"""``/v1/messages``: preview (sending, reading and cancelling arrive with the sending issue)."""
+"""``/v1/messages``: send, preview, read, list and cancel messages."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import base64
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import AwareDatetime
 
 from smsgateway.api.auth import CurrentKey
-from smsgateway.api.problems import problem_responses
+from smsgateway.api.deps import PoolDep
+from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
 from smsgateway.api.schemas import (
     CostOut,
     CountryCostOut,
     DuplicateRecipientOut,
+    MessageEventOut,
     MessageIn,
+    MessageOut,
+    MessagePage,
+    MessageRecipientOut,
     PreviewOut,
     RecipientOut,
     RefusedRecipientOut,
     ReplacementOut,
     SenderOut,
 )
+from smsgateway.services import messages as messages_service
+from smsgateway.services.accept import AcceptRequest, AcceptService, fingerprint
 from smsgateway.services.drafting import DraftRequest, MessageDraft, MessagePolicy, draft_message
+from smsgateway.store.messages import (
+    MessageFilter,
+    MessageRecord,
+    NewMessage,
+    NotCancellableError,
+)
+
+MessageStatus = Literal[
+    "queued",
+    "scheduled",
+    "submitted",
+    "delivered",
+    "partially_delivered",
+    "failed",
+    "rejected",
+    "expired",
+    "cancelled",
+]
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 def get_policy(request: Request) -> MessagePolicy:
@@ -29,7 +62,236 @@ def get_policy(request: Request) -> MessagePolicy:
     return policy
 
 
+def get_accept_service(request: Request) -> AcceptService:
+    service: AcceptService = request.state.app_state.accept
+    return service
+
+
 PolicyDep = Annotated[MessagePolicy, Depends(get_policy)]
+AcceptDep = Annotated[AcceptService, Depends(get_accept_service)]
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Send a message: stored durably, then handed to Sinch by the dispatcher",
+    responses=problem_responses(401, 413, 422, 429, 503),
+)
+async def send_message(
+    message: MessageIn,
+    key: CurrentKey,
+    service: AcceptDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Retry-safe sending: the same key and body within 24 h return the "
+            "first answer instead of sending again.",
+        ),
+    ] = None,
+) -> MessageOut:
+    """Answers 202 once the message, its recipients and its outbox entry are committed to
+    Postgres; `Location` names the message. Every recipient must be valid (each refusal is
+    listed by index). The Sinch batch id appears on the message once Sinch has accepted it."""
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise ProblemError(
+            422,
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+        )
+    accepted = await service.accept(accept_request(message), key, idempotency_key)
+    response.headers["Location"] = f"/v1/messages/{accepted.message.id}"
+    if accepted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return message_out(accepted.message)
+
+
+@router.get(
+    "/{message_id}",
+    summary="A message with each recipient's status and its event history",
+    responses=problem_responses(401, 404, 503),
+)
+async def get_message(message_id: UUID, key: CurrentKey, pool: PoolDep) -> MessageOut:
+    """Only the messages of the caller's tenant exist for it: another tenant's id is a 404."""
+    record = await messages_service.find_message(pool, key.tenant, message_id)
+    if record is None:
+        raise _not_found(message_id)
+    return message_out(record, with_events=True)
+
+
+@router.get(
+    "",
+    summary="The tenant's messages, newest first, with filters and a cursor",
+    responses=problem_responses(401, 422, 503),
+)
+async def list_messages(
+    key: CurrentKey,
+    pool: PoolDep,
+    status: Annotated[MessageStatus | None, Query()] = None,
+    recipient: Annotated[str | None, Query(description="E.164, e.g. +46701234567")] = None,
+    client_reference: Annotated[str | None, Query(max_length=256)] = None,
+    created_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    created_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    cursor: Annotated[str | None, Query(description="`next` from the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> MessagePage:
+    """Keyset pagination: pass the previous page's `next` as `cursor` until it is null."""
+    records = await messages_service.find_messages(
+        pool,
+        MessageFilter(
+            tenant=key.tenant,
+            status=status,
+            recipient=recipient,
+            client_reference=client_reference,
+            created_from=created_from,
+            created_to=created_to,
+            before=None if cursor is None else decode_cursor(cursor),
+            limit=limit + 1,
+        ),
+    )
+    page = records[:limit]
+    has_more = len(records) > limit
+    return MessagePage(
+        items=[message_out(record) for record in page],
+        next=encode_cursor(page[-1].created_at, page[-1].id) if has_more and page else None,
+    )
+
+
+@router.post(
+    "/{message_id}/cancel",
+    summary="Cancel a queued or scheduled message",
+    responses=problem_responses(401, 404, 409, 503),
+)
+async def cancel_message(message_id: UUID, key: CurrentKey, pool: PoolDep) -> MessageOut:
+    """Works while the message waits in the gateway (queued, or scheduled for later); 409
+    `not_cancellable` once it is being sent or has been handed to Sinch."""
+    try:
+        record = await messages_service.cancel_message(pool, key.tenant, message_id)
+    except NotCancellableError as exc:
+        raise ProblemError(
+            409,
+            "not_cancellable",
+            f"The message is {exc.status}; only queued or scheduled messages can be cancelled.",
+        ) from exc
+    if record is None:
+        raise _not_found(message_id)
+    return message_out(record, with_events=True)
+
+
+def _not_found(message_id: UUID) -> ProblemError:
+    return ProblemError(404, "message_not_found", f"There is no message {message_id}.")
+
+
+def accept_request(message: MessageIn) -> AcceptRequest:
+    canonical = json.dumps(
+        message.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":")
+    )
+    return AcceptRequest(
+        draft=draft_request(message),
+        client_reference=message.client_reference,
+        send_at=message.send_at,
+        expire_at=message.expire_at,
+        callback_url=None if message.callback_url is None else str(message.callback_url),
+        delivery_report=message.delivery_report,
+        parameters=message.parameters,
+        fingerprint=fingerprint(canonical.encode()),
+    )
+
+
+def encode_cursor(created_at: datetime, message_id: UUID) -> str:
+    raw = f"{created_at.isoformat()}|{message_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, message_id = raw.split("|")
+        return datetime.fromisoformat(created_at), UUID(message_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProblemError(
+            422,
+            "invalid_cursor",
+            "The cursor is not one this API returned; start again without it.",
+            errors=[
+                ProblemField(
+                    field="query.cursor",
+                    code="invalid_cursor",
+                    message="Not a cursor from a previous page.",
+                )
+            ],
+        ) from exc
+
+
+def message_out(message: MessageRecord | NewMessage, *, with_events: bool = False) -> MessageOut:
+    if isinstance(message, NewMessage):
+        return MessageOut(
+            id=message.id,
+            status=message.status,
+            recipients=[
+                MessageRecipientOut(to=msisdn, status=message.status, updated_at=message.created_at)
+                for msisdn in message.recipients
+            ],
+            sender=message.sender,
+            body=message.body,
+            encoding=message.encoding,  # type: ignore[arg-type]
+            segments=message.segment_count,
+            characters=message.character_count,
+            client_reference=message.client_reference,
+            sinch_batch_id=None,
+            delivery_report=message.delivery_report,  # type: ignore[arg-type]
+            send_at=message.send_at,
+            expire_at=message.expire_at,
+            callback_url=message.callback_url,
+            created_at=message.created_at,
+            updated_at=message.created_at,
+            submitted_at=None,
+        )
+    return MessageOut(
+        id=message.id,
+        status=message.status,
+        status_code=message.status_code,
+        status_detail=message.status_detail,
+        recipients=[
+            MessageRecipientOut(
+                to=recipient.msisdn,
+                status=recipient.status,
+                code=recipient.sinch_code,
+                status_at=recipient.status_at,
+                updated_at=recipient.updated_at,
+            )
+            for recipient in message.recipients
+        ],
+        sender=message.sender,
+        body=message.body,
+        encoding=message.encoding,  # type: ignore[arg-type]
+        segments=message.segment_count,
+        characters=message.character_count,
+        client_reference=message.client_reference,
+        sinch_batch_id=message.sinch_batch_id,
+        delivery_report=message.delivery_report,  # type: ignore[arg-type]
+        send_at=message.send_at,
+        expire_at=message.expire_at,
+        callback_url=message.callback_url,
+        created_at=message.created_at,
+        updated_at=message.updated_at,
+        submitted_at=message.submitted_at,
+        events=[
+            MessageEventOut(
+                id=event.id,
+                kind=event.kind,
+                recipient=event.recipient,
+                status=event.status,
+                code=event.sinch_code,
+                detail=event.detail,
+                occurred_at=event.occurred_at,
+            )
+            for event in message.events
+        ]
+        if with_events
+        else None,
+    )
 
 
 @router.post(

@@ -6,6 +6,7 @@ Every 4xx and 5xx is ``application/problem+json`` with ``type``, ``title``, ``st
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from functools import cache
 from http import HTTPStatus
@@ -20,6 +21,9 @@ from starlette.types import Send
 
 from smsgateway.domain.errors import DomainError, RecipientsRefused
 from smsgateway.observability.logging import request_id_var
+from smsgateway.store.errors import DatabaseUnavailableError
+
+logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -148,6 +152,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Routes validation, domain and HTTP errors and ``ProblemError`` to problem+json answers."""
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(DomainError, _on_domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DatabaseUnavailableError, _on_database_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(ProblemError, _on_problem_error)  # type: ignore[arg-type]
 
@@ -195,6 +200,17 @@ async def _on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
         exc.message,
         errors=domain_problem_fields(exc),
         instance=request.url.path,
+    )
+
+
+async def _on_database_unavailable(request: Request, exc: DatabaseUnavailableError) -> JSONResponse:
+    logger.warning("database unavailable", extra={"error": str(exc)})
+    return problem_response(
+        503,
+        "database_unavailable",
+        "The gateway cannot reach its database right now; nothing was stored. Retry shortly.",
+        instance=request.url.path,
+        headers={"Retry-After": "1"},
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Annotated, Literal
+from uuid import UUID
 
 from pydantic import (
     AwareDatetime,
@@ -167,3 +168,57 @@ class PreviewOut(BaseModel):
     parts: list[str] = Field(description="The text of each part as carriers split it.")
     replacements: list[ReplacementOut]
     cost: CostOut | None = Field(description="Null when no price table is configured.")
+
+
+class MessageRecipientOut(BaseModel):
+    to: str = Field(examples=["+46701234567"])
+    status: str = Field(examples=["queued"])
+    code: int | None = Field(default=None, description="Sinch's status code, when reported.")
+    status_at: AwareDatetime | None = Field(default=None, description="When Sinch saw this status.")
+    updated_at: AwareDatetime
+
+
+class MessageEventOut(BaseModel):
+    id: int
+    kind: str = Field(examples=["accepted"])
+    recipient: str | None = None
+    status: str | None = None
+    code: int | None = None
+    detail: dict[str, JsonValue] = Field(default_factory=dict)
+    occurred_at: AwareDatetime
+
+
+class MessageOut(BaseModel):
+    """A message as the gateway holds it."""
+
+    id: UUID = Field(examples=["019ac7f1-6e2b-7c3a-9d41-2f5e8b1a0c77"])
+    status: str = Field(
+        description="queued, scheduled, submitted, delivered, partially_delivered, failed, "
+        "rejected, expired or cancelled.",
+        examples=["queued"],
+    )
+    status_code: str | None = Field(default=None, description="Why it was rejected or failed.")
+    status_detail: str | None = None
+    recipients: list[MessageRecipientOut]
+    sender: str | None
+    body: str
+    encoding: Literal["GSM-7", "UCS-2"]
+    segments: int
+    characters: int
+    client_reference: str | None
+    sinch_batch_id: str | None = Field(description="Set once Sinch has accepted the batch.")
+    delivery_report: DeliveryReportMode
+    send_at: AwareDatetime | None
+    expire_at: AwareDatetime | None
+    callback_url: str | None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    submitted_at: AwareDatetime | None
+    events: list[MessageEventOut] | None = Field(
+        default=None, description="The ordered history; only on GET /v1/messages/{id}."
+    )
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    next: str | None = Field(description="Cursor for the next (older) page; null at the end.")

@@ -7,6 +7,19 @@ StoreError
 
 from __future__ import annotations
 
+import asyncpg
+
+# What asyncpg raises when the server is down, restarting or unreachable, rather than when
+# a statement is wrong: the operation did nothing durable and may be retried later.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
 
 class StoreError(Exception):
     """Base of every persistence error."""
@@ -18,3 +31,7 @@ class SchemaNotFoundError(StoreError):
 
 class DatabaseUnavailableError(StoreError):
     """Postgres could not be reached in time; the operation did nothing and may be retried."""
+
+
+# Also a pool that could not lend a connection in time.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, *CONNECTION_ERRORS)

@@ -1,0 +1,161 @@
+"""Accept a message: check it, store it with its recipients and outbox entry, then say yes.
+
+Nothing is acknowledged before it is committed. Concurrent accepts share one statement and one
+commit (group commit); a request with an Idempotency-Key takes its own transaction so that the
+key and the message are stored together or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from smsgateway.domain.errors import DomainError
+from smsgateway.domain.ids import time_ordered_id
+from smsgateway.domain.schedule import plan_schedule
+from smsgateway.observability.sending_metrics import (
+    IDEMPOTENT_REPLAYS,
+    MESSAGES_ACCEPTED,
+    RECIPIENTS_ACCEPTED,
+)
+from smsgateway.services.drafting import DraftRequest, MessagePolicy, draft_message
+from smsgateway.store.api_keys import ApiKeyRecord
+from smsgateway.store.batching import BatchWriter
+from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
+from smsgateway.store.idempotency import insert_accepted_once
+from smsgateway.store.messages import MessageRecord, NewMessage, get_message, insert_accepted
+
+
+class IdempotencyKeyReusedError(DomainError):
+    """The same Idempotency-Key came with a different request."""
+
+    default_code = "idempotency_key_reused"
+
+
+@dataclass(frozen=True)
+class AcceptRequest:
+    """A validated ``POST /v1/messages`` body, in the service's terms."""
+
+    draft: DraftRequest
+    client_reference: str | None
+    send_at: datetime | None
+    expire_at: datetime | None
+    callback_url: str | None
+    delivery_report: str
+    parameters: Mapping[str, Mapping[str, str]] | None
+    fingerprint: bytes
+    """A digest of the request as sent, to tell an idempotent replay from a reused key."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The stored message; ``replayed`` when an Idempotency-Key returned an earlier one."""
+
+    message: MessageRecord | NewMessage
+    replayed: bool = False
+
+
+def fingerprint(canonical_json: bytes) -> bytes:
+    return hashlib.sha256(canonical_json).digest()
+
+
+class AcceptService:
+    """The accept use case; one per process, sharing one ``BatchWriter``."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        policy: MessagePolicy,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        random_bytes: Callable[[int], bytes] = os.urandom,
+        acquire_timeout: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._policy = policy
+        self._clock = clock
+        self._random_bytes = random_bytes
+        self._acquire_timeout = acquire_timeout
+        self._writer: BatchWriter[NewMessage] = BatchWriter(
+            pool, insert_accepted, acquire_timeout=acquire_timeout
+        )
+
+    async def accept(
+        self, request: AcceptRequest, key: ApiKeyRecord, idempotency_key: str | None
+    ) -> Accepted:
+        """Stores the message and returns it; raises ``DomainError`` for what cannot be sent
+        and ``DatabaseUnavailableError`` when Postgres cannot take it now."""
+        draft = draft_message(request.draft, self._policy)
+        draft.recipients.raise_if_refused()
+        now = self._clock()
+        schedule = plan_schedule(now, request.send_at, request.expire_at)
+        message = NewMessage(
+            id=time_ordered_id(int(now.timestamp() * 1000), self._random_bytes(10)),
+            tenant=key.tenant,
+            api_key_id=key.id,
+            sender=None if draft.sender is None else draft.sender.value,
+            body=draft.body.text,
+            encoding=draft.body.encoding.value,
+            segment_count=draft.body.segments,
+            character_count=draft.body.segmentation.characters,
+            recipients=draft.recipients.e164s,
+            client_reference=request.client_reference,
+            status=schedule.status,
+            delivery_report=request.delivery_report,
+            send_at=request.send_at,
+            expire_at=request.expire_at,
+            callback_url=request.callback_url,
+            parameters=_plain(request.parameters),
+            max_segments=request.draft.max_segments,
+            created_at=now,
+            due_at=schedule.due_at,
+        )
+        if idempotency_key is None:
+            await self._writer.submit(message)
+            _count_accepted(message)
+            return Accepted(message)
+        return await self._accept_once(message, key, idempotency_key, request.fingerprint)
+
+    async def _accept_once(
+        self, message: NewMessage, key: ApiKeyRecord, idempotency_key: str, digest: bytes
+    ) -> Accepted:
+        try:
+            async with self._pool.acquire(timeout=self._acquire_timeout) as connection:
+                existing = await insert_accepted_once(
+                    connection,
+                    message,
+                    api_key_id=key.id,
+                    idempotency_key=idempotency_key,
+                    request_hash=digest,
+                )
+                if existing is None:
+                    _count_accepted(message)
+                    return Accepted(message)
+                if existing.request_hash != digest:
+                    raise IdempotencyKeyReusedError(
+                        "This Idempotency-Key was used with a different request in the last "
+                        "24 hours; use a new key for a new message.",
+                        field="Idempotency-Key",
+                    )
+                stored = await get_message(connection, key.tenant, existing.message_id)
+        except UNAVAILABLE_ERRORS as exc:
+            raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
+        assert stored is not None, "an idempotency key always points at a stored message"
+        IDEMPOTENT_REPLAYS.inc()
+        return Accepted(stored, replayed=True)
+
+
+def _count_accepted(message: NewMessage) -> None:
+    MESSAGES_ACCEPTED.inc()
+    RECIPIENTS_ACCEPTED.inc(len(message.recipients))
+
+
+def _plain(
+    parameters: Mapping[str, Mapping[str, str]] | None,
+) -> dict[str, dict[str, str]] | None:
+    return None if parameters is None else {k: dict(v) for k, v in parameters.items()}

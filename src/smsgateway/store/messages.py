@@ -1,0 +1,360 @@
+"""Accepted messages: insert (many at once), read one, list a tenant's, cancel a pending one."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+if TYPE_CHECKING:
+    from smsgateway.store.pool import Connection
+
+PENDING_STATUSES = ("queued", "scheduled")
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message the caller is about to be told was accepted, with its recipients."""
+
+    id: uuid.UUID
+    tenant: str
+    api_key_id: uuid.UUID | None
+    sender: str | None
+    body: str
+    encoding: str
+    segment_count: int
+    character_count: int
+    recipients: tuple[str, ...]
+    client_reference: str | None
+    status: str
+    delivery_report: str
+    send_at: datetime | None
+    expire_at: datetime | None
+    callback_url: str | None
+    parameters: dict[str, dict[str, str]] | None
+    max_segments: int | None
+    created_at: datetime
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class RecipientRecord:
+    msisdn: str
+    status: str
+    sinch_code: int | None
+    status_at: datetime | None
+    operator_status_at: datetime | None
+    operator: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    recipient: str | None
+    kind: str
+    status: str | None
+    sinch_code: int | None
+    detail: dict[str, Any]
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    id: uuid.UUID
+    tenant: str
+    sender: str | None
+    body: str
+    encoding: str
+    segment_count: int
+    character_count: int
+    recipient_count: int
+    client_reference: str | None
+    sinch_batch_id: str | None
+    status: str
+    status_code: str | None
+    status_detail: str | None
+    delivery_report: str
+    send_at: datetime | None
+    expire_at: datetime | None
+    callback_url: str | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    recipients: tuple[RecipientRecord, ...]
+    events: tuple[EventRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    """``GET /v1/messages`` filters; ``before`` is the keyset cursor (created_at, id)."""
+
+    tenant: str
+    status: str | None = None
+    recipient: str | None = None
+    client_reference: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    before: tuple[datetime, uuid.UUID] | None = None
+    limit: int = 50
+
+
+# One statement, so one round trip and one commit for a whole batch of accepted messages:
+# every data-modifying CTE runs, and foreign keys are checked at the end of the statement.
+_INSERT_ACCEPTED = """
+WITH message AS (
+    INSERT INTO sms_log (
+        id, tenant, api_key_id, sender, body, encoding, segment_count, character_count,
+        recipient_count, client_reference, status, delivery_report, send_at, expire_at,
+        callback_url, parameters, max_segments, created_at, updated_at)
+    SELECT m.id, m.tenant, m.api_key_id, m.sender, m.body, m.encoding, m.segment_count,
+           m.character_count, m.recipient_count, m.client_reference, m.status,
+           m.delivery_report, m.send_at, m.expire_at, m.callback_url, m.parameters,
+           m.max_segments, m.created_at, m.created_at
+    FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                $7::int[], $8::int[], $9::int[], $10::text[], $11::text[], $12::text[],
+                $13::timestamptz[], $14::timestamptz[], $15::text[], $16::jsonb[], $17::int[],
+                $18::timestamptz[])
+        AS m(id, tenant, api_key_id, sender, body, encoding, segment_count, character_count,
+             recipient_count, client_reference, status, delivery_report, send_at, expire_at,
+             callback_url, parameters, max_segments, created_at)
+    RETURNING id
+), recipient AS (
+    INSERT INTO sms_recipient (message_id, position, msisdn, status, updated_at)
+    SELECT r.message_id, r.position, r.msisdn, r.status, r.updated_at
+    FROM unnest($19::uuid[], $20::int[], $21::text[], $22::text[], $23::timestamptz[])
+        AS r(message_id, position, msisdn, status, updated_at)
+), outbox_entry AS (
+    INSERT INTO outbox (message_id, due_at, created_at)
+    SELECT o.message_id, o.due_at, o.created_at
+    FROM unnest($1::uuid[], $24::timestamptz[], $18::timestamptz[])
+        AS o(message_id, due_at, created_at)
+)
+INSERT INTO sms_event (message_id, kind, status, occurred_at)
+SELECT e.message_id, 'accepted', e.status, e.occurred_at
+FROM unnest($1::uuid[], $11::text[], $18::timestamptz[]) AS e(message_id, status, occurred_at)
+"""
+
+
+async def insert_accepted(connection: Connection, messages: Sequence[NewMessage]) -> None:
+    """Stores messages, their recipients, their outbox entries and 'accepted' events at once."""
+    recipient_columns: tuple[list[Any], ...] = ([], [], [], [], [])
+    for message in messages:
+        for position, msisdn in enumerate(message.recipients):
+            for column, value in zip(
+                recipient_columns,
+                (message.id, position, msisdn, message.status, message.created_at),
+                strict=True,
+            ):
+                column.append(value)
+    await connection.execute(
+        _INSERT_ACCEPTED,
+        [m.id for m in messages],
+        [m.tenant for m in messages],
+        [m.api_key_id for m in messages],
+        [m.sender for m in messages],
+        [m.body for m in messages],
+        [m.encoding for m in messages],
+        [m.segment_count for m in messages],
+        [m.character_count for m in messages],
+        [len(m.recipients) for m in messages],
+        [m.client_reference for m in messages],
+        [m.status for m in messages],
+        [m.delivery_report for m in messages],
+        [m.send_at for m in messages],
+        [m.expire_at for m in messages],
+        [m.callback_url for m in messages],
+        [m.parameters for m in messages],
+        [m.max_segments for m in messages],
+        [m.created_at for m in messages],
+        *recipient_columns,
+        [m.due_at for m in messages],
+    )
+
+
+_MESSAGE_COLUMNS = """
+    id, tenant, sender, body, encoding, segment_count, character_count, recipient_count,
+    client_reference, sinch_batch_id, status, status_code, status_detail, delivery_report,
+    send_at, expire_at, callback_url, created_at, updated_at, submitted_at
+"""
+
+
+async def get_message(
+    connection: Connection, tenant: str, message_id: uuid.UUID, *, with_events: bool = True
+) -> MessageRecord | None:
+    """One of ``tenant``'s messages with its recipients (and its event history), or None."""
+    row = await connection.fetchrow(
+        f"SELECT {_MESSAGE_COLUMNS} FROM sms_log WHERE id = $1 AND tenant = $2",
+        message_id,
+        tenant,
+    )
+    if row is None:
+        return None
+    recipients = await _recipients_of(connection, [message_id])
+    events = await _events_of(connection, message_id) if with_events else ()
+    return _message(row, recipients.get(message_id, ()), events)
+
+
+async def list_messages(connection: Connection, where: MessageFilter) -> list[MessageRecord]:
+    """The tenant's messages, newest first, after the cursor; recipients included."""
+    conditions = ["tenant = $1"]
+    values: list[Any] = [where.tenant]
+
+    def bind(value: Any) -> str:
+        values.append(value)
+        return f"${len(values)}"
+
+    if where.status is not None:
+        conditions.append(f"status = {bind(where.status)}")
+    if where.client_reference is not None:
+        conditions.append(f"client_reference = {bind(where.client_reference)}")
+    if where.recipient is not None:
+        conditions.append(
+            f"id IN (SELECT message_id FROM sms_recipient WHERE msisdn = {bind(where.recipient)})"
+        )
+    if where.created_from is not None:
+        conditions.append(f"created_at >= {bind(where.created_from)}")
+    if where.created_to is not None:
+        conditions.append(f"created_at < {bind(where.created_to)}")
+    if where.before is not None:
+        created_at, message_id = where.before
+        conditions.append(f"(created_at, id) < ({bind(created_at)}, {bind(message_id)})")
+    rows = await connection.fetch(
+        f"SELECT {_MESSAGE_COLUMNS} FROM sms_log WHERE {' AND '.join(conditions)}"
+        f" ORDER BY created_at DESC, id DESC LIMIT {bind(where.limit)}",
+        *values,
+    )
+    recipients = await _recipients_of(connection, [row["id"] for row in rows])
+    return [_message(row, recipients.get(row["id"], ()), ()) for row in rows]
+
+
+class NotCancellableError(Exception):
+    """The message is no longer waiting: it is being sent, was sent, or has ended."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+async def cancel_pending(
+    connection: Connection, tenant: str, message_id: uuid.UUID
+) -> MessageRecord | None:
+    """Cancels a queued or scheduled message that no dispatcher holds; None if unknown.
+
+    Raises ``NotCancellableError`` with the current status when it is too late.
+    """
+    async with connection.transaction():
+        status = await connection.fetchval(
+            "SELECT status FROM sms_log WHERE id = $1 AND tenant = $2 FOR UPDATE",
+            message_id,
+            tenant,
+        )
+        if status is None:
+            return None
+        if status not in PENDING_STATUSES:
+            raise NotCancellableError(status)
+        # A claimed entry whose lease is running may be on its way to Sinch right now.
+        released = await connection.fetchval(
+            "DELETE FROM outbox WHERE message_id = $1"
+            " AND (claim_token IS NULL OR due_at <= now()) RETURNING message_id",
+            message_id,
+        )
+        if released is None:
+            raise NotCancellableError("sending")
+        await connection.execute(
+            "UPDATE sms_log SET status = 'cancelled', updated_at = now() WHERE id = $1",
+            message_id,
+        )
+        await connection.execute(
+            "UPDATE sms_recipient SET status = 'cancelled', updated_at = now()"
+            " WHERE message_id = $1",
+            message_id,
+        )
+        await connection.execute(
+            "INSERT INTO sms_event (message_id, kind, status)"
+            " VALUES ($1, 'cancelled', 'cancelled')",
+            message_id,
+        )
+    return await get_message(connection, tenant, message_id)
+
+
+async def _recipients_of(
+    connection: Connection, message_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[RecipientRecord, ...]]:
+    if not message_ids:
+        return {}
+    rows = await connection.fetch(
+        "SELECT message_id, msisdn, status, sinch_code, status_at, operator_status_at,"
+        " operator, updated_at FROM sms_recipient WHERE message_id = ANY($1::uuid[])"
+        " ORDER BY message_id, position",
+        list(message_ids),
+    )
+    grouped: dict[uuid.UUID, list[RecipientRecord]] = {}
+    for row in rows:
+        grouped.setdefault(row["message_id"], []).append(
+            RecipientRecord(
+                msisdn=row["msisdn"],
+                status=row["status"],
+                sinch_code=row["sinch_code"],
+                status_at=row["status_at"],
+                operator_status_at=row["operator_status_at"],
+                operator=row["operator"],
+                updated_at=row["updated_at"],
+            )
+        )
+    return {message_id: tuple(records) for message_id, records in grouped.items()}
+
+
+async def _events_of(connection: Connection, message_id: uuid.UUID) -> tuple[EventRecord, ...]:
+    rows = await connection.fetch(
+        "SELECT id, recipient, kind, status, sinch_code, detail, occurred_at"
+        " FROM sms_event WHERE message_id = $1 ORDER BY id",
+        message_id,
+    )
+    return tuple(
+        EventRecord(
+            id=row["id"],
+            recipient=row["recipient"],
+            kind=row["kind"],
+            status=row["status"],
+            sinch_code=row["sinch_code"],
+            detail=row["detail"],
+            occurred_at=row["occurred_at"],
+        )
+        for row in rows
+    )
+
+
+def _message(
+    row: asyncpg.Record,
+    recipients: tuple[RecipientRecord, ...],
+    events: tuple[EventRecord, ...],
+) -> MessageRecord:
+    return MessageRecord(
+        id=row["id"],
+        tenant=row["tenant"],
+        sender=row["sender"],
+        body=row["body"],
+        encoding=row["encoding"],
+        segment_count=row["segment_count"],
+        character_count=row["character_count"],
+        recipient_count=row["recipient_count"],
+        client_reference=row["client_reference"],
+        sinch_batch_id=row["sinch_batch_id"],
+        status=row["status"],
+        status_code=row["status_code"],
+        status_detail=row["status_detail"],
+        delivery_report=row["delivery_report"],
+        send_at=row["send_at"],
+        expire_at=row["expire_at"],
+        callback_url=row["callback_url"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        submitted_at=row["submitted_at"],
+        recipients=recipients,
+        events=events,
+    )
