@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from smsgateway import __version__
-from smsgateway.api import docs, health, messages, metrics
+from smsgateway.api import docs, health, legacy, messages, metrics
 from smsgateway.api.deps import AppState
 from smsgateway.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from smsgateway.api.problems import Problem, install_problem_handlers
@@ -75,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(messages.router)
+    app.include_router(legacy.router)
     if settings.docs_enabled:
         docs.install_docs(app, title=TITLE)
     _register_problem_schema(app)

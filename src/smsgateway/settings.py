@@ -114,6 +114,25 @@ class Settings(BaseSettings):
     # cost estimates; unset: no estimate.
     price_table_file: Path | None = None
 
+    # The outbox dispatcher: runs inside `serve` unless off (then run `smsgateway worker`).
+    dispatcher: Literal["on", "off"] = "on"
+    # How Sinch reaches this gateway's webhooks (delivery reports); default http://HOST:PORT.
+    public_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("PUBLIC_BASE_URL", "public_base_url")
+    )
+    # Messages per second handed to Sinch across all workers (a batch to N recipients counts
+    # N, as Sinch counts); match your Sinch plan. Unset: no cap.
+    send_rate_per_second: float | None = Field(default=None, gt=0)
+    dispatch_concurrency: int = Field(default=64, ge=1, le=1024)
+    dispatch_batch_size: int = Field(default=100, ge=1, le=1000)
+    dispatch_lease_seconds: float = Field(default=60.0, ge=5)
+    dispatch_poll_seconds: float = Field(default=0.1, gt=0, le=10)
+    # A message Sinch keeps refusing for transient reasons is given up after this long.
+    dispatch_max_age_seconds: float = Field(default=3 * 24 * 3600, gt=0)
+
+    # POST /send-sms (the tutorial's) waits this long for Sinch to accept the message.
+    legacy_wait_seconds: float = Field(default=10.0, gt=0, le=60)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: LogLevel = "INFO"
     docs_enabled: bool = True
@@ -189,6 +208,14 @@ class Settings(BaseSettings):
         return self.sinch_simulator == "on" or (
             self.sinch_simulator == "auto" and self.sinch_auth == "none"
         )
+
+    @property
+    def webhook_base_url(self) -> str:
+        """Where Sinch sends callbacks for this gateway."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def uses_embedded_database(self) -> bool:

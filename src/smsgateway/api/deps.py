@@ -33,16 +33,22 @@ class AppState:
     started_monotonic: float = field(default_factory=time.monotonic)
 
 
-def get_state(request: Request) -> AppState:
+def state_of(request: Request) -> AppState:
     return cast(AppState, request.state.app_state)
 
 
-def get_settings(request: Request) -> Settings:
-    return get_state(request).settings
+# Dependencies are async on purpose: FastAPI runs a plain `def` dependency in a worker thread,
+# and that hand-off costs more than everything these do.
+async def get_state(request: Request) -> AppState:
+    return state_of(request)
 
 
-def get_pool(request: Request) -> asyncpg.Pool:
-    return get_state(request).pool
+async def get_settings(request: Request) -> Settings:
+    return state_of(request).settings
+
+
+async def get_pool(request: Request) -> asyncpg.Pool:
+    return state_of(request).pool
 
 
 StateDep = Annotated[AppState, Depends(get_state)]

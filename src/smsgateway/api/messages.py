@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import AwareDatetime
 
 from smsgateway.api.auth import CurrentKey
-from smsgateway.api.deps import PoolDep
+from smsgateway.api.deps import PoolDep, state_of
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
 from smsgateway.api.schemas import (
     CostOut,
@@ -57,14 +57,12 @@ router = APIRouter(prefix="/v1/messages", tags=["messages"])
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
-def get_policy(request: Request) -> MessagePolicy:
-    policy: MessagePolicy = request.state.app_state.policy
-    return policy
+async def get_policy(request: Request) -> MessagePolicy:
+    return state_of(request).policy
 
 
-def get_accept_service(request: Request) -> AcceptService:
-    service: AcceptService = request.state.app_state.accept
-    return service
+async def get_accept_service(request: Request) -> AcceptService:
+    return state_of(request).accept
 
 
 PolicyDep = Annotated[MessagePolicy, Depends(get_policy)]

@@ -1,0 +1,161 @@
+"""Accept throughput and latency of POST /v1/messages, on this machine, end to end.
+
+Usage: .venv/bin/python bench/bench_accept.py [--workers N] [--concurrency C] [--seconds S]
+       [--database-url URL]   (default: a throwaway embedded Postgres)
+
+Starts the gateway (`smsgateway serve`) against a fresh database, creates an API key, then
+drives it from this process with a keep-alive load generator: single-recipient messages at
+C concurrent callers, then 1,000-recipient messages one at a time. Dispatching is switched
+off (SMSGW_DISPATCHER=off) so that the figures are the accept path alone. Prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadgen import post_request, run_load
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def swedish_mobile(rng: random.Random) -> str:
+    return f"+4670{rng.randrange(10**7):07d}"
+
+
+async def create_database(server_dsn: str) -> str:
+    name = f"smsgw_bench_{uuid.uuid4().hex[:8]}"
+    connection = await asyncpg.connect(server_dsn)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    head, sep, query = server_dsn.partition("?")
+    return f"{head.rsplit('/', 1)[0]}/{name}{sep}{query}"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as workspace:
+        embedded = None
+        server_dsn = args.database_url
+        if server_dsn is None:
+            from smsgateway.store.embedded import start_embedded_postgres
+
+            embedded = start_embedded_postgres(Path(workspace), database="postgres")
+            server_dsn = embedded.dsn
+        try:
+            run(args, asyncio.run(create_database(server_dsn)))
+        finally:
+            if embedded is not None:
+                embedded.stop()
+
+
+def run(args: argparse.Namespace, database_url: str) -> None:
+    port = free_port()
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SMSGW_", "SINCH_"))},
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+        "SMSGW_WORKERS": str(args.workers),
+        "SMSGW_LOG_LEVEL": "WARNING",
+        "SMSGW_DISPATCHER": "off",
+        "SMSGW_SIMULATOR_PORT": str(free_port()),
+        "SMSGW_DB_POOL_MAX_SIZE": "10",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "smsgateway", "migrate"],
+        env=environment,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    created = subprocess.run(
+        [sys.executable, "-m", "smsgateway", "apikey", "create", "--name", "bench"],
+        env=environment,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    key = created.stdout.splitlines()[0]
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "smsgateway", "serve"],
+        env=environment,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        print(
+            f"machine: {os.cpu_count()} cores; gateway workers: {args.workers}; "
+            f"Postgres, gateway and load generator on the same machine"
+        )
+        asyncio.run(measure(port, key, args))
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=30)
+
+
+async def measure(port: int, key: str, args: argparse.Namespace) -> None:
+    rng = random.Random(7)
+    headers = {"X-API-Key": key}
+
+    def single(_: int) -> bytes:
+        body = {"to": swedish_mobile(rng), "body": "Your code is 123456"}
+        return post_request("127.0.0.1", port, "/v1/messages", body, headers)
+
+    result = await run_load(
+        "127.0.0.1", port, single, concurrency=args.concurrency, duration=args.seconds
+    )
+    print(f"single-recipient accepts at {args.concurrency} concurrent: {result.summary()}")
+
+    big = {"to": [swedish_mobile(rng) for _ in range(1000)], "body": "Storm warning"}
+    latencies = []
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers) as client:
+        for _ in range(20):
+            started = time.perf_counter()
+            response = await client.post("/v1/messages", json=big, timeout=30)
+            latencies.append(time.perf_counter() - started)
+            assert response.status_code == 202, response.text
+    print(
+        f"1,000-recipient message, one at a time (20): median "
+        f"{statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The Express tutorial's contract, kept for callers migrating from it: ``GET /`` and
+``POST /send-sms``. New callers should use ``/v1/messages``."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from smsgateway.api.auth import CurrentKey
+from smsgateway.api.deps import StateDep
+from smsgateway.api.messages import accept_request
+from smsgateway.api.problems import PROBLEM_MEDIA_TYPE, build_problem
+from smsgateway.api.schemas import MessageIn
+from smsgateway.domain.errors import DomainError
+from smsgateway.observability.logging import request_id_var
+from smsgateway.services.legacy_send import send_and_wait
+
+router = APIRouter(tags=["express tutorial"])
+
+# The tutorial's own check; the message domain then applies the real one (libphonenumber).
+_TUTORIAL_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+
+_REQUEST_EXAMPLE = {"recipient": "+46701234567", "message": "Hello from Sinch!"}
+
+
+@router.get("/", summary="Says the gateway is running (as the tutorial's GET /)")
+async def root() -> PlainTextResponse:
+    """Plain text, like the tutorial's Express server."""
+    return PlainTextResponse("Sinch SMS API Server is running!")
+
+
+@router.post(
+    "/send-sms",
+    summary="The tutorial's endpoint: send one SMS and wait until Sinch has it",
+    responses={
+        200: {"description": "Sinch accepted the batch: `details` is the batch"},
+        400: {"description": "The tutorial's validation failures (also a problem document)"},
+        401: {"description": "Missing or wrong API key"},
+        500: {"description": "Sinch did not accept it (in time)"},
+    },
+)
+async def send_sms(
+    key: CurrentKey,
+    state: StateDep,
+    payload: Annotated[Any, Body(examples=[_REQUEST_EXAMPLE])] = None,
+) -> JSONResponse:
+    """Body `{"recipient": "+1...", "message": "..."}`. Answers 200 `{"message": "SMS submitted
+    successfully.", "details": <Sinch batch>, "correlationId"}` once Sinch accepted it, 400
+    `{"error", "correlationId"}` for the tutorial's validation failures, 500 `{"error": "Failed
+    to send SMS.", "correlationId"}` otherwise. The message is stored before it is sent, as on
+    `/v1/messages`; a 500 after a time-out does not unsend it."""
+    correlation_id = request_id_var.get() or ""
+    recipient = payload.get("recipient") if isinstance(payload, dict) else None
+    message = payload.get("message") if isinstance(payload, dict) else None
+    if not recipient or not isinstance(recipient, str):
+        return _bad("Missing or invalid `recipient` field (must be a string).", "recipient")
+    if not message or not isinstance(message, str):
+        return _bad("Missing or invalid `message` field (must be a string).", "message")
+    if not _TUTORIAL_E164.match(recipient):
+        return _bad(
+            "Invalid recipient phone number format. Use E.164 format (e.g., +15551234567).",
+            "recipient",
+        )
+    if not message.strip():
+        return _bad("Message body cannot be empty.", "message")
+    try:
+        outcome = await send_and_wait(
+            state.accept,
+            state.pool,
+            state.sinch,
+            accept_request(MessageIn(to=[recipient], body=message)),
+            key,
+            wait_seconds=state.settings.legacy_wait_seconds,
+        )
+    except DomainError as exc:
+        return _bad(exc.message, "recipient" if exc.field == "to" else "message", exc.code)
+    if outcome.batch is None:
+        return JSONResponse(
+            {"error": "Failed to send SMS.", "correlationId": correlation_id},
+            status_code=500,
+        )
+    return JSONResponse(
+        {
+            "message": "SMS submitted successfully.",
+            "details": outcome.batch,
+            "correlationId": correlation_id,
+        },
+        status_code=200,
+    )
+
+
+def _bad(error: str, field: str, code: str = "invalid_request") -> JSONResponse:
+    # The tutorial's body, inside an RFC 9457 problem document: both kinds of client read it.
+    problem = build_problem(
+        400,
+        code,
+        error,
+        instance="/send-sms",
+        extra={"error": error, "correlationId": request_id_var.get() or ""},
+    )
+    problem["errors"] = [{"field": f"body.{field}", "code": code, "message": error}]
+    return JSONResponse(problem, status_code=400, media_type=PROBLEM_MEDIA_TYPE)

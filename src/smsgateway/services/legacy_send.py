@@ -1,0 +1,74 @@
+"""The Express tutorial's ``POST /send-sms``: accept durably, then wait until Sinch has it.
+
+The tutorial answered only after Sinch accepted the batch; callers migrating from it expect
+that. The message takes the same durable path as ``/v1/messages``, and this waits (with a
+deadline) for the dispatcher to record the Sinch batch, then fetches the batch from Sinch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from smsgateway.services.accept import AcceptRequest, AcceptService
+from smsgateway.sinch import SinchClient, SinchError
+from smsgateway.store.api_keys import ApiKeyRecord
+from smsgateway.store.errors import UNAVAILABLE_ERRORS
+from smsgateway.store.messages import get_message
+
+_FIRST_POLL_SECONDS = 0.02
+_LONGEST_POLL_SECONDS = 0.25
+_ENDED = frozenset({"rejected", "failed", "expired", "cancelled"})
+
+
+@dataclass(frozen=True)
+class LegacyOutcome:
+    """``batch`` is Sinch's batch as JSON when it was accepted; ``message_id`` is ours."""
+
+    message_id: uuid.UUID
+    batch: dict[str, Any] | None
+    reason: str | None = None
+
+
+async def send_and_wait(
+    accept: AcceptService,
+    pool: asyncpg.Pool,
+    sinch: SinchClient,
+    request: AcceptRequest,
+    key: ApiKeyRecord,
+    *,
+    wait_seconds: float,
+) -> LegacyOutcome:
+    accepted = await accept.accept(request, key, idempotency_key=None)
+    message_id = accepted.message.id
+    deadline = time.monotonic() + wait_seconds
+    pause = _FIRST_POLL_SECONDS
+    while time.monotonic() < deadline:
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, _LONGEST_POLL_SECONDS)
+        try:
+            async with pool.acquire(timeout=1.0) as connection:
+                record = await get_message(connection, key.tenant, message_id, with_events=False)
+        except UNAVAILABLE_ERRORS:
+            continue
+        if record is None:
+            break
+        if record.sinch_batch_id is not None:
+            return LegacyOutcome(message_id, await _batch(sinch, record.sinch_batch_id))
+        if record.status in _ENDED:
+            return LegacyOutcome(message_id, None, record.status_detail or record.status)
+    return LegacyOutcome(message_id, None, "Sinch had not accepted the message in time")
+
+
+async def _batch(sinch: SinchClient, batch_id: str) -> dict[str, Any]:
+    try:
+        batch = await sinch.get_batch(batch_id)
+    except SinchError:
+        # Sinch accepted it; only the details are missing. The id is what callers use.
+        return {"id": batch_id}
+    return batch.model_dump(mode="json", by_alias=True, exclude_none=True)
