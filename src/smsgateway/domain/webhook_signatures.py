@@ -1,0 +1,286 @@
+"""Authenticating Sinch's callbacks to us, and signing our status callbacks to callers.
+
+Pure: the clock is an argument, and only ``NonceCache`` keeps state (in memory, bounded).
+
+**Sinch → gateway (HMAC).** With signing on, Sinch sends ``x-sinch-webhook-signature``,
+``-nonce``, ``-timestamp`` (Unix seconds) and ``-algorithm`` (``HmacSHA256``). The signature is
+``base64(HMAC-SHA256(secret as UTF-8, raw body + b"." + nonce + b"." + timestamp))`` over the
+bytes as received. ``verify_sinch_signature`` checks, in this order: headers present, algorithm,
+header syntax, the signature (in constant time), then the timestamp's age, so that a stale
+refusal is only ever given for a callback Sinch really signed. A reused nonce is caught by
+``NonceCache.screen`` after that; the cache is per process, so with several server processes a
+replay to another process is stopped only by the timestamp window.
+
+**HTTP Basic.** ``check_basic_credentials`` compares user and password in constant time, both
+always, so a wrong user takes as long as a wrong password.
+
+**Gateway → caller (status callbacks).** Each callback carries the header::
+
+    Smsgateway-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>
+
+where the HMAC is keyed with the callback secret (UTF-8) over the ASCII ``<t>``, a ``.``, then
+the raw request body: ``HMAC-SHA256(secret, f"{t}.".encode() + body)``. To verify, split the
+header on ``,`` and each item on the first ``=``; recompute the HMAC over the body exactly as
+received; accept if any ``v1`` equals it (compared in constant time) and ``|now - t|`` is
+within your tolerance (5 minutes is usual). While a secret is being rotated the header carries
+one ``v1`` per active secret; unknown keys (a future ``v2``) are ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+SIGNATURE_HEADER: Final = "x-sinch-webhook-signature"
+NONCE_HEADER: Final = "x-sinch-webhook-signature-nonce"
+TIMESTAMP_HEADER: Final = "x-sinch-webhook-signature-timestamp"
+ALGORITHM_HEADER: Final = "x-sinch-webhook-signature-algorithm"
+SINCH_HEADERS: Final = (SIGNATURE_HEADER, NONCE_HEADER, TIMESTAMP_HEADER, ALGORITHM_HEADER)
+SUPPORTED_ALGORITHM: Final = "HmacSHA256"
+
+CALLBACK_SIGNATURE_HEADER: Final = "Smsgateway-Signature"
+"""The header on our status callbacks to callers."""
+
+# Unix seconds as Sinch sends them; digits only, so that int() sees no "_", sign or other script.
+_TIMESTAMP: Final = re.compile(r"[0-9]{1,15}")
+# The nonce is a ULID in practice; any visible ASCII is accepted, nothing that would need an
+# encoding decision before it is signed.
+_NONCE: Final = re.compile(r"[\x21-\x7e]{1,256}")
+_HEX_SHA256: Final = re.compile(r"[0-9a-fA-F]{64}")
+
+
+class SignatureRefusal(StrEnum):
+    """Why a signed Sinch callback is refused; stable strings for logs and metrics."""
+
+    MISSING_HEADER = "missing_signature_header"
+    UNSUPPORTED_ALGORITHM = "unsupported_signature_algorithm"
+    MALFORMED_HEADER = "malformed_signature_header"
+    BAD_SIGNATURE = "bad_signature"
+    STALE_TIMESTAMP = "stale_signature_timestamp"
+    FUTURE_TIMESTAMP = "future_signature_timestamp"
+    NONCE_REUSED = "signature_nonce_reused"
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureCheck:
+    """The verdict: ``refusal`` is None when the callback is authentic and fresh.
+
+    ``nonce`` and ``timestamp`` are set once the headers could be read; ``detail`` is a short
+    sentence for logs (it never holds the secret or the expected signature).
+    """
+
+    refusal: SignatureRefusal | None
+    detail: str
+    nonce: str | None = None
+    timestamp: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None
+
+
+def verify_sinch_signature(
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: str,
+    now: float,
+    max_age_seconds: float,
+    *,
+    max_future_seconds: float | None = None,
+) -> SignatureCheck:
+    """Check Sinch's HMAC headers on ``body`` (the raw bytes received).
+
+    Header names are matched in any case. The timestamp may be at most ``max_age_seconds``
+    old and at most ``max_future_seconds`` (default: ``max_age_seconds``) ahead of ``now``.
+    Raises ValueError for an empty secret (a configuration error, not a bad callback).
+    """
+    if not secret:
+        raise ValueError("the webhook signing secret must not be empty")
+    found = _lower_keys(headers)
+    missing = [name for name in SINCH_HEADERS if not found.get(name, "").strip()]
+    if missing:
+        return SignatureCheck(SignatureRefusal.MISSING_HEADER, f"missing: {', '.join(missing)}")
+    algorithm = found[ALGORITHM_HEADER].strip()
+    if algorithm.lower() != SUPPORTED_ALGORITHM.lower():
+        return SignatureCheck(
+            SignatureRefusal.UNSUPPORTED_ALGORITHM, f"algorithm {algorithm[:40]!r}"
+        )
+    nonce = found[NONCE_HEADER].strip()
+    raw_timestamp = found[TIMESTAMP_HEADER].strip()
+    if not _NONCE.fullmatch(nonce):
+        return SignatureCheck(SignatureRefusal.MALFORMED_HEADER, "nonce is not visible ASCII")
+    if not _TIMESTAMP.fullmatch(raw_timestamp):
+        return SignatureCheck(
+            SignatureRefusal.MALFORMED_HEADER, "timestamp is not Unix seconds", nonce
+        )
+    timestamp = int(raw_timestamp)
+    given = _decode_base64(found[SIGNATURE_HEADER].strip()) or b""
+    signed = b".".join((body, nonce.encode("ascii"), raw_timestamp.encode("ascii")))
+    expected = hmac.digest(secret.encode("utf-8"), signed, hashlib.sha256)
+    # Decoded bytes are compared, so padding or line-wrapping of the base64 does not matter;
+    # compare_digest takes the same time wherever the values differ.
+    if not hmac.compare_digest(expected, given):
+        return SignatureCheck(
+            SignatureRefusal.BAD_SIGNATURE, "signature mismatch", nonce, timestamp
+        )
+    age = now - timestamp
+    if age > max_age_seconds:
+        return SignatureCheck(
+            SignatureRefusal.STALE_TIMESTAMP, f"signed {age:.0f} s ago", nonce, timestamp
+        )
+    ahead = -age
+    if ahead > (max_age_seconds if max_future_seconds is None else max_future_seconds):
+        return SignatureCheck(
+            SignatureRefusal.FUTURE_TIMESTAMP, f"signed {ahead:.0f} s ahead", nonce, timestamp
+        )
+    return SignatureCheck(None, "ok", nonce, timestamp)
+
+
+class NonceCache:
+    """Remembers nonces for ``window_seconds`` (at least the accepted timestamp window), at
+    most ``max_entries`` of them, the oldest forgotten first. Not thread-safe; one per process.
+
+    The clock is passed to each call. Size it above the callbacks expected in one window:
+    a nonce forgotten early for lack of room could be replayed within the window.
+    """
+
+    def __init__(self, *, window_seconds: float, max_entries: int = 100_000) -> None:
+        if window_seconds <= 0:
+            raise ValueError("window_seconds must be positive")
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.window_seconds = window_seconds
+        self.max_entries = max_entries
+        self._expiry: OrderedDict[str, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._expiry)
+
+    def remember(self, nonce: str, now: float) -> bool:
+        """Record ``nonce``; False if it was already seen within the window."""
+        self._forget_expired(now)
+        if nonce in self._expiry:
+            return False
+        self._expiry[nonce] = now + self.window_seconds
+        if len(self._expiry) > self.max_entries:
+            self._expiry.popitem(last=False)
+        return True
+
+    def screen(self, check: SignatureCheck, now: float) -> SignatureCheck:
+        """``check`` unchanged, unless it passed and its nonce was already seen."""
+        if not check.ok or check.nonce is None or self.remember(check.nonce, now):
+            return check
+        return SignatureCheck(
+            SignatureRefusal.NONCE_REUSED, "nonce already seen", check.nonce, check.timestamp
+        )
+
+    def _forget_expired(self, now: float) -> None:
+        # Entries are in insertion order, and so in expiry order while the clock moves forward;
+        # if it steps back, expired entries are merely kept a little longer.
+        while self._expiry:
+            nonce, expires = next(iter(self._expiry.items()))
+            if expires > now:
+                return
+            del self._expiry[nonce]
+
+
+def check_basic_credentials(authorization: str | None, username: str, password: str) -> bool:
+    """Whether an ``Authorization`` header value carries exactly these Basic credentials.
+
+    Both parts are always compared, in constant time; a malformed header is simply False.
+    """
+    scheme, _, encoded = (authorization or "").strip().partition(" ")
+    decoded = _decode_base64(encoded.strip()) if scheme.lower() == "basic" else None
+    try:
+        text = decoded.decode("utf-8") if decoded is not None else ""
+    except UnicodeDecodeError:
+        text = ""
+    given_user, colon, given_password = text.partition(":")
+    user_ok = hmac.compare_digest(given_user.encode("utf-8"), username.encode("utf-8"))
+    password_ok = hmac.compare_digest(given_password.encode("utf-8"), password.encode("utf-8"))
+    return bool(colon) & user_ok & password_ok
+
+
+def sign_callback(body: bytes, secret: str | Sequence[str], timestamp: int) -> str:
+    """The ``Smsgateway-Signature`` value for ``body`` sent at ``timestamp`` (Unix seconds):
+    ``t=<timestamp>,v1=<hex>``, one ``v1`` per secret when several are given (rotation)."""
+    secrets = _secrets(secret)
+    if not secrets:
+        raise ValueError("at least one callback signing secret is required")
+    if timestamp < 0:
+        raise ValueError("timestamp must not be negative")
+    signatures = ",".join(f"v1={_callback_hmac(key, timestamp, body)}" for key in secrets)
+    return f"t={timestamp},{signatures}"
+
+
+def verify_callback_signature(
+    header_value: str,
+    body: bytes,
+    secret: str | Sequence[str],
+    now: float,
+    tolerance_seconds: float,
+) -> bool:
+    """Whether ``header_value`` signs ``body`` with one of ``secret`` within the tolerance.
+
+    The receiver's side of ``sign_callback``: the recipe is in the module docstring.
+    """
+    secrets = _secrets(secret)
+    if not secrets:
+        raise ValueError("at least one callback signing secret is required")
+    timestamps: list[str] = []
+    signatures: list[str] = []
+    for item in header_value.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            timestamps.append(value.strip())
+        elif key == "v1":
+            signatures.append(value.strip().lower())
+    if len(timestamps) != 1 or not _TIMESTAMP.fullmatch(timestamps[0]):
+        return False
+    timestamp = int(timestamps[0])
+    if abs(now - timestamp) > tolerance_seconds:
+        return False
+    matched = False
+    for key in secrets:
+        expected = _callback_hmac(key, timestamp, body).encode("ascii")
+        for given in signatures:
+            if _HEX_SHA256.fullmatch(given):
+                matched |= hmac.compare_digest(expected, given.encode("ascii"))
+    return matched
+
+
+def _callback_hmac(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(
+        secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256
+    ).hexdigest()
+
+
+def _secrets(secret: str | Sequence[str]) -> tuple[str, ...]:
+    candidates = (secret,) if isinstance(secret, str) else tuple(secret)
+    if any(not key for key in candidates):
+        raise ValueError("callback signing secrets must not be empty")
+    return candidates
+
+
+def _decode_base64(value: str) -> bytes | None:
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error):
+        return None
+
+
+def _lower_keys(headers: Mapping[str, str]) -> dict[str, str]:
+    # A Starlette Headers is already case-insensitive, a plain dict is not; the first of
+    # repeated headers wins, as with Headers.get.
+    found: dict[str, str] = {}
+    for name, value in headers.items():
+        found.setdefault(name.lower(), value)
+    return found

@@ -1,0 +1,383 @@
+"""Sinch's callback HMAC (with the SDKs' published vector), Basic credentials, and our own
+``Smsgateway-Signature`` on status callbacks."""
+
+import base64
+import hashlib
+import hmac
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smsgateway.domain.webhook_signatures import (
+    CALLBACK_SIGNATURE_HEADER,
+    NonceCache,
+    SignatureCheck,
+    SignatureRefusal,
+    check_basic_credentials,
+    sign_callback,
+    verify_callback_signature,
+    verify_sinch_signature,
+)
+
+SECRET = "SMSWebhooksSecret"
+NONCE = "01JHFFHWYY7HSS4FWTMDTQEK8V"
+TIMESTAMP = "1736760161"
+BODY = (
+    b'{"at":"2025-01-13T09:22:40.914Z","batch_id":"01JHFFHQ0P99JPPNQPJDV7JTBP",'
+    b'"client_reference":"a client reference","code":0,'
+    b'"operator_status_at":"2025-01-13T09:22:00Z","recipient":"33662162466",'
+    b'"status":"Delivered","type":"recipient_delivery_report_sms"}'
+)
+SIGNATURE = "ZoHei66PPN/kZjw7hFVfGhJOnml3iGNCMWoyQVcE5o0="
+NOW = 1736760161 + 5.0
+MAX_AGE = 300.0
+
+
+def sinch_headers(**overrides: str | None) -> dict[str, str]:
+    headers = {
+        "x-sinch-webhook-signature": SIGNATURE,
+        "x-sinch-webhook-signature-nonce": NONCE,
+        "x-sinch-webhook-signature-timestamp": TIMESTAMP,
+        "x-sinch-webhook-signature-algorithm": "HmacSHA256",
+    }
+    for suffix, value in overrides.items():
+        name = "x-sinch-webhook-signature" + ("" if suffix == "signature" else f"-{suffix}")
+        if value is None:
+            del headers[name]
+        else:
+            headers[name] = value
+    return headers
+
+
+def sign_like_sinch(body: bytes, nonce: str, timestamp: str, secret: str = SECRET) -> str:
+    """An independent signer, written from the contract's wording."""
+    signed = body + b"." + nonce.encode() + b"." + timestamp.encode()
+    return base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
+
+
+def verify(
+    body: bytes = BODY, headers: dict[str, str] | None = None, **kwargs: float
+) -> SignatureCheck:
+    return verify_sinch_signature(
+        body,
+        sinch_headers() if headers is None else headers,
+        SECRET,
+        kwargs.get("now", NOW),
+        kwargs.get("max_age_seconds", MAX_AGE),
+    )
+
+
+def test_the_published_vector_verifies() -> None:
+    assert sign_like_sinch(BODY, NONCE, TIMESTAMP) == SIGNATURE
+    check = verify()
+    assert check.ok
+    assert check.refusal is None
+    assert check.nonce == NONCE
+    assert check.timestamp == int(TIMESTAMP)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {name.upper(): value for name, value in sinch_headers().items()},
+        {name.title(): value for name, value in sinch_headers().items()},
+        {"X-Sinch-Webhook-Signature": SIGNATURE, **sinch_headers(signature=None)},
+    ],
+)
+def test_header_names_match_in_any_case(headers: dict[str, str]) -> None:
+    assert verify(headers=headers).ok
+
+
+@pytest.mark.parametrize("algorithm", ["HmacSHA256", "hmacsha256", " HMACSHA256 "])
+def test_the_algorithm_name_matches_in_any_case(algorithm: str) -> None:
+    assert verify(headers=sinch_headers(algorithm=algorithm)).ok
+
+
+def test_surrounding_spaces_in_header_values_are_ignored() -> None:
+    headers = sinch_headers(
+        signature=f" {SIGNATURE} ", nonce=f" {NONCE}", timestamp=f"{TIMESTAMP} "
+    )
+    assert verify(headers=headers).ok
+
+
+@pytest.mark.parametrize("missing", ["signature", "nonce", "timestamp", "algorithm"])
+def test_a_missing_header_is_refused(missing: str) -> None:
+    check = verify(headers=sinch_headers(**{missing: None}))
+    assert check.refusal is SignatureRefusal.MISSING_HEADER
+    name = "x-sinch-webhook-signature" + ("" if missing == "signature" else f"-{missing}")
+    assert check.detail == f"missing: {name}"
+
+
+@pytest.mark.parametrize("missing", ["signature", "nonce", "timestamp", "algorithm"])
+def test_a_blank_header_is_refused_as_missing(missing: str) -> None:
+    check = verify(headers=sinch_headers(**{missing: "  "}))
+    assert check.refusal is SignatureRefusal.MISSING_HEADER
+
+
+def test_no_headers_at_all_is_refused() -> None:
+    assert verify(headers={}).refusal is SignatureRefusal.MISSING_HEADER
+
+
+@pytest.mark.parametrize("algorithm", ["HmacSHA1", "HmacSHA512", "sha256", "none"])
+def test_another_algorithm_is_refused(algorithm: str) -> None:
+    check = verify(headers=sinch_headers(algorithm=algorithm))
+    assert check.refusal is SignatureRefusal.UNSUPPORTED_ALGORITHM
+
+
+@pytest.mark.parametrize("timestamp", ["1736760161.0", "-1736760161", "1_736_760_161", "soon"])
+def test_a_timestamp_that_is_not_unix_seconds_is_refused(timestamp: str) -> None:
+    check = verify(headers=sinch_headers(timestamp=timestamp))
+    assert check.refusal is SignatureRefusal.MALFORMED_HEADER
+
+
+@pytest.mark.parametrize("nonce", ["a b", "nonce\u00e9", "x" * 257])
+def test_a_nonce_that_is_not_visible_ascii_is_refused(nonce: str) -> None:
+    check = verify(headers=sinch_headers(nonce=nonce))
+    assert check.refusal is SignatureRefusal.MALFORMED_HEADER
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (BODY.replace(b"Delivered", b"Failed\x20\x20\x20"), sinch_headers()),
+        (BODY + b"\n", sinch_headers()),
+        (BODY.replace(b'{"at"', b'{ "at"'), sinch_headers()),  # re-serialised JSON
+        (BODY, sinch_headers(nonce="01JHFFHWYY7HSS4FWTMDTQEK8W")),
+        (BODY, sinch_headers(timestamp="1736760162")),
+        (BODY, sinch_headers(signature=SIGNATURE.replace("Z", "Y", 1))),
+        (BODY, sinch_headers(signature=SIGNATURE.lower())),
+        (BODY, sinch_headers(signature="not base64!")),
+        (BODY, sinch_headers(signature=SIGNATURE[:-4])),
+        (BODY, sinch_headers(signature="\u00e9" + SIGNATURE)),
+    ],
+)
+def test_a_tampered_callback_is_refused(body: bytes, headers: dict[str, str]) -> None:
+    assert verify(body, headers).refusal is SignatureRefusal.BAD_SIGNATURE
+
+
+def test_a_wrong_secret_is_refused() -> None:
+    check = verify_sinch_signature(BODY, sinch_headers(), "another secret", NOW, MAX_AGE)
+    assert check.refusal is SignatureRefusal.BAD_SIGNATURE
+
+
+def test_an_empty_secret_is_a_configuration_error() -> None:
+    with pytest.raises(ValueError, match="secret"):
+        verify_sinch_signature(BODY, sinch_headers(), "", NOW, MAX_AGE)
+
+
+@pytest.mark.parametrize(
+    ("now", "refusal"),
+    [
+        (1736760161 + MAX_AGE, None),
+        (1736760161 + MAX_AGE + 1, SignatureRefusal.STALE_TIMESTAMP),
+        (1736760161 + 86_400, SignatureRefusal.STALE_TIMESTAMP),
+        (1736760161 - MAX_AGE, None),
+        (1736760161 - MAX_AGE - 1, SignatureRefusal.FUTURE_TIMESTAMP),
+    ],
+)
+def test_timestamps_outside_the_window_are_refused(
+    now: float, refusal: SignatureRefusal | None
+) -> None:
+    check = verify(now=now)
+    assert check.refusal is refusal
+    assert check.timestamp == int(TIMESTAMP)
+
+
+def test_the_future_window_can_be_narrower() -> None:
+    check = verify_sinch_signature(
+        BODY, sinch_headers(), SECRET, 1736760161 - 31, MAX_AGE, max_future_seconds=30
+    )
+    assert check.refusal is SignatureRefusal.FUTURE_TIMESTAMP
+
+
+def test_a_forged_stale_callback_is_refused_for_its_signature() -> None:
+    # The age is only judged once the signature holds, so "stale" means "Sinch signed it".
+    headers = sinch_headers(signature=SIGNATURE.replace("Z", "Y", 1))
+    assert verify(headers=headers, now=NOW + 86_400).refusal is SignatureRefusal.BAD_SIGNATURE
+
+
+def test_a_nonce_is_accepted_once_within_its_window() -> None:
+    cache = NonceCache(window_seconds=600)
+    assert cache.screen(verify(), NOW).ok
+    again = cache.screen(verify(), NOW + 10)
+    assert again.refusal is SignatureRefusal.NONCE_REUSED
+    assert again.nonce == NONCE
+    assert cache.screen(verify(now=NOW + 601), NOW + 601).refusal is (
+        SignatureRefusal.STALE_TIMESTAMP
+    )
+
+
+def test_a_refused_check_does_not_use_up_its_nonce() -> None:
+    cache = NonceCache(window_seconds=600)
+    forged = verify(headers=sinch_headers(signature=SIGNATURE.replace("Z", "Y", 1)))
+    assert cache.screen(forged, NOW) == forged
+    assert len(cache) == 0
+    assert cache.screen(verify(), NOW).ok
+
+
+def test_nonces_are_forgotten_after_the_window() -> None:
+    cache = NonceCache(window_seconds=60)
+    assert cache.remember("a", 1000.0)
+    assert not cache.remember("a", 1059.0)
+    assert cache.remember("b", 1059.0)
+    assert cache.remember("a", 1060.0)
+    assert len(cache) == 2
+
+
+def test_the_cache_is_bounded_forgetting_the_oldest() -> None:
+    cache = NonceCache(window_seconds=600, max_entries=2)
+    for nonce in ("a", "b", "c"):
+        assert cache.remember(nonce, 1000.0)
+    assert len(cache) == 2
+    assert cache.remember("a", 1000.0)  # forgotten for lack of room
+    assert not cache.remember("c", 1000.0)
+
+
+def test_the_cache_refuses_a_useless_size() -> None:
+    with pytest.raises(ValueError, match="window_seconds"):
+        NonceCache(window_seconds=0)
+    with pytest.raises(ValueError, match="max_entries"):
+        NonceCache(window_seconds=60, max_entries=0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    body=st.binary(max_size=300),
+    nonce=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=40),
+    secret=st.text(min_size=1, max_size=40),
+    data=st.data(),
+)
+def test_sinch_signatures_round_trip_and_any_byte_change_fails(
+    body: bytes, nonce: str, secret: str, data: st.DataObject
+) -> None:
+    headers = sinch_headers(nonce=nonce, signature=sign_like_sinch(body, nonce, TIMESTAMP, secret))
+    assert verify_sinch_signature(body, headers, secret, NOW, MAX_AGE).ok
+    if body:
+        index = data.draw(st.integers(0, len(body) - 1), label="index")
+        delta = data.draw(st.integers(1, 255), label="delta")
+        changed = bytearray(body)
+        changed[index] = (changed[index] + delta) % 256
+        check = verify_sinch_signature(bytes(changed), headers, secret, NOW, MAX_AGE)
+        assert check.refusal is SignatureRefusal.BAD_SIGNATURE
+
+
+def basic(value: str) -> str:
+    return "Basic " + base64.b64encode(value.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("authorization", "expected"),
+    [
+        (basic("sinch:s3cret"), True),
+        ("basic " + base64.b64encode(b"sinch:s3cret").decode(), True),
+        (basic("sinch:s3cret:with:colons"), False),
+        (basic("sinch:s3cret-"), False),
+        (basic("sinch:"), False),
+        (basic("sinc:s3cret"), False),
+        (basic("sinch"), False),
+        (basic(":s3cret"), False),
+        (basic(""), False),
+        ("Bearer " + base64.b64encode(b"sinch:s3cret").decode(), False),
+        ("Basic not-base64!", False),
+        ("Basic " + base64.b64encode(b"sinch:\xff").decode(), False),
+        ("Basic", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_basic_credentials(authorization: str | None, expected: bool) -> None:
+    assert check_basic_credentials(authorization, "sinch", "s3cret") is expected
+
+
+def test_basic_passwords_may_hold_colons_and_non_ascii() -> None:
+    assert check_basic_credentials(basic("sinch:p:\u00e5ss"), "sinch", "p:\u00e5ss")
+
+
+def test_callback_signature_follows_the_documented_recipe() -> None:
+    body = b'{"message_id":"m1","status":"delivered"}'
+    header = sign_callback(body, "whsec_test", 1764151362)
+    expected = hmac.new(b"whsec_test", b"1764151362." + body, hashlib.sha256).hexdigest()
+    assert header == f"t=1764151362,v1={expected}"
+    assert CALLBACK_SIGNATURE_HEADER == "Smsgateway-Signature"
+    assert verify_callback_signature(header, body, "whsec_test", 1764151362 + 10, 300)
+
+
+def test_callback_signature_during_secret_rotation() -> None:
+    body = b"{}"
+    header = sign_callback(body, ["new", "old"], 1000)
+    assert header.count("v1=") == 2
+    assert verify_callback_signature(header, body, "old", 1000, 300)
+    assert verify_callback_signature(header, body, "new", 1000, 300)
+    assert verify_callback_signature(
+        sign_callback(body, "old", 1000), body, ["new", "old"], 1000, 300
+    )
+    assert not verify_callback_signature(header, body, "other", 1000, 300)
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [(1000, True), (1300, True), (1301, False), (700, True), (699, False)],
+)
+def test_callback_signature_tolerance(now: float, expected: bool) -> None:
+    header = sign_callback(b"{}", "k", 1000)
+    assert verify_callback_signature(header, b"{}", "k", now, 300) is expected
+
+
+def test_callback_header_parsing_is_lenient_about_spaces_case_and_unknown_keys() -> None:
+    header = sign_callback(b"{}", "k", 1000)
+    t, v1 = header.split(",")
+    assert verify_callback_signature(
+        f" {t} , v0=abc, {v1.upper().replace('V1=', 'v1=')} ", b"{}", "k", 1000, 300
+    )
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        "v1=" + "0" * 64,
+        "t=1000",
+        "t=1000,t=1000,v1={sig}",
+        "t=abc,v1={sig}",
+        "t=-1000,v1={sig}",
+        "t=1000,v1={sig}x",
+        "t=1000,v2={sig}",
+    ],
+)
+def test_malformed_callback_headers_fail(header: str) -> None:
+    sig = sign_callback(b"{}", "k", 1000).split("v1=")[1]
+    assert not verify_callback_signature(header.format(sig=sig), b"{}", "k", 1000, 300)
+
+
+def test_callback_signing_refuses_empty_secrets_and_negative_times() -> None:
+    with pytest.raises(ValueError, match="secret"):
+        sign_callback(b"{}", "", 1000)
+    with pytest.raises(ValueError, match="secret"):
+        sign_callback(b"{}", [], 1000)
+    with pytest.raises(ValueError, match="secret"):
+        verify_callback_signature("t=1,v1=00", b"{}", ["k", ""], 1, 300)
+    with pytest.raises(ValueError, match="negative"):
+        sign_callback(b"{}", "k", -1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    body=st.binary(max_size=400),
+    secret=st.text(min_size=1, max_size=64),
+    timestamp=st.integers(0, 4_000_000_000),
+    data=st.data(),
+)
+def test_callback_signatures_round_trip_and_any_byte_change_fails(
+    body: bytes, secret: str, timestamp: int, data: st.DataObject
+) -> None:
+    header = sign_callback(body, secret, timestamp)
+    assert verify_callback_signature(header, body, secret, timestamp, 0)
+    if body:
+        index = data.draw(st.integers(0, len(body) - 1), label="index")
+        delta = data.draw(st.integers(1, 255), label="delta")
+        changed = bytearray(body)
+        changed[index] = (changed[index] + delta) % 256
+        assert not verify_callback_signature(header, bytes(changed), secret, timestamp, 0)
+    other = data.draw(st.text(min_size=1, max_size=64).filter(lambda s: s != secret), label="other")
+    assert not verify_callback_signature(header, body, other, timestamp, 0)
