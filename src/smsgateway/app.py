@@ -27,6 +27,7 @@ from smsgateway.observability.sinch_metrics import PrometheusSinchObserver
 from smsgateway.services.accept import AcceptService
 from smsgateway.services.api_keys import ApiKeyAuthenticator
 from smsgateway.services.drafting import MessagePolicy
+from smsgateway.services.rate_limits import RateLimits
 from smsgateway.settings import Settings
 from smsgateway.sinch import SinchClient
 from smsgateway.store.pool import create_pool
@@ -185,6 +186,7 @@ async def _open_resources(settings: Settings, schema_head: str | None) -> AsyncI
             authenticator=ApiKeyAuthenticator(pool),
             policy=policy,
             accept=AcceptService(pool, policy),
+            rate_limits=RateLimits(settings.rate_limit, settings.rate_limit_storage_url),
             schema_head=schema_head,
             sinch_mode=describe_sinch_mode(settings),
         )

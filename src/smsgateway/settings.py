@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
+from limits import parse as parse_rate_limit
 from pydantic import (
     AliasChoices,
     Field,
@@ -130,6 +131,15 @@ class Settings(BaseSettings):
     # A message Sinch keeps refusing for transient reasons is given up after this long.
     dispatch_max_age_seconds: float = Field(default=3 * 24 * 3600, gt=0)
 
+    # Requests per API key (a key's own limit wins), e.g. 600/minute or 20/second; also per
+    # client address for requests without a valid key.
+    rate_limit: str = "600/minute"
+    # Where the counters live: unset keeps them per process; redis://host:6379 shares them.
+    rate_limit_storage_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RATE_LIMIT_STORAGE_URL", "rate_limit_storage_url"),
+    )
+
     # POST /send-sms (the tutorial's) waits this long for Sinch to accept the message.
     legacy_wait_seconds: float = Field(default=10.0, gt=0, le=60)
 
@@ -159,6 +169,15 @@ class Settings(BaseSettings):
             return parse_region(value)
         except DomainError as exc:
             raise ValueError(f"{value!r} is not an ISO 3166 region code such as US or SE") from exc
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        try:
+            parse_rate_limit(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate limit such as 600/minute") from exc
+        return value
 
     @field_validator("price_table_file")
     @classmethod

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from smsgateway.services.accept import AcceptService
 from smsgateway.services.api_keys import ApiKeyAuthenticator
 from smsgateway.services.drafting import MessagePolicy
+from smsgateway.services.rate_limits import RateLimits
 from smsgateway.settings import Settings
 from smsgateway.sinch import SinchClient
 
@@ -28,6 +29,7 @@ class AppState:
     authenticator: ApiKeyAuthenticator
     policy: MessagePolicy
     accept: AcceptService
+    rate_limits: RateLimits
     schema_head: str | None
     sinch_mode: str
     started_monotonic: float = field(default_factory=time.monotonic)
