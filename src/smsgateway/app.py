@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from smsgateway import __version__
 from smsgateway.api import docs, health, legacy, messages, metrics
+from smsgateway.api.auth import SECURITY_SCHEMES
 from smsgateway.api.deps import AppState
 from smsgateway.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from smsgateway.api.problems import Problem, install_problem_handlers
@@ -219,6 +220,7 @@ def _register_problem_schema(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = original()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
+            schema["components"]["securitySchemes"] = SECURITY_SCHEMES
             problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(problem.pop("$defs", {}))
             components["Problem"] = problem

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from smsgateway.api.auth import CurrentKey
+from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.deps import StateDep
 from smsgateway.api.messages import accept_request
 from smsgateway.api.problems import PROBLEM_MEDIA_TYPE, build_problem
@@ -41,6 +41,7 @@ async def root() -> PlainTextResponse:
         401: {"description": "Missing or wrong API key"},
         500: {"description": "Sinch did not accept it (in time)"},
     },
+    openapi_extra=AUTHENTICATED,
 )
 async def send_sms(
     key: CurrentKey,

@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime
 
-from smsgateway.api.auth import CurrentKey
+from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.deps import PoolDep, state_of
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
 from smsgateway.api.schemas import (
@@ -31,8 +31,8 @@ from smsgateway.api.schemas import (
     SenderOut,
 )
 from smsgateway.services import messages as messages_service
-from smsgateway.services.accept import AcceptRequest, AcceptService, fingerprint
-from smsgateway.services.drafting import DraftRequest, MessageDraft, MessagePolicy, draft_message
+from smsgateway.services.accept import AcceptRequest, fingerprint
+from smsgateway.services.drafting import DraftRequest, MessageDraft, draft_message
 from smsgateway.store.messages import (
     MessageFilter,
     MessageRecord,
@@ -57,28 +57,17 @@ router = APIRouter(prefix="/v1/messages", tags=["messages"])
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
-async def get_policy(request: Request) -> MessagePolicy:
-    return state_of(request).policy
-
-
-async def get_accept_service(request: Request) -> AcceptService:
-    return state_of(request).accept
-
-
-PolicyDep = Annotated[MessagePolicy, Depends(get_policy)]
-AcceptDep = Annotated[AcceptService, Depends(get_accept_service)]
-
-
 @router.post(
     "",
     status_code=202,
     summary="Send a message: stored durably, then handed to Sinch by the dispatcher",
     responses=problem_responses(401, 413, 422, 429, 503),
+    openapi_extra=AUTHENTICATED,
 )
 async def send_message(
     message: MessageIn,
     key: CurrentKey,
-    service: AcceptDep,
+    request: Request,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -98,6 +87,7 @@ async def send_message(
             "invalid_idempotency_key",
             "Idempotency-Key must be 1 to 255 printable ASCII characters.",
         )
+    service = state_of(request).accept
     accepted = await service.accept(accept_request(message), key, idempotency_key)
     response.headers["Location"] = f"/v1/messages/{accepted.message.id}"
     if accepted.replayed:
@@ -108,7 +98,8 @@ async def send_message(
 @router.get(
     "/{message_id}",
     summary="A message with each recipient's status and its event history",
-    responses=problem_responses(401, 404, 503),
+    responses=problem_responses(401, 404, 429, 503),
+    openapi_extra=AUTHENTICATED,
 )
 async def get_message(message_id: UUID, key: CurrentKey, pool: PoolDep) -> MessageOut:
     """Only the messages of the caller's tenant exist for it: another tenant's id is a 404."""
@@ -121,7 +112,8 @@ async def get_message(message_id: UUID, key: CurrentKey, pool: PoolDep) -> Messa
 @router.get(
     "",
     summary="The tenant's messages, newest first, with filters and a cursor",
-    responses=problem_responses(401, 422, 503),
+    responses=problem_responses(401, 422, 429, 503),
+    openapi_extra=AUTHENTICATED,
 )
 async def list_messages(
     key: CurrentKey,
@@ -159,7 +151,8 @@ async def list_messages(
 @router.post(
     "/{message_id}/cancel",
     summary="Cancel a queued or scheduled message",
-    responses=problem_responses(401, 404, 409, 503),
+    responses=problem_responses(401, 404, 409, 429, 503),
+    openapi_extra=AUTHENTICATED,
 )
 async def cancel_message(message_id: UUID, key: CurrentKey, pool: PoolDep) -> MessageOut:
     """Works while the message waits in the gateway (queued, or scheduled for later); 409
@@ -295,13 +288,14 @@ def message_out(message: MessageRecord | NewMessage, *, with_events: bool = Fals
 @router.post(
     "/preview",
     summary="Preview a message: recipients, encoding, parts and cost, without sending",
-    responses=problem_responses(401, 413, 422),
+    responses=problem_responses(401, 413, 422, 429),
+    openapi_extra=AUTHENTICATED,
 )
-async def preview_message(message: MessageIn, _: CurrentKey, policy: PolicyDep) -> PreviewOut:
+async def preview_message(message: MessageIn, _: CurrentKey, request: Request) -> PreviewOut:
     """Checks a message exactly as sending would and says what would happen. Nothing is stored
     or sent. Refused recipients are listed with their reasons; a body that cannot be sent, or a
     request that is malformed, is a 422 problem naming each failing field."""
-    return preview_out(draft_message(draft_request(message), policy))
+    return preview_out(draft_message(draft_request(message), state_of(request).policy))
 
 
 def draft_request(message: MessageIn) -> DraftRequest:

@@ -47,3 +47,9 @@ async def test_every_route_is_documented_with_a_summary(database_url: str) -> No
     assert "Problem" in schema["components"]["schemas"]
     readyz_503 = schema["paths"]["/readyz"]["get"]["responses"]["503"]["content"]
     assert list(readyz_503) == ["application/problem+json"]
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["ApiKeyHeader"]["name"] == "X-API-Key"
+    assert schemes["ApiKeyBearer"]["scheme"] == "bearer"
+    send = schema["paths"]["/v1/messages"]["post"]
+    assert {"ApiKeyHeader": []} in send["security"]
+    assert "security" not in schema["paths"]["/healthz"]["get"]

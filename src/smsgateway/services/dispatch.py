@@ -1,0 +1,371 @@
+"""Hand one claimed message to Sinch, exactly once, and record what happened.
+
+The message id travels to Sinch as ``client_reference``. Any try after the first may follow a
+send that reached Sinch (a crash after Sinch accepted, an unknown outcome), so it first asks
+Sinch for a batch with that reference and records it instead of sending again. No database
+connection is held across a Sinch call or a throttle wait; if the database fails midway, the
+claim is left to expire and a later try resolves it the same way.
+
+Outcomes: accepted → ``submitted``; refused for good (4xx, 401 unless configured otherwise) →
+``rejected`` with Sinch's code and text; transient failures → back in the outbox with backoff,
+until ``expire_at`` or the maximum age → ``failed``; past ``expire_at`` before sending →
+``expired``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from smsgateway.domain.backoff import BackoffPolicy, GiveUp, plan_retry
+from smsgateway.observability import dispatch_metrics as metrics
+from smsgateway.sinch.errors import (
+    SinchError,
+    SinchHTTPError,
+    SinchNotSent,
+    SinchOutcomeUnknown,
+    SinchRateLimited,
+    SinchRejected,
+    SinchServerError,
+    SinchUnauthorized,
+)
+from smsgateway.sinch.models import Batch, DeliveryReportType, SendBatchRequest
+from smsgateway.store import dispatch as store
+from smsgateway.store import outbox, throttle
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from smsgateway.sinch.client import SinchClient
+    from smsgateway.store.dispatch import OutgoingMessage
+    from smsgateway.store.outbox import Claim
+
+logger = logging.getLogger(__name__)
+
+# Sinch's list-batches window is recent batches only; look back from acceptance, with room for
+# clock skew between the database and Sinch.
+_LOOKUP_MARGIN = timedelta(minutes=10)
+# The send must end well inside the lease, so no other worker can start while it may be live.
+_SEND_SHARE_OF_LEASE = 0.8
+
+
+class DispatchOutcome(StrEnum):
+    SUBMITTED = "submitted"
+    RESOLVED = "resolved"  # an earlier try had reached Sinch: its batch was recorded
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    RETRY = "retry"
+    SKIPPED = "skipped"  # no longer pending (cancelled, already recorded): nothing to send
+    LOST_CLAIM = "lost_claim"  # another worker holds the message now
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchPolicy:
+    """How messages are sent: where Sinch reports go, the lease, retries and the send cap.
+
+    ``dlr_callback_url`` is the gateway's own Sinch delivery-report webhook (``None``: the
+    plan's default). ``send_rate_per_second`` caps messages (recipients) per second across all
+    workers on the database, ``None`` for no cap; ``send_burst`` is the bucket's size.
+    ``retry_unauthorized`` treats a 401 as transient instead of rejecting the message.
+    """
+
+    dlr_callback_url: str | None = None
+    lease_seconds: float = 60.0
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    send_rate_per_second: float | None = None
+    send_burst: float | None = None
+    throttle_name: str = "sinch"
+    retry_unauthorized: bool = False
+
+    def __post_init__(self) -> None:
+        if self.lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        if self.send_rate_per_second is not None and self.send_rate_per_second <= 0:
+            raise ValueError("send_rate_per_second must be positive (or None for no cap)")
+        if self.send_burst is not None and self.send_burst <= 0:
+            raise ValueError("send_burst must be positive")
+
+    @property
+    def burst(self) -> float:
+        """The bucket size: ``send_burst``, else one second's worth (at least one message)."""
+        if self.send_burst is not None:
+            return self.send_burst
+        return max(1.0, self.send_rate_per_second or 1.0)
+
+    @property
+    def max_throttle_wait(self) -> float:
+        # A reserved slot must leave most of the lease for the send itself.
+        return self.lease_seconds / 4
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Dispatcher:
+    """Sends claimed messages with one pool and one Sinch client; safe to share across tasks.
+
+    ``random``, ``clock`` and ``sleep`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        sinch: SinchClient,
+        policy: DispatchPolicy,
+        *,
+        random: Callable[[], float] = random.random,
+        clock: Callable[[], datetime] = _utcnow,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._pool = pool
+        self._sinch = sinch
+        self._policy = policy
+        self._random = random
+        self._clock = clock
+        self._sleep = sleep
+
+    @property
+    def policy(self) -> DispatchPolicy:
+        return self._policy
+
+    async def dispatch(self, claim: Claim) -> DispatchOutcome:
+        """Sends (or resolves, ends or reschedules) the claimed message; one try.
+
+        Database errors propagate: the caller logs them and the claim expires by itself.
+        """
+        async with self._pool.acquire() as connection:
+            message = await store.load_outgoing(connection, claim.message_id)
+            if message is None or not message.is_pending:
+                # Cancelled or recorded meanwhile: the outbox row has nothing left to do.
+                await outbox.complete(connection, claim.message_id, claim.claim_token)
+                return DispatchOutcome.SKIPPED
+        if not message.recipients:
+            return await self._end(
+                claim, "failed", "no_recipients", "No recipient is left to send to.", {}
+            )
+        if message.expire_at is not None and message.expire_at <= self._clock():
+            return await self._end(
+                claim,
+                "expired",
+                "expired_before_send",
+                "expire_at passed before the message could be sent.",
+                {"expire_at": message.expire_at.isoformat()},
+            )
+        try:
+            request = self._request(message)
+        except ValidationError as exc:
+            return await self._end(
+                claim,
+                "rejected",
+                "invalid_request",
+                f"The message cannot be expressed as a Sinch batch: {exc.error_count()} error(s).",
+                {},
+            )
+
+        if claim.attempts > 1:
+            outcome = await self._resolve_earlier_try(claim, message)
+            if outcome is not None:
+                return outcome
+
+        await self._wait_for_send_slot(len(message.recipients))
+        async with self._pool.acquire() as connection:
+            if not await outbox.extend_lease(connection, claim, self._policy.lease_seconds):
+                metrics.LOST_CLAIMS.inc()
+                logger.warning("message %s: claim lost before sending; not sent", message.id)
+                return DispatchOutcome.LOST_CLAIM
+        return await self._send(claim, message, request)
+
+    async def _send(
+        self, claim: Claim, message: OutgoingMessage, request: SendBatchRequest
+    ) -> DispatchOutcome:
+        try:
+            async with asyncio.timeout(self._policy.lease_seconds * _SEND_SHARE_OF_LEASE):
+                batch = await self._sinch.send_batch(request)
+        except TimeoutError:
+            return await self._retry(claim, message, "timeout", "send timed out inside the lease")
+        except SinchRateLimited as exc:
+            return await self._retry(claim, message, "rate_limited", str(exc), exc.retry_after)
+        except SinchRejected as exc:
+            return await self._reject(claim, exc)
+        except SinchUnauthorized as exc:
+            if self._policy.retry_unauthorized:
+                return await self._retry(claim, message, "unauthorized", str(exc))
+            logger.error("Sinch refused our credentials (401): check SINCH_* settings")
+            return await self._reject(claim, exc)
+        except SinchError as exc:
+            return await self._retry(claim, message, _transient_reason(exc), str(exc))
+        return await self._record(claim, message, batch, resolved_by_lookup=False)
+
+    async def _resolve_earlier_try(
+        self, claim: Claim, message: OutgoingMessage
+    ) -> DispatchOutcome | None:
+        """The batch an earlier try created, recorded; None if Sinch has none (send now)."""
+        try:
+            batch = await self._sinch.find_batch(
+                str(message.id), start_date=message.created_at - _LOOKUP_MARGIN
+            )
+        except SinchError as exc:
+            metrics.LOOKUPS.labels("error").inc()
+            return await self._retry(claim, message, "lookup_failed", str(exc))
+        if batch is None:
+            metrics.LOOKUPS.labels("none").inc()
+            return None
+        metrics.LOOKUPS.labels("found").inc()
+        logger.info("message %s: earlier try had created batch %s", message.id, batch.id)
+        return await self._record(claim, message, batch, resolved_by_lookup=True)
+
+    async def _wait_for_send_slot(self, recipients: int) -> None:
+        rate = self._policy.send_rate_per_second
+        if rate is None:
+            return
+        waited = 0.0
+        while True:
+            async with self._pool.acquire() as connection:
+                reservation = await throttle.reserve(
+                    connection,
+                    name=self._policy.throttle_name,
+                    rate=rate,
+                    burst=self._policy.burst,
+                    tokens=recipients,
+                    max_wait=self._policy.max_throttle_wait,
+                )
+            if reservation.wait_seconds > 0:
+                await self._sleep(reservation.wait_seconds)
+                waited += reservation.wait_seconds
+            if reservation.granted:
+                break
+        if waited > 0:
+            metrics.THROTTLE_WAITS.inc()
+            metrics.THROTTLE_WAIT_SECONDS.observe(waited)
+
+    async def _record(
+        self, claim: Claim, message: OutgoingMessage, batch: Batch, *, resolved_by_lookup: bool
+    ) -> DispatchOutcome:
+        async with self._pool.acquire() as connection:
+            held = await store.record_submitted(
+                connection, claim, batch_id=batch.id, resolved_by_lookup=resolved_by_lookup
+            )
+        if not held:
+            logger.warning("message %s: batch %s recorded from a lost claim", message.id, batch.id)
+        via = "lookup" if resolved_by_lookup else "send"
+        metrics.MESSAGES_SENT.labels(via).inc()
+        recipients = len(message.recipients)
+        metrics.RECIPIENTS_SENT.inc(recipients)
+        metrics.SEGMENTS_SENT.inc(recipients * message.segment_count)
+        if not resolved_by_lookup:
+            due = max(message.created_at, message.send_at or message.created_at)
+            metrics.DISPATCH_LATENCY.observe(max(0.0, (self._clock() - due).total_seconds()))
+        return DispatchOutcome.RESOLVED if resolved_by_lookup else DispatchOutcome.SUBMITTED
+
+    async def _reject(self, claim: Claim, exc: SinchHTTPError) -> DispatchOutcome:
+        code = exc.code or f"http_{exc.status}"
+        return await self._end(
+            claim,
+            "rejected",
+            code,
+            exc.text or str(exc),
+            {"http_status": exc.status, "code": exc.code, "text": exc.text},
+        )
+
+    async def _retry(
+        self,
+        claim: Claim,
+        message: OutgoingMessage,
+        reason: str,
+        error: str,
+        retry_after: float | None = None,
+    ) -> DispatchOutcome:
+        plan = plan_retry(
+            self._policy.backoff,
+            attempts=claim.attempts,
+            accepted_at=message.created_at,
+            expire_at=message.expire_at,
+            now=self._clock(),
+            random=self._random,
+            retry_after=retry_after,
+        )
+        if isinstance(plan, GiveUp):
+            return await self._end(
+                claim,
+                "failed",
+                plan.reason.value,
+                f"Gave up after {claim.attempts} attempt(s); last error: {error}",
+                {"reason": reason, "error": error},
+            )
+        event: dict[str, Any] = {"reason": reason, "error": error, "attempt": claim.attempts}
+        if retry_after is not None:
+            event["retry_after"] = retry_after
+        async with self._pool.acquire() as connection:
+            due_at = await store.record_retry(
+                connection, claim, delay_seconds=plan.delay, error=error, event=event
+            )
+        if due_at is None:
+            metrics.LOST_CLAIMS.inc()
+            return DispatchOutcome.LOST_CLAIM
+        metrics.RETRIES.labels(reason).inc()
+        logger.warning(
+            "message %s: attempt %d failed (%s: %s); next try in %.1f s",
+            claim.message_id,
+            claim.attempts,
+            reason,
+            error,
+            plan.delay,
+        )
+        return DispatchOutcome.RETRY
+
+    async def _end(
+        self,
+        claim: Claim,
+        status: store.FinalStatus,
+        code: str,
+        detail: str,
+        event: dict[str, Any],
+    ) -> DispatchOutcome:
+        async with self._pool.acquire() as connection:
+            held = await store.record_final(
+                connection,
+                claim,
+                status=status,
+                code=code,
+                detail=detail,
+                event={"code": code, "attempt": claim.attempts, **event},
+            )
+        if not held:
+            metrics.LOST_CLAIMS.inc()
+            return DispatchOutcome.LOST_CLAIM
+        metrics.MESSAGES_FAILED.labels(code if status == "failed" else status).inc()
+        logger.info("message %s: %s (%s)", claim.message_id, status, code)
+        return DispatchOutcome(status)
+
+    def _request(self, message: OutgoingMessage) -> SendBatchRequest:
+        return SendBatchRequest(
+            to=list(message.recipients),
+            from_=message.sender,
+            body=message.body,
+            delivery_report=DeliveryReportType(message.delivery_report),
+            expire_at=message.expire_at,
+            callback_url=self._policy.dlr_callback_url,
+            client_reference=str(message.id),
+            parameters=message.parameters,
+            max_number_of_message_parts=message.max_segments,
+        )
+
+
+def _transient_reason(exc: SinchError) -> str:
+    if isinstance(exc, SinchServerError):
+        return "server_error"
+    if isinstance(exc, SinchNotSent):
+        return "not_sent"
+    if isinstance(exc, SinchOutcomeUnknown):
+        return "outcome_unknown"
+    return "sinch_error"
