@@ -22,6 +22,7 @@ from smsgateway.sinch.errors import (
 from smsgateway.sinch.observer import NullObserver, SinchObserver
 from smsgateway.sinch.regions import Region
 from smsgateway.sinch.retry import NO_RETRY, RetryPolicy
+from smsgateway.sinch.transport import ShardedTransport
 
 __all__ = [
     "NO_RETRY",
@@ -31,6 +32,7 @@ __all__ = [
     "OAuth2ClientCredentials",
     "Region",
     "RetryPolicy",
+    "ShardedTransport",
     "SinchClient",
     "SinchConflict",
     "SinchError",

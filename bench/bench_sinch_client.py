@@ -1,0 +1,307 @@
+"""Sinch client throughput and overhead, against the simulator running in another process.
+
+Usage: .venv/bin/python bench/bench_sinch_client.py [--duration 10] [--concurrency 64 128]
+       [--pool httpx sharded] [--loop asyncio|uvloop]
+       [--latency-ms 50] [--overhead-duration 5] [--overhead-concurrency 32]
+
+Starts `python -m smsgateway simulator --port P` as a separate process, then drives ONE
+SinchClient (one pooled httpx.AsyncClient, as many connections as sends in flight) with N
+concurrent senders for a fixed time and prints sends/second. The simulator's fault API adds
+`latency_ms` to every request, so N / latency is the ceiling (64 / 0.05 s = 1,280/s). The
+overhead run sets no latency and divides the client process's CPU time by the requests made:
+what one send costs the gateway's process (httpx, the client, pydantic, the event loop).
+Both processes share this machine's cores, so the simulator's CPU is printed too. Each figure
+is taken twice: on httpx's own pool, and on ShardedTransport (pools of 8), whose reason to
+exist these figures are. Last, a sequential run splits the client's own CPU from httpx's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import os
+import platform
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpcore
+import httpx
+import psutil
+
+from smsgateway.sinch import RetryPolicy, ShardedTransport, SinchClient
+from smsgateway.sinch.models import SendBatchRequest, to_wire
+
+REPO = Path(__file__).resolve().parents[1]
+PLAN_ID, API_TOKEN = "simulator-plan", "simulator-token"  # the simulator's default plan
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def has_sniffio() -> bool:
+    # Without sniffio, httpcore retries a failing `import sniffio` for every lock it creates.
+    return importlib.util.find_spec("sniffio") is not None
+
+
+def start_simulator(port: int) -> tuple[subprocess.Popen[bytes], list[str]]:
+    command = [sys.executable, "-m", "smsgateway", "simulator", "--port", str(port)]
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SMSGW_", "SINCH_", "PROMETHEUS_"))
+    }
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"simulator exited with {process.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_admin/health", timeout=1).status_code == 200:
+                return process, command
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    process.kill()
+    raise SystemExit("simulator not ready within 30 s")
+
+
+def stop_simulator(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@dataclass
+class Run:
+    concurrency: int
+    latency_ms: float
+    seconds: float = 0.0
+    sent: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    client_cpu: float = 0.0
+    simulator_cpu: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.seconds
+
+    def percentile(self, fraction: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+
+
+def http_client(pool: str, connections: int) -> httpx.AsyncClient:
+    """One pooled client: httpx's own pool, or ShardedTransport's pools of 8."""
+    timeout = httpx.Timeout(10.0)
+    if pool == "sharded":
+        return httpx.AsyncClient(transport=ShardedTransport(connections), timeout=timeout)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(limits=limits, timeout=timeout)
+
+
+async def drive(
+    base_url: str,
+    simulator: psutil.Process,
+    pool: str,
+    concurrency: int,
+    latency_ms: float,
+    seconds: float,
+) -> Run:
+    """`concurrency` senders through one client for `seconds`; CPU measured on both sides."""
+    async with httpx.AsyncClient(base_url=base_url) as admin:
+        (await admin.post("/_admin/reset")).raise_for_status()
+        faults = {"latency_ms": latency_ms}
+        (await admin.put("/_admin/faults", json=faults)).raise_for_status()
+
+    run = Run(concurrency, latency_ms)
+    async with http_client(pool, concurrency) as http:
+        client = SinchClient.for_api_token(
+            http,
+            service_plan_id=PLAN_ID,
+            api_token=API_TOKEN,
+            base_url=base_url,
+            retry_policy=RetryPolicy(max_attempts=1),
+        )
+        # Warm the pool and the code paths before the clock starts.
+        await asyncio.gather(*(send_one(client, f"warm-{n}") for n in range(concurrency)))
+        stop_at = time.perf_counter() + seconds
+        counter = iter(range(10**9))
+
+        async def sender() -> None:
+            while time.perf_counter() < stop_at:
+                n = next(counter)
+                started = time.perf_counter()
+                try:
+                    await send_one(client, f"bench-{concurrency}-{n}")
+                except Exception as exc:  # a benchmark counts failures, it does not stop
+                    name = type(exc).__name__
+                    run.errors[name] = run.errors.get(name, 0) + 1
+                else:
+                    run.sent += 1
+                    run.latencies.append(time.perf_counter() - started)
+
+        simulator_cpu = sum(simulator.cpu_times()[:2])
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(concurrency)))
+        run.seconds = time.perf_counter() - wall
+        run.client_cpu = time.process_time() - cpu
+        run.simulator_cpu = sum(simulator.cpu_times()[:2]) - simulator_cpu
+    return run
+
+
+async def send_one(client: SinchClient, reference: str) -> None:
+    await client.send_batch(
+        SendBatchRequest(
+            to=["+15551230001"], body="Your code is 123456", client_reference=reference
+        )
+    )
+
+
+async def own_overhead(base_url: str, requests: int) -> tuple[float, float]:
+    """CPU ms per request, one at a time: a bare httpx POST of the same body, then send_batch.
+
+    The difference is what the SinchClient itself adds (model dump, auth, error mapping,
+    observer, parsing the answer into a Batch) on top of httpx.
+    """
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
+        client = SinchClient.for_api_token(
+            http, service_plan_id=PLAN_ID, api_token=API_TOKEN, base_url=base_url
+        )
+        batch = SendBatchRequest(to=["+15551230001"], body="Your code is 123456")
+        url = f"{base_url}/xms/v1/{PLAN_ID}/batches"
+        headers = {"Authorization": f"Bearer {API_TOKEN}"}
+
+        async def bare() -> None:
+            response = await http.post(url, json=to_wire(batch), headers=headers)
+            response.raise_for_status()
+            response.json()
+
+        async def sinch() -> None:
+            await client.send_batch(batch)
+
+        figures: list[float] = []
+        for call in (bare, sinch):
+            for _ in range(200):
+                await call()
+            started = time.process_time()
+            for _ in range(requests):
+                await call()
+            figures.append((time.process_time() - started) / requests * 1000)
+        return figures[0], figures[1]
+
+
+def report(title: str, run: Run) -> None:
+    requests = run.sent + sum(run.errors.values())
+    ceiling = run.concurrency / (run.latency_ms / 1000) if run.latency_ms else float("inf")
+    print(f"{title}")
+    print(f"  sends/s: {run.rate:,.0f}  ({run.sent:,} in {run.seconds:.1f} s, errors {run.errors})")
+    if ceiling != float("inf"):
+        print(f"  ceiling {ceiling:,.0f}/s; reached {run.rate / ceiling:.0%}")
+    print(
+        f"  latency p50 {run.percentile(0.5) * 1000:.1f} ms, "
+        f"p99 {run.percentile(0.99) * 1000:.1f} ms, "
+        f"mean {statistics.fmean(run.latencies) * 1000 if run.latencies else 0:.1f} ms"
+    )
+    print(
+        f"  CPU per request: client {run.client_cpu / requests * 1000:.3f} ms, "
+        f"simulator {run.simulator_cpu / requests * 1000:.3f} ms "
+        f"(client {run.client_cpu / run.seconds:.0%} of a core, "
+        f"simulator {run.simulator_cpu / run.seconds:.0%})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--overhead-duration", type=float, default=5.0)
+    parser.add_argument("--overhead-concurrency", type=int, default=32)
+    parser.add_argument(
+        "--pool", choices=["httpx", "sharded"], nargs="+", default=["httpx", "sharded"]
+    )
+    parser.add_argument("--sequential-requests", type=int, default=3000)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--port", type=int, default=0, help="simulator port (default: a free one)")
+    args = parser.parse_args()
+
+    port = args.port or free_port()
+    process, command = start_simulator(port)
+    base_url = f"http://127.0.0.1:{port}"
+    print(
+        f"machine: {os.cpu_count()} cores ({cpu_model()}), {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}, httpx {httpx.__version__}, "
+        f"httpcore {httpcore.__version__}, sniffio {'installed' if has_sniffio() else 'absent'}, "
+        f"client loop {args.loop}"
+    )
+    print(f"bench: {shlex.join([sys.executable, *sys.argv])}")
+    print(f"simulator (separate process): {shlex.join(command)}")
+    runner = asyncio.run
+    if args.loop == "uvloop":
+        import uvloop
+
+        runner = uvloop.run
+    try:
+        simulator = psutil.Process(process.pid)
+        for pool in args.pool:
+            for concurrency in args.concurrency:
+                run = runner(
+                    drive(base_url, simulator, pool, concurrency, args.latency_ms, args.duration)
+                )
+                report(
+                    f"[{pool} pool] {concurrency} concurrent sends, "
+                    f"{args.latency_ms:g} ms injected latency, {args.duration:g} s",
+                    run,
+                )
+            overhead = args.overhead_concurrency
+            run = runner(drive(base_url, simulator, pool, overhead, 0.0, args.overhead_duration))
+            report(
+                f"[{pool} pool] overhead: {overhead} concurrent sends, no injected latency, "
+                f"{args.overhead_duration:g} s",
+                run,
+            )
+        bare, sinch = runner(own_overhead(base_url, args.sequential_requests))
+        print(f"one at a time, no injected latency, {args.sequential_requests} requests each:")
+        print(
+            f"  bare httpx POST: {bare:.3f} ms CPU/request; SinchClient.send_batch: {sinch:.3f} ms"
+        )
+        print(f"  the SinchClient's own share: {sinch - bare:.3f} ms CPU/request")
+    finally:
+        stop_simulator(process)
+
+
+if __name__ == "__main__":
+    main()
