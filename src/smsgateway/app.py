@@ -6,14 +6,11 @@ import asyncio
 import contextlib
 import logging
 import os
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 from fastapi import FastAPI
-from pydantic import SecretStr
 
 from smsgateway import __version__
 from smsgateway.api import docs, health, legacy, messages, metrics
@@ -21,18 +18,23 @@ from smsgateway.api.auth import SECURITY_SCHEMES
 from smsgateway.api.deps import AppState
 from smsgateway.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from smsgateway.api.problems import Problem, install_problem_handlers
-from smsgateway.observability.logging import request_id_var
+from smsgateway.components import (
+    build_http_client,
+    build_sinch_client,
+    describe_sinch_mode,
+    dispatch_config,
+)
 from smsgateway.observability.metrics import is_multiprocess, mark_worker_dead
 from smsgateway.observability.metrics import sample_worker_process as _sample_worker
-from smsgateway.observability.sinch_metrics import PrometheusSinchObserver
 from smsgateway.services.accept import AcceptService
 from smsgateway.services.api_keys import ApiKeyAuthenticator
 from smsgateway.services.drafting import MessagePolicy
 from smsgateway.services.rate_limits import RateLimits
 from smsgateway.settings import Settings
-from smsgateway.sinch import SinchClient
+from smsgateway.sinch import NO_RETRY
 from smsgateway.store.pool import create_pool
 from smsgateway.store.schema import head_revision
+from smsgateway.workers.outbox import OutboxWorker
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +44,6 @@ _DESCRIPTION = """An async SMS gateway in front of the Sinch SMS REST API.
 Every error answer is `application/problem+json` (RFC 9457) with a stable `code`.
 Every response carries `X-Request-ID`; send your own to correlate logs."""
 _PROCESS_SAMPLE_SECONDS = 5.0
-# The simulator's built-in account (simulator.config.SimulatorConfig.service_plans).
-SIMULATOR_PLAN_ID = "simulator-plan"
-SIMULATOR_TOKEN = "simulator-token"
 
 
 class MissingDatabaseUrlError(RuntimeError):
@@ -92,68 +91,6 @@ def app_from_environment() -> FastAPI:
     return create_app(Settings())
 
 
-def describe_sinch_mode(settings: Settings) -> str:
-    """One line for the banner and ``/readyz``: where messages go."""
-    if settings.uses_simulator:
-        return (
-            f"SIMULATOR at {_simulator_url(settings)}: no Sinch credentials are configured, "
-            "nothing reaches a real phone"
-        )
-    return f"Sinch, region {settings.sinch_region} ({settings.sinch_auth.replace('_', ' ')})"
-
-
-def build_sinch_client(settings: Settings, http: httpx.AsyncClient) -> SinchClient:
-    """The one Sinch client of this process, on the pooled ``http`` client."""
-    observer = PrometheusSinchObserver()
-    if settings.uses_simulator:
-        return SinchClient.for_api_token(
-            http,
-            service_plan_id=settings.sinch_service_plan_id or SIMULATOR_PLAN_ID,
-            api_token=_secret(settings.sinch_api_token) or SIMULATOR_TOKEN,
-            region=settings.sinch_region,
-            base_url=_simulator_url(settings),
-            observer=observer,
-            request_id_factory=_request_id,
-        )
-    if settings.sinch_auth == "oauth2":
-        assert settings.sinch_project_id is not None
-        assert settings.sinch_key_id is not None
-        return SinchClient.for_oauth2(
-            http,
-            project_id=settings.sinch_project_id,
-            key_id=settings.sinch_key_id,
-            key_secret=_secret(settings.sinch_key_secret) or "",
-            region=settings.sinch_region,
-            base_url=settings.sinch_base_url,
-            token_url=settings.sinch_oauth2_token_url,
-            observer=observer,
-            request_id_factory=_request_id,
-        )
-    assert settings.sinch_service_plan_id is not None
-    return SinchClient.for_api_token(
-        http,
-        service_plan_id=settings.sinch_service_plan_id,
-        api_token=_secret(settings.sinch_api_token) or "",
-        region=settings.sinch_region,
-        base_url=settings.sinch_base_url,
-        observer=observer,
-        request_id_factory=_request_id,
-    )
-
-
-def _simulator_url(settings: Settings) -> str:
-    return settings.sinch_base_url or f"http://127.0.0.1:{settings.simulator_port}"
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return None if value is None else value.get_secret_value()
-
-
-def _request_id() -> str:
-    """Our request id travels to Sinch, so one id follows a message through both systems."""
-    return request_id_var.get() or uuid.uuid4().hex
-
-
 @asynccontextmanager
 async def _open_resources(settings: Settings, schema_head: str | None) -> AsyncIterator[AppState]:
     assert settings.database_url is not None
@@ -164,20 +101,19 @@ async def _open_resources(settings: Settings, schema_head: str | None) -> AsyncI
         command_timeout=settings.db_command_timeout_seconds,
         connect_timeout=settings.db_connect_timeout_seconds,
     )
-    http = httpx.AsyncClient(
-        timeout=httpx.Timeout(
-            connect=settings.sinch_connect_timeout_seconds,
-            read=settings.sinch_read_timeout_seconds,
-            write=settings.sinch_write_timeout_seconds,
-            pool=settings.sinch_pool_timeout_seconds,
-        ),
-        limits=httpx.Limits(
-            max_connections=settings.sinch_max_connections,
-            max_keepalive_connections=settings.sinch_max_keepalive_connections,
-        ),
-    )
+    http = build_http_client(settings)
     policy = MessagePolicy.from_settings(settings)
     sampler = asyncio.create_task(_sample_process_periodically()) if is_multiprocess() else None
+    worker = (
+        OutboxWorker(
+            pool,
+            build_sinch_client(settings, http, retry_policy=NO_RETRY),
+            dispatch_config(settings),
+        )
+        if settings.dispatcher == "on"
+        else None
+    )
+    dispatching = asyncio.create_task(worker.run()) if worker is not None else None
     try:
         yield AppState(
             settings=settings,
@@ -192,6 +128,9 @@ async def _open_resources(settings: Settings, schema_head: str | None) -> AsyncI
             sinch_mode=describe_sinch_mode(settings),
         )
     finally:
+        if worker is not None and dispatching is not None:
+            await worker.stop(settings.dispatch_stop_seconds)
+            await dispatching
         if sampler is not None:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -62,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
+    worker = verbs.add_parser(
+        "worker", help="dispatch the outbox to Sinch without serving HTTP (scale-out)"
+    )
+    worker.set_defaults(run=_worker)
+
     segments = verbs.add_parser(
         "segments", help="print a message's encoding and part count as JSON (stdin or --text)"
     )
@@ -104,6 +109,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from smsgateway.serving import ServeOptions, serve
 
     serve(settings, ServeOptions(migrate=args.migrate), sys.stdout)
+    return 0
+
+
+def _worker(settings: Settings, _: argparse.Namespace) -> int:
+    from smsgateway.serving import run_worker
+
+    run_worker(settings)
     return 0
 
 

@@ -7,6 +7,7 @@ This is process supervision only; the application itself is built by ``app.creat
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -30,6 +31,7 @@ from smsgateway.settings import Settings
 from smsgateway.store.embedded import start_embedded_postgres
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 _SIMULATOR_START_SECONDS = 30.0
 
@@ -75,7 +77,7 @@ def sinch_endpoint(settings: Settings) -> Iterator[Settings]:
     if not settings.uses_simulator:
         yield settings
         return
-    from smsgateway.app import SIMULATOR_PLAN_ID, SIMULATOR_TOKEN
+    from smsgateway.components import SIMULATOR_PLAN_ID, SIMULATOR_TOKEN
 
     base_url = f"http://127.0.0.1:{settings.simulator_port}"
     process = subprocess.Popen(
@@ -113,6 +115,46 @@ def sinch_endpoint(settings: Settings) -> Iterator[Settings]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def run_worker(settings: Settings) -> None:
+    """Dispatches the outbox (no HTTP) until SIGINT/SIGTERM; then finishes or releases."""
+    with database(settings) as configured:
+        asyncio.run(_dispatch_until_stopped(configured))
+
+
+async def _dispatch_until_stopped(settings: Settings) -> None:
+    from smsgateway.components import build_http_client, build_sinch_client, dispatch_config
+    from smsgateway.sinch import NO_RETRY
+    from smsgateway.store.pool import create_pool
+    from smsgateway.workers.outbox import OutboxWorker
+
+    assert settings.database_url is not None
+    pool = await create_pool(
+        settings.database_url.get_secret_value(),
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        command_timeout=settings.db_command_timeout_seconds,
+        connect_timeout=settings.db_connect_timeout_seconds,
+    )
+    http = build_http_client(settings)
+    worker = OutboxWorker(
+        pool, build_sinch_client(settings, http, retry_policy=NO_RETRY), dispatch_config(settings)
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    running = asyncio.create_task(worker.run())
+    logger.info("outbox worker started", extra={"worker": worker.config.worker_id})
+    try:
+        await stop.wait()
+    finally:
+        await worker.stop(settings.dispatch_stop_seconds)
+        await running
+        await http.aclose()
+        await pool.close()
+        logger.info("outbox worker stopped", extra={"worker": worker.config.worker_id})
 
 
 def _wait_for_simulator(base_url: str, process: subprocess.Popen[bytes]) -> None:
@@ -234,7 +276,7 @@ def _multiprocess_metrics_dir() -> Iterator[None]:
 def print_banner(
     settings: Settings, out: TextIO, *, embedded: bool, development_key: str | None
 ) -> None:
-    from smsgateway.app import describe_sinch_mode
+    from smsgateway.components import describe_sinch_mode
 
     base = f"http://{settings.host}:{settings.port}"
     database_text = (

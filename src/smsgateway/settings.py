@@ -103,7 +103,6 @@ class Settings(BaseSettings):
     sinch_write_timeout_seconds: float = Field(default=10.0, gt=0)
     sinch_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     sinch_max_connections: int = Field(default=100, ge=1)
-    sinch_max_keepalive_connections: int = Field(default=50, ge=0)
 
     # Messages: national numbers need a region; a message costing more parts is refused.
     default_region: str | None = None
@@ -128,6 +127,8 @@ class Settings(BaseSettings):
     dispatch_batch_size: int = Field(default=100, ge=1, le=1000)
     dispatch_lease_seconds: float = Field(default=60.0, ge=5)
     dispatch_poll_seconds: float = Field(default=0.1, gt=0, le=10)
+    # On shutdown, sends under way get this long to finish; the rest are released.
+    dispatch_stop_seconds: float = Field(default=10.0, ge=0, le=120)
     # A message Sinch keeps refusing for transient reasons is given up after this long.
     dispatch_max_age_seconds: float = Field(default=3 * 24 * 3600, gt=0)
 

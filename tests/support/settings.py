@@ -26,7 +26,8 @@ class IsolatedSettings(Settings):
 
 
 def make_settings(database_url: str | None = None, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"migrations_dir": MIGRATIONS_DIR, **overrides}
+    """Settings for an app under test; its dispatcher is off unless a test turns it on."""
+    values: dict[str, Any] = {"migrations_dir": MIGRATIONS_DIR, "dispatcher": "off", **overrides}
     if database_url is not None:
         values["database_url"] = database_url
     return IsolatedSettings(**values)

@@ -1,0 +1,119 @@
+"""The long-lived parts of a gateway process, built from settings: the pooled HTTP client,
+the Sinch client and the dispatcher's configuration. ``app`` (serving HTTP) and the
+``worker`` command (dispatching only) build them the same way."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from pydantic import SecretStr
+
+from smsgateway.observability.logging import request_id_var
+from smsgateway.observability.sinch_metrics import PrometheusSinchObserver
+from smsgateway.settings import Settings
+from smsgateway.sinch import RetryPolicy, ShardedTransport, SinchClient
+from smsgateway.workers.outbox import DispatchConfig
+
+# The simulator's built-in account (simulator.config.SimulatorConfig.service_plans).
+SIMULATOR_PLAN_ID = "simulator-plan"
+SIMULATOR_TOKEN = "simulator-token"
+DLR_WEBHOOK_PATH = "/webhooks/sinch/delivery-reports"
+
+
+def build_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The process's one pooled client for Sinch.
+
+    Sharded: httpcore re-scans its whole pool whenever a request starts or ends, so one big
+    pool costs milliseconds of CPU per request at the concurrency the dispatcher runs.
+    """
+    return httpx.AsyncClient(
+        transport=ShardedTransport(max_connections=settings.sinch_max_connections),
+        timeout=httpx.Timeout(
+            connect=settings.sinch_connect_timeout_seconds,
+            read=settings.sinch_read_timeout_seconds,
+            write=settings.sinch_write_timeout_seconds,
+            pool=settings.sinch_pool_timeout_seconds,
+        ),
+    )
+
+
+def dispatch_config(settings: Settings) -> DispatchConfig:
+    return DispatchConfig(
+        batch_size=settings.dispatch_batch_size,
+        concurrency=settings.dispatch_concurrency,
+        lease_seconds=settings.dispatch_lease_seconds,
+        poll_interval=settings.dispatch_poll_seconds,
+        max_age=settings.dispatch_max_age_seconds,
+        send_rate_per_second=settings.send_rate_per_second,
+        dlr_callback_url=settings.webhook_base_url + DLR_WEBHOOK_PATH,
+        # An OAuth2 token can expire between refreshes; an API token that fails is wrong.
+        retry_unauthorized=settings.sinch_auth == "oauth2",
+    )
+
+
+def describe_sinch_mode(settings: Settings) -> str:
+    """One line for the banner and ``/readyz``: where messages go."""
+    if settings.uses_simulator:
+        return (
+            f"SIMULATOR at {_simulator_url(settings)}: no Sinch credentials are configured, "
+            "nothing reaches a real phone"
+        )
+    return f"Sinch, region {settings.sinch_region} ({settings.sinch_auth.replace('_', ' ')})"
+
+
+def build_sinch_client(
+    settings: Settings, http: httpx.AsyncClient, *, retry_policy: RetryPolicy | None = None
+) -> SinchClient:
+    """A Sinch client on the pooled ``http`` client. The dispatcher passes a policy without
+    retries: it reschedules failed sends itself, with backoff, in the outbox."""
+    observer = PrometheusSinchObserver()
+    if settings.uses_simulator:
+        return SinchClient.for_api_token(
+            http,
+            service_plan_id=settings.sinch_service_plan_id or SIMULATOR_PLAN_ID,
+            api_token=_secret(settings.sinch_api_token) or SIMULATOR_TOKEN,
+            region=settings.sinch_region,
+            base_url=_simulator_url(settings),
+            observer=observer,
+            retry_policy=retry_policy,
+            request_id_factory=_request_id,
+        )
+    if settings.sinch_auth == "oauth2":
+        assert settings.sinch_project_id is not None
+        assert settings.sinch_key_id is not None
+        return SinchClient.for_oauth2(
+            http,
+            project_id=settings.sinch_project_id,
+            key_id=settings.sinch_key_id,
+            key_secret=_secret(settings.sinch_key_secret) or "",
+            region=settings.sinch_region,
+            base_url=settings.sinch_base_url,
+            token_url=settings.sinch_oauth2_token_url,
+            observer=observer,
+            retry_policy=retry_policy,
+            request_id_factory=_request_id,
+        )
+    assert settings.sinch_service_plan_id is not None
+    return SinchClient.for_api_token(
+        http,
+        service_plan_id=settings.sinch_service_plan_id,
+        api_token=_secret(settings.sinch_api_token) or "",
+        region=settings.sinch_region,
+        base_url=settings.sinch_base_url,
+        observer=observer,
+        request_id_factory=_request_id,
+    )
+
+
+def _simulator_url(settings: Settings) -> str:
+    return settings.sinch_base_url or f"http://127.0.0.1:{settings.simulator_port}"
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
+
+
+def _request_id() -> str:
+    """Our request id travels to Sinch, so one id follows a message through both systems."""
+    return request_id_var.get() or uuid.uuid4().hex
