@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
@@ -45,6 +45,7 @@ async def root() -> PlainTextResponse:
 )
 async def send_sms(
     key: CurrentKey,
+    response: Response,
     state: StateDep,
     payload: Annotated[Any, Body(examples=[_REQUEST_EXAMPLE])] = None,
 ) -> JSONResponse:
@@ -79,18 +80,22 @@ async def send_sms(
     except DomainError as exc:
         return _bad(exc.message, "recipient" if exc.field == "to" else "message", exc.code)
     if outcome.batch is None:
-        return JSONResponse(
+        answer = JSONResponse(
             {"error": "Failed to send SMS.", "correlationId": correlation_id},
             status_code=500,
         )
-    return JSONResponse(
-        {
-            "message": "SMS submitted successfully.",
-            "details": outcome.batch,
-            "correlationId": correlation_id,
-        },
-        status_code=200,
-    )
+    else:
+        answer = JSONResponse(
+            {
+                "message": "SMS submitted successfully.",
+                "details": outcome.batch,
+                "correlationId": correlation_id,
+            },
+            status_code=200,
+        )
+    # A returned response does not get the headers dependencies set (RateLimit-*).
+    answer.headers.update(response.headers)
+    return answer
 
 
 def _bad(error: str, field: str, code: str = "invalid_request") -> JSONResponse:

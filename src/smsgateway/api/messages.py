@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BaseModel
 
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.deps import PoolDep, state_of
@@ -60,6 +60,7 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 @router.post(
     "",
     status_code=202,
+    response_model=MessageOut,
     summary="Send a message: stored durably, then handed to Sinch by the dispatcher",
     responses=problem_responses(401, 413, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
@@ -77,7 +78,7 @@ async def send_message(
             "first answer instead of sending again.",
         ),
     ] = None,
-) -> MessageOut:
+) -> Response:
     """Answers 202 once the message, its recipients and its outbox entry are committed to
     Postgres; `Location` names the message. Every recipient must be valid (each refusal is
     listed by index). The Sinch batch id appears on the message once Sinch has accepted it."""
@@ -92,7 +93,7 @@ async def send_message(
     response.headers["Location"] = f"/v1/messages/{accepted.message.id}"
     if accepted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return message_out(accepted.message)
+    return prevalidated(message_out(accepted.message), 202, response)
 
 
 @router.get(
@@ -168,6 +169,18 @@ async def cancel_message(message_id: UUID, key: CurrentKey, pool: PoolDep) -> Me
     if record is None:
         raise _not_found(message_id)
     return message_out(record, with_events=True)
+
+
+def prevalidated(model: BaseModel, status: int, headers_from: Response) -> Response:
+    """Serialises a response model we built ourselves, with the headers set on ``headers_from``.
+
+    Returned as a ready Response because FastAPI would otherwise validate the model a second
+    time, which was a quarter of the CPU an accept costs; FastAPI then also skips merging the
+    headers that dependencies set (RateLimit-*), so they are carried over here.
+    """
+    response = Response(model.model_dump_json(), status_code=status, media_type="application/json")
+    response.headers.update(headers_from.headers)
+    return response
 
 
 def _not_found(message_id: UUID) -> ProblemError:

@@ -193,16 +193,23 @@ def parse_phone_number(
     possible = phonenumbers.is_possible_number_with_reason(parsed)
     if possible != ValidationResult.IS_POSSIBLE:
         raise _refusal(_LENGTH_REFUSALS[possible], field)
-    if not phonenumbers.is_valid_number(parsed):
+    # A number is valid exactly when its region's metadata gives it a type: asking for the
+    # type once does what is_valid_number, region_code_for_number and number_type would each
+    # do again (matching the number against every pattern of its region, or of all the +1
+    # regions), which was most of the cost of accepting a message.
+    number_region = phonenumbers.region_code_for_number(parsed)
+    libphonenumber_type = (
+        PhoneNumberType.UNKNOWN if number_region is None else phonenumbers.number_type(parsed)
+    )
+    if libphonenumber_type == PhoneNumberType.UNKNOWN:
         invalid = PhoneRefusal.INVALID_NUMBER if international else PhoneRefusal.INVALID_FOR_REGION
         raise _refusal(invalid, field)
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    number_region = phonenumbers.region_code_for_number(parsed)
     country_code = parsed.country_code
     # A valid number always has these; checked so that a libphonenumber bug cannot pass one on.
     if not E164_FLOOR.fullmatch(e164) or number_region is None or country_code is None:
         raise _refusal(PhoneRefusal.INVALID_NUMBER, field)
-    number_type = _NUMBER_TYPES.get(phonenumbers.number_type(parsed), NumberType.UNKNOWN)
+    number_type = _NUMBER_TYPES.get(libphonenumber_type, NumberType.UNKNOWN)
     if refuse_fixed_line and number_type is NumberType.FIXED_LINE:
         raise _refusal(PhoneRefusal.CANNOT_RECEIVE_SMS, field)
     return PhoneNumber(e164, number_region, country_code, number_type)

@@ -47,6 +47,13 @@ async def test_a_keys_own_limit_applies_and_is_reported(
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert [a.headers["ratelimit-remaining"] for a in answers[:3]] == ["2", "1", "0"]
     assert answers[0].headers["ratelimit-limit"] == "3"
+    sent = await client.post("/v1/messages", json=PREVIEW, headers={"X-API-Key": key})
+    assert sent.status_code == 429
+    other = await make_key(database_url, "10/minute")
+    accepted = await client.post("/v1/messages", json=PREVIEW, headers={"X-API-Key": other})
+    assert accepted.status_code == 202
+    assert accepted.headers["ratelimit-remaining"] == "9"
+    assert accepted.headers["location"].startswith("/v1/messages/")
     refused = answers[3]
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["code"] == "rate_limited"
