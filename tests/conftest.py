@@ -7,6 +7,7 @@ server we may create databases on) or, without it, a throwaway embedded server.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,7 +30,7 @@ def database_dsn(server_dsn: str, database: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_server_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server_dsn() -> Iterator[str]:
     """A maintenance DSN on a real Postgres server that the tests may create databases on."""
     given = os.environ.get("SMSGW_TEST_DATABASE_URL")
     if given:
@@ -37,11 +38,14 @@ def postgres_server_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         return
     from smsgateway.store.embedded import start_embedded_postgres
 
-    server = start_embedded_postgres(tmp_path_factory.mktemp("pg"), database="postgres")
-    try:
-        yield server.dsn
-    finally:
-        server.stop()
+    # Not under pytest's numbered temp dirs: another pytest session starting meanwhile prunes
+    # old ones, and would delete the data directory of a server still in use.
+    with tempfile.TemporaryDirectory(prefix="smsgw-test-pg-") as directory:
+        server = start_embedded_postgres(Path(directory), database="postgres")
+        try:
+            yield server.dsn
+        finally:
+            server.stop()
 
 
 @pytest.fixture(scope="session")

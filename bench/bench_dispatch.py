@@ -1,0 +1,210 @@
+"""Dispatch throughput: queued messages handed to the simulator, and the global cap held.
+
+Usage: .venv/bin/python bench/bench_dispatch.py [--messages N] [--workers K]
+       [--concurrency C] [--latency-ms L] [--cap R] [--database-url URL]
+
+Stores N single-recipient messages, then starts the simulator (its own process, L ms of
+latency per request) and K `smsgateway worker` processes, and measures how fast the outbox
+drains to Sinch. With --cap R the workers share SMSGW_SEND_RATE_PER_SECOND=R and the script
+reports the rate they held against it. Prints figures; not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from smsgateway.store.messages import NewMessage, insert_accepted
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_accept import create_database, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def message(now: datetime, number: int) -> NewMessage:
+    return NewMessage(
+        id=uuid.uuid4(),
+        tenant="bench",
+        api_key_id=None,
+        sender=None,
+        body="Your code is 123456",
+        encoding="GSM-7",
+        segment_count=1,
+        character_count=19,
+        recipients=(f"+4670{number:07d}",),
+        client_reference=None,
+        status="queued",
+        delivery_report="none",
+        send_at=None,
+        expire_at=None,
+        callback_url=None,
+        parameters=None,
+        max_segments=None,
+        created_at=now,
+        due_at=now,
+    )
+
+
+async def store_messages(dsn: str, count: int) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        now = datetime.now(UTC)
+        for start in range(0, count, 500):
+            await insert_accepted(
+                connection, [message(now, n) for n in range(start, min(count, start + 500))]
+            )
+    finally:
+        await connection.close()
+
+
+async def sent_count(connection: asyncpg.Connection) -> int:
+    count: int = await connection.fetchval(
+        "SELECT count(*) FROM sms_log WHERE sinch_batch_id IS NOT NULL"
+    )
+    return count
+
+
+async def watch(dsn: str, total: int, deadline: float) -> list[tuple[float, int]]:
+    connection = await asyncpg.connect(dsn)
+    samples: list[tuple[float, int]] = []
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < deadline:
+            done = await sent_count(connection)
+            samples.append((time.monotonic() - started, done))
+            if done >= total:
+                break
+            await asyncio.sleep(0.25)
+    finally:
+        await connection.close()
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=10000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--cap", type=float)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workspace:
+        embedded = None
+        server_dsn = args.database_url
+        if server_dsn is None:
+            from smsgateway.store.embedded import start_embedded_postgres
+
+            embedded = start_embedded_postgres(Path(workspace), database="postgres")
+            server_dsn = embedded.dsn
+        try:
+            run(args, asyncio.run(create_database(server_dsn)))
+        finally:
+            if embedded is not None:
+                embedded.stop()
+
+
+def run(args: argparse.Namespace, dsn: str) -> None:
+    simulator_port = free_port()
+    base_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SMSGW_", "SINCH_"))},
+        "DATABASE_URL": dsn,
+        "SMSGW_LOG_LEVEL": "WARNING",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "smsgateway", "migrate"],
+        env=base_env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    asyncio.run(store_messages(dsn, args.messages))
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "smsgateway", "simulator", "--port", str(simulator_port)],
+        env=base_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        simulator_url = f"http://127.0.0.1:{simulator_port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"{simulator_url}/_admin/health", timeout=0.5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        httpx.put(
+            f"{simulator_url}/_admin/faults",
+            json={"latency_ms": args.latency_ms, "scope": "all"},
+        ).raise_for_status()
+        worker_env = {
+            **base_env,
+            "SINCH_BASE_URL": simulator_url,
+            "SINCH_SERVICE_PLAN_ID": "simulator-plan",
+            "SINCH_API_TOKEN": "simulator-token",
+            "SMSGW_DISPATCH_CONCURRENCY": str(args.concurrency),
+            "SMSGW_DISPATCH_BATCH_SIZE": str(args.concurrency * 2),
+            "SMSGW_DISPATCH_POLL_SECONDS": "0.05",
+            "SMSGW_DB_POOL_MAX_SIZE": "20",
+        }
+        if args.cap:
+            worker_env["SMSGW_SEND_RATE_PER_SECOND"] = str(args.cap)
+        for _ in range(args.workers):
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "smsgateway", "worker"],
+                    env=worker_env,
+                    cwd=REPO,
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+        samples = asyncio.run(watch(dsn, args.messages, deadline=600))
+    finally:
+        for process in workers:
+            process.terminate()
+        for process in workers:
+            process.wait(timeout=30)
+        simulator.terminate()
+        simulator.wait(timeout=30)
+    report(args, samples)
+
+
+def report(args: argparse.Namespace, samples: list[tuple[float, int]]) -> None:
+    print(
+        f"machine: {os.cpu_count()} cores; {args.workers} worker processes x "
+        f"{args.concurrency} concurrent sends; simulator latency {args.latency_ms:g} ms; "
+        "Postgres, simulator and workers on this machine"
+    )
+    done = samples[-1][1]
+    first = next((t for t, n in samples if n > 0), samples[-1][0])
+    elapsed = samples[-1][0] - first
+    print(
+        f"dispatched {done} of {args.messages} messages in {elapsed:.1f} s after the first "
+        f"send = {done / elapsed if elapsed else 0:,.0f} messages/s"
+    )
+    # The steady middle: skip the first and last 10 % of the messages.
+    low, high = args.messages * 0.1, args.messages * 0.9
+    window = [(t, n) for t, n in samples if low <= n <= high]
+    if len(window) >= 2:
+        (t0, n0), (t1, n1) = window[0], window[-1]
+        steady = (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+        line = f"steady rate (10 %-90 % of the queue): {steady:,.0f} messages/s"
+        if args.cap:
+            line += f"; cap {args.cap:g}/s, deviation {(steady - args.cap) / args.cap:+.1%}"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
