@@ -21,6 +21,7 @@ from smsgateway.api.problems import Problem, install_problem_handlers
 from smsgateway.components import (
     build_http_client,
     build_sinch_client,
+    create_dispatch_pool,
     describe_sinch_mode,
     dispatch_config,
 )
@@ -104,13 +105,14 @@ async def _open_resources(settings: Settings, schema_head: str | None) -> AsyncI
     http = build_http_client(settings)
     policy = MessagePolicy.from_settings(settings)
     sampler = asyncio.create_task(_sample_process_periodically()) if is_multiprocess() else None
+    dispatch_pool = await create_dispatch_pool(settings) if settings.dispatcher == "on" else None
     worker = (
         OutboxWorker(
-            pool,
+            dispatch_pool,
             build_sinch_client(settings, http, retry_policy=NO_RETRY),
             dispatch_config(settings),
         )
-        if settings.dispatcher == "on"
+        if dispatch_pool is not None
         else None
     )
     dispatching = asyncio.create_task(worker.run()) if worker is not None else None
@@ -131,6 +133,8 @@ async def _open_resources(settings: Settings, schema_head: str | None) -> AsyncI
         if worker is not None and dispatching is not None:
             await worker.stop(settings.dispatch_stop_seconds)
             await dispatching
+        if dispatch_pool is not None:
+            await dispatch_pool.close()
         if sampler is not None:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
 import httpx
 from pydantic import SecretStr
 
@@ -13,6 +14,7 @@ from smsgateway.observability.logging import request_id_var
 from smsgateway.observability.sinch_metrics import PrometheusSinchObserver
 from smsgateway.settings import Settings
 from smsgateway.sinch import RetryPolicy, ShardedTransport, SinchClient
+from smsgateway.store.pool import create_pool
 from smsgateway.workers.outbox import DispatchConfig
 
 # The simulator's built-in account (simulator.config.SimulatorConfig.service_plans).
@@ -35,6 +37,20 @@ def build_http_client(settings: Settings) -> httpx.AsyncClient:
             write=settings.sinch_write_timeout_seconds,
             pool=settings.sinch_pool_timeout_seconds,
         ),
+    )
+
+
+async def create_dispatch_pool(settings: Settings) -> asyncpg.Pool:
+    """The dispatcher's own pool, whose commits do not wait for the disk (see create_pool)."""
+    assert settings.database_url is not None
+    return await create_pool(
+        settings.database_url.get_secret_value(),
+        min_size=0,
+        # Half the API pool: a send holds a connection only between Sinch calls.
+        max_size=max(2, settings.db_pool_max_size // 2),
+        command_timeout=settings.db_command_timeout_seconds,
+        connect_timeout=settings.db_connect_timeout_seconds,
+        durable_commits=False,
     )
 
 

@@ -23,6 +23,7 @@ from typing import TextIO, TypeVar
 import asyncpg
 import httpx
 import uvicorn
+import uvloop
 from pydantic import SecretStr
 
 from smsgateway import __version__
@@ -120,23 +121,20 @@ def sinch_endpoint(settings: Settings) -> Iterator[Settings]:
 def run_worker(settings: Settings) -> None:
     """Dispatches the outbox (no HTTP) until SIGINT/SIGTERM; then finishes or releases."""
     with database(settings) as configured:
-        asyncio.run(_dispatch_until_stopped(configured))
+        uvloop.run(_dispatch_until_stopped(configured))
 
 
 async def _dispatch_until_stopped(settings: Settings) -> None:
-    from smsgateway.components import build_http_client, build_sinch_client, dispatch_config
+    from smsgateway.components import (
+        build_http_client,
+        build_sinch_client,
+        create_dispatch_pool,
+        dispatch_config,
+    )
     from smsgateway.sinch import NO_RETRY
-    from smsgateway.store.pool import create_pool
     from smsgateway.workers.outbox import OutboxWorker
 
-    assert settings.database_url is not None
-    pool = await create_pool(
-        settings.database_url.get_secret_value(),
-        min_size=settings.db_pool_min_size,
-        max_size=settings.db_pool_max_size,
-        command_timeout=settings.db_command_timeout_seconds,
-        connect_timeout=settings.db_connect_timeout_seconds,
-    )
+    pool = await create_dispatch_pool(settings)
     http = build_http_client(settings)
     worker = OutboxWorker(
         pool, build_sinch_client(settings, http, retry_policy=NO_RETRY), dispatch_config(settings)

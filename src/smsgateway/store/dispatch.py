@@ -9,18 +9,24 @@ it exists at Sinch whatever the outbox says. Statuses only move forward from ``q
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from smsgateway.store import outbox
+import asyncpg
+
+from smsgateway.store import outbox, reports
+from smsgateway.store.errors import CONNECTION_ERRORS
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from smsgateway.store.outbox import Claim
     from smsgateway.store.pool import Connection
+
+logger = logging.getLogger(__name__)
+
+_REPORT_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError, *CONNECTION_ERRORS)
 
 FinalStatus = Literal["rejected", "expired", "failed"]
 
@@ -75,7 +81,8 @@ async def record_submitted(
     batch_id: str,
     resolved_by_lookup: bool,
 ) -> bool:
-    """Records Sinch's batch id and marks message and pending recipients submitted.
+    """Records Sinch's batch id and marks message and pending recipients submitted, then
+    applies the delivery reports that arrived before the batch id was known.
 
     Returns whether the outbox row was still ours (and is now gone).
     """
@@ -85,22 +92,37 @@ async def record_submitted(
         "worker": claim.claimed_by,
         "resolved_by_lookup": resolved_by_lookup,
     }
-    async with connection.transaction():
-        await connection.execute(
-            "UPDATE sms_log SET sinch_batch_id = $2, submitted_at = coalesce(submitted_at, now()),"
-            " status = CASE WHEN status IN ('queued', 'scheduled') THEN 'submitted'"
-            " ELSE status END, updated_at = now()"
-            " WHERE id = $1 AND (sinch_batch_id IS NULL OR sinch_batch_id = $2)",
-            claim.message_id,
-            batch_id,
-        )
-        await connection.execute(
-            "UPDATE sms_recipient SET status = 'submitted', updated_at = now()"
-            " WHERE message_id = $1 AND status IN ('queued', 'scheduled')",
-            claim.message_id,
-        )
-        await _insert_event(connection, claim.message_id, "submitted", "submitted", detail)
-        return await outbox.complete(connection, claim.message_id, claim.claim_token)
+    completed = await connection.fetchval(
+        _RECORD_SUBMITTED, claim.message_id, batch_id, claim.claim_token, detail
+    )
+    # After the commit, so that a delivery report kept meanwhile is found here, or finds the
+    # batch id itself (store.reports). A failure here loses nothing: the reports stay kept,
+    # and the batch's next report applies them.
+    try:
+        await reports.apply_unmatched(connection, batch_id)
+    except _REPORT_ERRORS:
+        logger.warning("batch %s: early delivery reports left for later", batch_id, exc_info=True)
+    return bool(completed)
+
+
+# One statement (one round trip, one commit): every data-modifying CTE runs.
+_RECORD_SUBMITTED = """
+WITH message AS (
+    UPDATE sms_log SET sinch_batch_id = $2, submitted_at = coalesce(submitted_at, now()),
+        status = CASE WHEN status IN ('queued', 'scheduled') THEN 'submitted' ELSE status END,
+        updated_at = now()
+    WHERE id = $1 AND (sinch_batch_id IS NULL OR sinch_batch_id = $2)
+), recipient AS (
+    UPDATE sms_recipient SET status = 'submitted', updated_at = now()
+    WHERE message_id = $1 AND status IN ('queued', 'scheduled')
+), event AS (
+    INSERT INTO sms_event (message_id, kind, status, detail)
+    VALUES ($1, 'submitted', 'submitted', $4)
+), completed AS (
+    DELETE FROM outbox WHERE message_id = $1 AND claim_token = $3 RETURNING 1
+)
+SELECT count(*) = 1 FROM completed
+"""
 
 
 async def record_final(
