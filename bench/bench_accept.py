@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import statistics
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import post_request, run_load
@@ -134,13 +136,32 @@ def run(args: argparse.Namespace, database_url: str) -> None:
             f"machine: {os.cpu_count()} cores; gateway workers: {args.workers}; "
             f"Postgres, gateway and load generator on the same machine"
         )
-        asyncio.run(measure(port, key, args))
+        asyncio.run(measure(port, key, args, gateway.pid))
     finally:
         gateway.terminate()
         gateway.wait(timeout=30)
 
 
-async def measure(port: int, key: str, args: argparse.Namespace) -> None:
+def cpu_seconds(gateway_pid: int) -> dict[str, float]:
+    """CPU time used so far by the gateway's processes, Postgres, and this load generator."""
+    gateway = psutil.Process(gateway_pid)
+    gateway_processes = [gateway, *gateway.children(recursive=True)]
+    used = {"gateway": 0.0, "postgres": 0.0, "load generator": 0.0}
+    for process in gateway_processes:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            used["gateway"] += times.user + times.system
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] in ("postgres", "postmaster"):
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                used["postgres"] += times.user + times.system
+    me = psutil.Process().cpu_times()
+    used["load generator"] = me.user + me.system
+    return used
+
+
+async def measure(port: int, key: str, args: argparse.Namespace, gateway_pid: int) -> None:
     rng = random.Random(7)
     headers = {"X-API-Key": key}
 
@@ -148,10 +169,19 @@ async def measure(port: int, key: str, args: argparse.Namespace) -> None:
         body = {"to": swedish_mobile(rng), "body": "Your code is 123456"}
         return post_request("127.0.0.1", port, "/v1/messages", body, headers)
 
+    before = cpu_seconds(gateway_pid)
     result = await run_load(
         "127.0.0.1", port, single, concurrency=args.concurrency, duration=args.seconds
     )
+    after = cpu_seconds(gateway_pid)
     print(f"single-recipient accepts at {args.concurrency} concurrent: {result.summary()}")
+    seconds = args.seconds + 1  # the warm-up second is inside the CPU figures too
+    print(
+        "CPU used, in cores: "
+        + ", ".join(f"{name} {(after[name] - before[name]) / seconds:.2f}" for name in after)
+        + f" (postgres counts every Postgres on the machine); gateway CPU per accept "
+        f"{(after['gateway'] - before['gateway']) / max(1, result.requests) * 1e6:.0f} us"
+    )
 
     big = {"to": [swedish_mobile(rng) for _ in range(1000)], "body": "Storm warning"}
     latencies = []

@@ -37,7 +37,9 @@ class LoadResult:
         return (
             f"{self.requests} requests in {self.seconds:.1f} s = {self.rate:,.0f}/s; "
             f"latency p50 {self.percentile(50) * 1000:.1f} ms, "
+            f"p90 {self.percentile(90) * 1000:.1f} ms, "
             f"p99 {self.percentile(99) * 1000:.1f} ms, "
+            f"max {max(self.latencies, default=0) * 1000:.1f} ms, "
             f"mean {statistics.fmean(self.latencies) * 1000 if self.latencies else 0:.1f} ms; "
             f"statuses {dict(sorted(self.statuses.items()))}; errors {self.errors}"
         )
