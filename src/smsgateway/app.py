@@ -6,18 +6,20 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
 from smsgateway import __version__
-from smsgateway.api import docs, health, legacy, messages, metrics
+from smsgateway.api import docs, health, inbound, legacy, messages, metrics, webhooks
 from smsgateway.api.auth import SECURITY_SCHEMES
 from smsgateway.api.deps import AppState
 from smsgateway.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from smsgateway.api.problems import Problem, install_problem_handlers
+from smsgateway.api.webhook_auth import WebhookGuard
 from smsgateway.components import (
     build_http_client,
     build_sinch_client,
@@ -29,7 +31,10 @@ from smsgateway.observability.metrics import is_multiprocess, mark_worker_dead
 from smsgateway.observability.metrics import sample_worker_process as _sample_worker
 from smsgateway.services.accept import AcceptService
 from smsgateway.services.api_keys import ApiKeyAuthenticator
+from smsgateway.services.delivery_reports import DeliveryReportService
 from smsgateway.services.drafting import MessagePolicy
+from smsgateway.services.inbound import InboundService
+from smsgateway.services.opt_outs import OptOutService
 from smsgateway.services.rate_limits import RateLimits
 from smsgateway.settings import Settings
 from smsgateway.sinch import NO_RETRY
@@ -51,8 +56,11 @@ class MissingDatabaseUrlError(RuntimeError):
     """``create_app`` needs a database URL; the CLI provides one in embedded mode."""
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Builds the gateway for ``settings``; nothing is opened until the lifespan starts."""
+def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> FastAPI:
+    """Builds the gateway for ``settings``; nothing is opened until the lifespan starts.
+
+    ``clock`` (Unix seconds) is what webhook signature timestamps are checked against.
+    """
     if settings.database_url is None:
         raise MissingDatabaseUrlError(
             "DATABASE_URL is not set; run `smsgateway serve` (it starts the embedded database)"
@@ -61,7 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with _open_resources(settings, schema_head) as state:
+        async with _open_resources(settings, schema_head, clock) as state:
             yield {"app_state": state}
 
     app = FastAPI(
@@ -80,6 +88,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(messages.router)
+    app.include_router(webhooks.router)
+    app.include_router(inbound.router)
     app.include_router(legacy.router)
     if settings.docs_enabled:
         docs.install_docs(app, title=TITLE)
@@ -96,7 +106,9 @@ def app_from_environment() -> FastAPI:
 
 
 @asynccontextmanager
-async def _open_resources(settings: Settings, schema_head: str | None) -> AsyncIterator[AppState]:
+async def _open_resources(
+    settings: Settings, schema_head: str | None, clock: Callable[[], float]
+) -> AsyncIterator[AppState]:
     assert settings.database_url is not None
     pool = await create_pool(
         settings.database_url.get_secret_value(),
@@ -131,6 +143,10 @@ async def _open_resources(settings: Settings, schema_head: str | None) -> AsyncI
             rate_limits=RateLimits(settings.rate_limit, settings.rate_limit_storage_url),
             schema_head=schema_head,
             sinch_mode=describe_sinch_mode(settings),
+            webhook_guard=WebhookGuard.from_settings(settings, clock),
+            delivery_reports=DeliveryReportService(pool),
+            inbound=InboundService(pool, settings.keywords),
+            opt_outs=OptOutService(pool),
         )
     finally:
         if worker is not None and dispatching is not None:

@@ -62,10 +62,18 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
         poll_interval=settings.dispatch_poll_seconds,
         max_age=settings.dispatch_max_age_seconds,
         send_rate_per_second=settings.send_rate_per_second,
-        dlr_callback_url=settings.webhook_base_url + DLR_WEBHOOK_PATH,
+        dlr_callback_url=dlr_callback_url(settings),
         # An OAuth2 token can expire between refreshes; an API token that fails is wrong.
         retry_unauthorized=settings.sinch_auth == "oauth2",
     )
+
+
+def dlr_callback_url(settings: Settings) -> str:
+    """The delivery-report webhook as Sinch must call it, path secret included when set."""
+    url = settings.webhook_base_url + DLR_WEBHOOK_PATH
+    if settings.webhook_path_secret is not None:
+        url += "/" + settings.webhook_path_secret.get_secret_value()
+    return url
 
 
 def describe_sinch_mode(settings: Settings) -> str:

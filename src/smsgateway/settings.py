@@ -7,6 +7,7 @@ setting is ``SMSGW_<NAME>``. ``.env.example`` documents each one.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -22,6 +23,12 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from smsgateway.domain.errors import DomainError
+from smsgateway.domain.opt_out import (
+    DEFAULT_HELP_KEYWORDS,
+    DEFAULT_OPT_IN_KEYWORDS,
+    DEFAULT_OPT_OUT_KEYWORDS,
+    KeywordSet,
+)
 from smsgateway.domain.phone import parse_region
 from smsgateway.domain.pricing import load_price_table
 
@@ -29,6 +36,7 @@ SinchRegion = Literal["us", "eu", "au", "br", "ca"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
+_PATH_SECRET = re.compile(r"[A-Za-z0-9_-]{24,256}")
 
 
 def _default_migrations_dir() -> Path:
@@ -120,6 +128,26 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("PUBLIC_BASE_URL", "public_base_url")
     )
+    # Sinch webhooks (delivery reports, inbound messages): each check is on when set, and a
+    # call must pass every check that is on. The HMAC secret Sinch signs callbacks with:
+    webhook_signing_secret: SecretStr | None = None
+    # A signed callback older (or further ahead) than this is refused, as is a reused nonce.
+    webhook_signature_max_age_seconds: float = Field(default=300.0, gt=0, le=3600)
+    # HTTP Basic credentials provisioned on the callback URL at Sinch.
+    webhook_basic_user: str | None = None
+    webhook_basic_password: SecretStr | None = None
+    # An unguessable path segment: callbacks go to /webhooks/sinch/<kind>/<secret>.
+    webhook_path_secret: SecretStr | None = None
+    # Inbound keywords (the whole body, any case and spacing), comma-separated.
+    opt_out_keywords: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_OPT_OUT_KEYWORDS)
+    )
+    opt_in_keywords: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_OPT_IN_KEYWORDS)
+    )
+    help_keywords: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_HELP_KEYWORDS)
+    )
     # Messages per second handed to Sinch across all workers (a batch to N recipients counts
     # N, as Sinch counts); match your Sinch plan. Unset: no cap.
     send_rate_per_second: float | None = Field(default=None, gt=0)
@@ -153,9 +181,11 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("allowed_senders", mode="before")
+    @field_validator(
+        "allowed_senders", "opt_out_keywords", "opt_in_keywords", "help_keywords", mode="before"
+    )
     @classmethod
-    def _split_senders(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         # A comma-separated list in the environment, e.g. "+12025550123,ACME".
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
@@ -197,6 +227,32 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_region(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("webhook_path_secret")
+    @classmethod
+    def _check_path_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _PATH_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 24 to 256 characters of A-Z, a-z, 0-9, '-' and '_'")
+        return value
+
+    @model_validator(mode="after")
+    def _check_webhook_settings(self) -> Settings:
+        if (self.webhook_basic_user is None) != (self.webhook_basic_password is None):
+            raise ValueError(
+                "SMSGW_WEBHOOK_BASIC_USER and SMSGW_WEBHOOK_BASIC_PASSWORD go together: set both"
+            )
+        try:
+            KeywordSet.of(self.opt_out_keywords, self.opt_in_keywords, self.help_keywords)
+        except ValueError as exc:
+            raise ValueError(
+                f"SMSGW_OPT_OUT_KEYWORDS/SMSGW_OPT_IN_KEYWORDS/SMSGW_HELP_KEYWORDS: {exc}"
+            ) from exc
+        return self
+
+    @property
+    def keywords(self) -> KeywordSet:
+        """The inbound keyword lists, normalised."""
+        return KeywordSet.of(self.opt_out_keywords, self.opt_in_keywords, self.help_keywords)
 
     @model_validator(mode="after")
     def _check_sinch_credentials(self) -> Settings:

@@ -10,9 +10,13 @@ import asyncpg
 import httpx
 from fastapi import Depends, Request
 
+from smsgateway.api.webhook_auth import WebhookGuard
 from smsgateway.services.accept import AcceptService
 from smsgateway.services.api_keys import ApiKeyAuthenticator
+from smsgateway.services.delivery_reports import DeliveryReportService
 from smsgateway.services.drafting import MessagePolicy
+from smsgateway.services.inbound import InboundService
+from smsgateway.services.opt_outs import OptOutService
 from smsgateway.services.rate_limits import RateLimits
 from smsgateway.settings import Settings
 from smsgateway.sinch import SinchClient
@@ -32,6 +36,10 @@ class AppState:
     rate_limits: RateLimits
     schema_head: str | None
     sinch_mode: str
+    webhook_guard: WebhookGuard
+    delivery_reports: DeliveryReportService
+    inbound: InboundService
+    opt_outs: OptOutService
     started_monotonic: float = field(default_factory=time.monotonic)
 
 

@@ -234,7 +234,11 @@ def message_out(message: MessageRecord | NewMessage, *, with_events: bool = Fals
             id=message.id,
             status=message.status,
             recipients=[
-                MessageRecipientOut(to=msisdn, status=message.status, updated_at=message.created_at)
+                MessageRecipientOut(
+                    to=msisdn,
+                    status="opted_out" if msisdn in message.opted_out else message.status,
+                    updated_at=message.created_at,
+                )
                 for msisdn in message.recipients
             ],
             sender=message.sender,

@@ -2,7 +2,9 @@
 
 Nothing is acknowledged before it is committed. Concurrent accepts share one statement and one
 commit (group commit); a request with an Idempotency-Key takes its own transaction so that the
-key and the message are stored together or not at all.
+key and the message are stored together or not at all. Recipients who opted out (STOP) are
+stored with status ``opted_out`` and left out of the Sinch batch; if all of them did, the
+message is stored ``rejected`` and never queued for sending.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncpg
 from smsgateway.domain.errors import DomainError
 from smsgateway.domain.ids import time_ordered_id
 from smsgateway.domain.schedule import plan_schedule
+from smsgateway.observability.report_metrics import RECIPIENTS_OPTED_OUT
 from smsgateway.observability.sending_metrics import (
     IDEMPOTENT_REPLAYS,
     MESSAGES_ACCEPTED,
@@ -29,6 +32,7 @@ from smsgateway.store.batching import BatchWriter
 from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 from smsgateway.store.idempotency import insert_accepted_once
 from smsgateway.store.messages import MessageRecord, NewMessage, get_message, insert_accepted
+from smsgateway.store.opt_outs import opted_out_among
 
 
 class IdempotencyKeyReusedError(DomainError):
@@ -94,6 +98,8 @@ class AcceptService:
         draft.recipients.raise_if_refused()
         now = self._clock()
         schedule = plan_schedule(now, request.send_at, request.expire_at)
+        opted_out = await self._opted_out(draft.recipients.e164s)
+        everyone_opted_out = len(opted_out) == len(draft.recipients.e164s)
         message = NewMessage(
             id=time_ordered_id(int(now.timestamp() * 1000), self._random_bytes(10)),
             tenant=key.tenant,
@@ -105,7 +111,7 @@ class AcceptService:
             character_count=draft.body.segmentation.characters,
             recipients=draft.recipients.e164s,
             client_reference=request.client_reference,
-            status=schedule.status,
+            status="rejected" if everyone_opted_out else schedule.status,
             delivery_report=request.delivery_report,
             send_at=request.send_at,
             expire_at=request.expire_at,
@@ -114,12 +120,24 @@ class AcceptService:
             max_segments=request.draft.max_segments,
             created_at=now,
             due_at=schedule.due_at,
+            opted_out=opted_out,
         )
         if idempotency_key is None:
             await self._writer.submit(message)
             _count_accepted(message)
             return Accepted(message)
         return await self._accept_once(message, key, idempotency_key, request.fingerprint)
+
+    async def _opted_out(self, recipients: tuple[str, ...]) -> frozenset[str]:
+        """The recipients who opted out: kept as ``opted_out``, never handed to Sinch."""
+        try:
+            async with self._pool.acquire(timeout=self._acquire_timeout) as connection:
+                opted_out = await opted_out_among(connection, recipients)
+        except UNAVAILABLE_ERRORS as exc:
+            raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
+        if opted_out:
+            RECIPIENTS_OPTED_OUT.inc(len(opted_out))
+        return opted_out
 
     async def _accept_once(
         self, message: NewMessage, key: ApiKeyRecord, idempotency_key: str, digest: bytes

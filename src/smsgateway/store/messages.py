@@ -39,6 +39,9 @@ class NewMessage:
     max_segments: int | None
     created_at: datetime
     due_at: datetime
+    # Recipients who opted out: stored as ``opted_out``, never handed to Sinch. A message
+    # whose every recipient opted out is stored ``rejected``, with no outbox entry.
+    opted_out: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -131,8 +134,9 @@ WITH message AS (
 ), outbox_entry AS (
     INSERT INTO outbox (message_id, due_at, created_at)
     SELECT o.message_id, o.due_at, o.created_at
-    FROM unnest($1::uuid[], $24::timestamptz[], $18::timestamptz[])
-        AS o(message_id, due_at, created_at)
+    FROM unnest($1::uuid[], $24::timestamptz[], $18::timestamptz[], $11::text[])
+        AS o(message_id, due_at, created_at, status)
+    WHERE o.status IN ('queued', 'scheduled')
 )
 INSERT INTO sms_event (message_id, kind, status, occurred_at)
 SELECT e.message_id, 'accepted', e.status, e.occurred_at
@@ -147,7 +151,13 @@ async def insert_accepted(connection: Connection, messages: Sequence[NewMessage]
         for position, msisdn in enumerate(message.recipients):
             for column, value in zip(
                 recipient_columns,
-                (message.id, position, msisdn, message.status, message.created_at),
+                (
+                    message.id,
+                    position,
+                    msisdn,
+                    "opted_out" if msisdn in message.opted_out else message.status,
+                    message.created_at,
+                ),
                 strict=True,
             ):
                 column.append(value)

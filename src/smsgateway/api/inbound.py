@@ -1,0 +1,288 @@
+"""``/v1/inbound-messages`` and ``/v1/opt-outs``: what subscribers sent, and who opted out.
+
+Inbound messages and opt-outs belong to the gateway's numbers, not to one tenant: any API key
+may read them, and an opt-out applies to every later message, whoever sends it.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
+
+from smsgateway.api.auth import AUTHENTICATED, CurrentKey
+from smsgateway.api.deps import PoolDep, state_of
+from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
+from smsgateway.domain.errors import DomainError
+from smsgateway.domain.phone import parse_phone_number
+from smsgateway.services.inbound import find_inbound
+from smsgateway.store.inbound import InboundFilter, InboundRecord
+from smsgateway.store.opt_outs import OptOutRecord
+
+router = APIRouter(tags=["inbound"])
+
+Keyword = Literal["opt_out", "opt_in", "help"]
+
+
+class InboundMessageOut(BaseModel):
+    id: uuid.UUID
+    sinch_id: str = Field(examples=["01FC66621VHDBN119Z8PMV1QPU"])
+    type: str = Field(examples=["mo_text"])
+    sender: str | None = Field(None, examples=["+15551230001"])
+    to: str | None = Field(None, examples=["+15550009999"])
+    body: str | None = Field(None, description="The text of an mo_text; null for other types.")
+    keyword: Keyword | None = None
+    client_reference: str | None = None
+    operator_id: str | None = None
+    received_at: AwareDatetime
+    sent_at: AwareDatetime | None = None
+    created_at: AwareDatetime
+
+
+class InboundMessagePage(BaseModel):
+    items: list[InboundMessageOut]
+    next: str | None = Field(
+        None, description="Pass as `cursor` for the next page; null at the end."
+    )
+
+
+class OptOutIn(BaseModel):
+    msisdn: str = Field(examples=["+15551230001"], description="E.164, with the '+'.")
+    note: str | None = Field(None, max_length=500)
+
+    @field_validator("msisdn")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        return _e164(value)
+
+
+class OptOutOut(BaseModel):
+    msisdn: str = Field(examples=["+15551230001"])
+    source: str = Field(examples=["inbound"], description="inbound (a keyword) or api.")
+    keyword: str | None = Field(None, examples=["STOP"])
+    inbound_id: uuid.UUID | None = None
+    note: str | None = None
+    opted_out_at: AwareDatetime
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class OptOutPage(BaseModel):
+    items: list[OptOutOut]
+    next: str | None = None
+
+
+@router.get(
+    "/v1/inbound-messages",
+    summary="Inbound messages, newest first, with filters and a cursor",
+    responses=problem_responses(401, 422, 429, 503),
+    openapi_extra=AUTHENTICATED,
+)
+async def list_inbound_messages(
+    _: CurrentKey,
+    pool: PoolDep,
+    sender: Annotated[str | None, Query(alias="from", description="E.164")] = None,
+    to: Annotated[str | None, Query(description="Our number or short code")] = None,
+    keyword: Annotated[Keyword | None, Query()] = None,
+    received_from: Annotated[AwareDatetime | None, Query()] = None,
+    received_to: Annotated[AwareDatetime | None, Query()] = None,
+    cursor: Annotated[str | None, Query(description="`next` from the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> InboundMessagePage:
+    """Keyset pagination: pass the previous page's `next` as `cursor` until it is null."""
+    before = None
+    if cursor is not None:
+        at, key = _decode_cursor(cursor)
+        before = (at, _uuid_of(key))
+    records = await find_inbound(
+        pool,
+        InboundFilter(
+            sender=sender,
+            recipient=to,
+            keyword=keyword,
+            received_from=received_from,
+            received_to=received_to,
+            before=before,
+            limit=limit + 1,
+        ),
+    )
+    page = records[:limit]
+    last = page[-1] if page and len(records) > limit else None
+    return InboundMessagePage(
+        items=[_inbound_out(record) for record in page],
+        next=None if last is None else _encode_cursor(last.received_at, str(last.id)),
+    )
+
+
+@router.get(
+    "/v1/opt-outs",
+    summary="Numbers opted out now, most recent first",
+    responses=problem_responses(401, 422, 429, 503),
+    openapi_extra=AUTHENTICATED,
+)
+async def list_opt_outs(
+    _: CurrentKey,
+    request: Request,
+    cursor: Annotated[str | None, Query(description="`next` from the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> OptOutPage:
+    """Keyset pagination: pass the previous page's `next` as `cursor` until it is null."""
+    before = None if cursor is None else _decode_cursor(cursor)
+    records = await state_of(request).opt_outs.list_active(before=before, limit=limit + 1)
+    page = records[:limit]
+    last = page[-1] if page and len(records) > limit else None
+    return OptOutPage(
+        items=[_opt_out_out(record) for record in page],
+        next=None if last is None else _encode_cursor(last.changed_at, last.msisdn),
+    )
+
+
+@router.get(
+    "/v1/opt-outs/{msisdn}",
+    summary="Whether a number is opted out",
+    responses=problem_responses(401, 404, 422, 429, 503),
+    openapi_extra=AUTHENTICATED,
+)
+async def get_opt_out(
+    msisdn: Annotated[str, Path(description="E.164, e.g. +15551230001")],
+    _: CurrentKey,
+    request: Request,
+) -> OptOutOut:
+    """404 `not_opted_out` when the number may be sent to."""
+    number = _path_e164(msisdn)
+    record = await state_of(request).opt_outs.find(number)
+    if record is None:
+        raise _not_opted_out(number)
+    return _opt_out_out(record)
+
+
+@router.post(
+    "/v1/opt-outs",
+    status_code=201,
+    summary="Opt a number out: no later message is sent to it",
+    responses=problem_responses(401, 422, 429, 503),
+    openapi_extra=AUTHENTICATED,
+)
+async def add_opt_out(
+    opt_out: OptOutIn, _: CurrentKey, request: Request, response: Response
+) -> OptOutOut:
+    """Idempotent: opting out a number already opted out answers its (renewed) opt-out."""
+    record = await state_of(request).opt_outs.opt_out(opt_out.msisdn, opt_out.note)
+    response.headers["Location"] = f"/v1/opt-outs/{record.msisdn}"
+    return _opt_out_out(record)
+
+
+@router.delete(
+    "/v1/opt-outs/{msisdn}",
+    status_code=204,
+    summary="Lift a number's opt-out",
+    responses=problem_responses(401, 404, 422, 429, 503),
+    openapi_extra=AUTHENTICATED,
+)
+async def remove_opt_out(
+    msisdn: Annotated[str, Path(description="E.164, e.g. +15551230001")],
+    _: CurrentKey,
+    request: Request,
+) -> Response:
+    """Messages may be sent to the number again; 404 `not_opted_out` if it was not opted out."""
+    number = _path_e164(msisdn)
+    if not await state_of(request).opt_outs.opt_in(number):
+        raise _not_opted_out(number)
+    return Response(status_code=204)
+
+
+def _inbound_out(record: InboundRecord) -> InboundMessageOut:
+    return InboundMessageOut(
+        id=record.id,
+        sinch_id=record.sinch_id,
+        type=record.type,
+        sender=record.sender,
+        to=record.recipient,
+        body=record.body,
+        keyword=record.keyword,  # type: ignore[arg-type]
+        client_reference=record.client_reference,
+        operator_id=record.operator_id,
+        received_at=record.received_at,
+        sent_at=record.sent_at,
+        created_at=record.created_at,
+    )
+
+
+def _opt_out_out(record: OptOutRecord) -> OptOutOut:
+    return OptOutOut(
+        msisdn=record.msisdn,
+        source=record.source,
+        keyword=record.keyword,
+        inbound_id=record.inbound_id,
+        note=record.note,
+        opted_out_at=record.changed_at,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def _e164(value: str) -> str:
+    try:
+        return parse_phone_number(value).e164
+    except DomainError as exc:
+        raise ValueError(f"not an E.164 number: the number {exc.message}") from exc
+
+
+def _path_e164(value: str) -> str:
+    try:
+        return _e164(value)
+    except ValueError as exc:
+        raise ProblemError(
+            422,
+            "invalid_phone_number",
+            str(exc),
+            errors=[
+                ProblemField(field="path.msisdn", code="invalid_phone_number", message=str(exc))
+            ],
+        ) from exc
+
+
+def _not_opted_out(msisdn: str) -> ProblemError:
+    return ProblemError(404, "not_opted_out", f"{msisdn} is not opted out.")
+
+
+def _encode_cursor(at: datetime, key: str) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{key}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, key = raw.split("|")
+        parsed = datetime.fromisoformat(at)
+        if parsed.tzinfo is None or not key:
+            raise ValueError("incomplete cursor")
+        return parsed, key
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _bad_cursor() from exc
+
+
+def _uuid_of(key: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(key)
+    except ValueError as exc:
+        raise _bad_cursor() from exc
+
+
+def _bad_cursor() -> ProblemError:
+    return ProblemError(
+        422,
+        "invalid_cursor",
+        "The cursor is not one this API returned; start again without it.",
+        errors=[
+            ProblemField(
+                field="query.cursor",
+                code="invalid_cursor",
+                message="Not a cursor from a previous page.",
+            )
+        ],
+    )
