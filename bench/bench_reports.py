@@ -1,0 +1,172 @@
+"""Delivery-report ingestion: per-recipient reports stored and applied per second.
+
+Usage: .venv/bin/python bench/bench_reports.py [--messages N] [--recipients R]
+       [--concurrency C] [--workers W] [--database-url URL]
+
+Stores N submitted messages of R recipients each (with Sinch batch ids), starts the gateway
+(`smsgateway serve`, dispatcher off, webhook checks off), then POSTs one final
+`recipient_delivery_report_sms` per recipient to /webhooks/sinch/delivery-reports from a
+keep-alive load generator, as Sinch would, and prints reports/s and latency. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_accept import cpu_seconds, create_database, free_port
+from loadgen import post_request, run_load
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+async def store_submitted(dsn: str, messages: int, recipients: int) -> list[tuple[str, str]]:
+    """Inserts submitted messages; returns (batch id, recipient) for every recipient."""
+    connection = await asyncpg.connect(dsn)
+    pairs: list[tuple[str, str]] = []
+    try:
+        now = datetime.now(UTC)
+        ids = [uuid.uuid4() for _ in range(messages)]
+        batches = [f"BENCH{n:021d}" for n in range(messages)]
+        await connection.execute(
+            "INSERT INTO sms_log (id, tenant, body, encoding, segment_count, character_count,"
+            " recipient_count, status, delivery_report, sinch_batch_id, created_at, updated_at,"
+            " submitted_at)"
+            " SELECT id, 'bench', 'hi', 'GSM-7', 1, 2, $3, 'submitted', 'per_recipient', b,"
+            " $4, $4, $4 FROM unnest($1::uuid[], $2::text[]) AS t(id, b)",
+            ids,
+            batches,
+            recipients,
+            now,
+        )
+        rows = []
+        for message_id, batch in zip(ids, batches, strict=True):
+            for position in range(recipients):
+                msisdn = f"+4670{len(pairs):07d}"
+                rows.append((message_id, position, msisdn, "submitted", now))
+                pairs.append((batch, msisdn))
+        await connection.copy_records_to_table(
+            "sms_recipient",
+            records=rows,
+            columns=["message_id", "position", "msisdn", "status", "updated_at"],
+        )
+    finally:
+        await connection.close()
+    return pairs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--recipients", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workspace:
+        embedded = None
+        server_dsn = args.database_url
+        if server_dsn is None:
+            from smsgateway.store.embedded import start_embedded_postgres
+
+            embedded = start_embedded_postgres(Path(workspace), database="postgres")
+            server_dsn = embedded.dsn
+        try:
+            run(args, asyncio.run(create_database(server_dsn)))
+        finally:
+            if embedded is not None:
+                embedded.stop()
+
+
+def run(args: argparse.Namespace, dsn: str) -> None:
+    port = free_port()
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SMSGW_", "SINCH_"))},
+        "DATABASE_URL": dsn,
+        "PORT": str(port),
+        "SMSGW_WORKERS": str(args.workers),
+        "SMSGW_LOG_LEVEL": "WARNING",
+        "SMSGW_DISPATCHER": "off",
+        "SMSGW_SIMULATOR_PORT": str(free_port()),
+        "SMSGW_DB_POOL_MAX_SIZE": "10",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "smsgateway", "migrate"],
+        env=environment,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    pairs = asyncio.run(store_submitted(dsn, args.messages, args.recipients))
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "smsgateway", "serve"],
+        env=environment,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        asyncio.run(measure(port, pairs, args, gateway.pid))
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=30)
+
+
+async def measure(
+    port: int, pairs: list[tuple[str, str]], args: argparse.Namespace, gateway_pid: int
+) -> None:
+    at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+    def report(n: int) -> bytes:
+        batch, msisdn = pairs[(n - 1) % len(pairs)]
+        body = {
+            "type": "recipient_delivery_report_sms",
+            "batch_id": batch,
+            "recipient": msisdn.lstrip("+"),
+            "code": 0,
+            "status": "Delivered",
+            "at": at,
+            "operator_status_at": at,
+            "number_of_message_parts": 1,
+            "encoding": "GSM",
+        }
+        return post_request("127.0.0.1", port, "/webhooks/sinch/delivery-reports", body, {})
+
+    seconds = min(10.0, len(pairs) / 3000)
+    before = cpu_seconds(gateway_pid)
+    result = await run_load(
+        "127.0.0.1", port, report, concurrency=args.concurrency, duration=seconds, warmup=0.5
+    )
+    after = cpu_seconds(gateway_pid)
+    print(
+        f"machine: {os.cpu_count()} cores; gateway workers: {args.workers}; "
+        f"{args.messages} messages x {args.recipients} recipients; Postgres, gateway and "
+        "load generator on the same machine"
+    )
+    print(f"per-recipient reports at {args.concurrency} concurrent: {result.summary()}")
+    spent = seconds + 0.5
+    print(
+        "CPU used, in cores: "
+        + ", ".join(f"{name} {(after[name] - before[name]) / spent:.2f}" for name in after)
+    )
+
+
+if __name__ == "__main__":
+    main()
