@@ -126,6 +126,7 @@ def build_sinch_client(
         region=settings.sinch_region,
         base_url=settings.sinch_base_url,
         observer=observer,
+        retry_policy=retry_policy,
         request_id_factory=_request_id,
     )
 
