@@ -18,7 +18,7 @@ from smsgateway.api import docs, health, inbound, legacy, messages, metrics, web
 from smsgateway.api.auth import SECURITY_SCHEMES
 from smsgateway.api.deps import AppState
 from smsgateway.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from smsgateway.api.problems import Problem, install_problem_handlers
+from smsgateway.api.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from smsgateway.api.webhook_auth import WebhookGuard
 from smsgateway.components import (
     build_http_client,
@@ -174,6 +174,21 @@ async def _sample_process_periodically() -> None:
         await asyncio.sleep(_PROCESS_SAMPLE_SECONDS)
 
 
+def _document_problem_answers(schema: dict[str, Any]) -> None:
+    """Every 422 is a problem document (FastAPI documents its own HTTPValidationError shape),
+    and every JSON body can be refused 400 malformed_json."""
+    content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"] = {"description": "Unprocessable Content", "content": content}
+            if "requestBody" in operation and "400" not in responses:
+                responses["400"] = {"description": "Bad Request", "content": content}
+    schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
+    schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
+
+
 def _register_problem_schema(app: FastAPI) -> None:
     """Makes ``#/components/schemas/Problem`` exist even before any route references it."""
     original = app.openapi
@@ -186,6 +201,7 @@ def _register_problem_schema(app: FastAPI) -> None:
             problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(problem.pop("$defs", {}))
             components["Problem"] = problem
+            _document_problem_answers(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -32,7 +32,7 @@ class InboundMessageOut(BaseModel):
     id: uuid.UUID
     sinch_id: str = Field(examples=["01FC66621VHDBN119Z8PMV1QPU"])
     type: str = Field(examples=["mo_text"])
-    sender: str | None = Field(None, examples=["+15551230001"])
+    sender: str | None = Field(None, examples=["+46701234567"])
     to: str | None = Field(None, examples=["+15550009999"])
     body: str | None = Field(None, description="The text of an mo_text; null for other types.")
     keyword: Keyword | None = None
@@ -51,7 +51,7 @@ class InboundMessagePage(BaseModel):
 
 
 class OptOutIn(BaseModel):
-    msisdn: str = Field(examples=["+15551230001"], description="E.164, with the '+'.")
+    msisdn: str = Field(examples=["+46701234567"], description="E.164, with the '+'.")
     note: str | None = Field(None, max_length=500)
 
     @field_validator("msisdn")
@@ -61,7 +61,7 @@ class OptOutIn(BaseModel):
 
 
 class OptOutOut(BaseModel):
-    msisdn: str = Field(examples=["+15551230001"])
+    msisdn: str = Field(examples=["+46701234567"])
     source: str = Field(examples=["inbound"], description="inbound (a keyword) or api.")
     keyword: str | None = Field(None, examples=["STOP"])
     inbound_id: uuid.UUID | None = None
@@ -90,7 +90,9 @@ async def list_inbound_messages(
     keyword: Annotated[Keyword | None, Query()] = None,
     received_from: Annotated[AwareDatetime | None, Query()] = None,
     received_to: Annotated[AwareDatetime | None, Query()] = None,
-    cursor: Annotated[str | None, Query(description="`next` from the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(min_length=1, description="`next` from the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> InboundMessagePage:
     """Keyset pagination: pass the previous page's `next` as `cursor` until it is null."""
@@ -127,7 +129,9 @@ async def list_inbound_messages(
 async def list_opt_outs(
     _: CurrentKey,
     request: Request,
-    cursor: Annotated[str | None, Query(description="`next` from the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(min_length=1, description="`next` from the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> OptOutPage:
     """Keyset pagination: pass the previous page's `next` as `cursor` until it is null."""
@@ -148,7 +152,9 @@ async def list_opt_outs(
     openapi_extra=AUTHENTICATED,
 )
 async def get_opt_out(
-    msisdn: Annotated[str, Path(description="E.164, e.g. +15551230001")],
+    msisdn: Annotated[
+        str, Path(pattern=r"^\+?[0-9]{2,16}$", description="E.164, e.g. +46701234567")
+    ],
     _: CurrentKey,
     request: Request,
 ) -> OptOutOut:
@@ -184,7 +190,9 @@ async def add_opt_out(
     openapi_extra=AUTHENTICATED,
 )
 async def remove_opt_out(
-    msisdn: Annotated[str, Path(description="E.164, e.g. +15551230001")],
+    msisdn: Annotated[
+        str, Path(pattern=r"^\+?[0-9]{2,16}$", description="E.164, e.g. +46701234567")
+    ],
     _: CurrentKey,
     request: Request,
 ) -> Response:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import ValidationError
 
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.deps import StateDep
@@ -26,7 +27,11 @@ _TUTORIAL_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _REQUEST_EXAMPLE = {"recipient": "+46701234567", "message": "Hello from Sinch!"}
 
 
-@router.get("/", summary="Says the gateway is running (as the tutorial's GET /)")
+@router.get(
+    "/",
+    summary="Says the gateway is running (as the tutorial's GET /)",
+    response_class=PlainTextResponse,
+)
 async def root() -> PlainTextResponse:
     """Plain text, like the tutorial's Express server."""
     return PlainTextResponse("Sinch SMS API Server is running!")
@@ -41,7 +46,25 @@ async def root() -> PlainTextResponse:
         401: {"description": "Missing or wrong API key"},
         500: {"description": "Sinch did not accept it (in time)"},
     },
-    openapi_extra=AUTHENTICATED,
+    openapi_extra={
+        **AUTHENTICATED,
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["recipient", "message"],
+                        "properties": {
+                            "recipient": {"type": "string", "pattern": r"^\+[1-9]\d{1,14}$"},
+                            "message": {"type": "string", "minLength": 1, "pattern": r"\S"},
+                        },
+                    },
+                    "example": _REQUEST_EXAMPLE,
+                }
+            },
+        },
+    },
 )
 async def send_sms(
     key: CurrentKey,
@@ -69,11 +92,17 @@ async def send_sms(
     if not message.strip():
         return _bad("Message body cannot be empty.", "message")
     try:
+        draft = MessageIn(to=[recipient], body=message)
+    except ValidationError as exc:
+        # The tutorial's checks passed, the gateway's (control characters, ...) did not.
+        first = exc.errors(include_url=False)[0]
+        return _bad(str(first["msg"]), "message", str(first["type"]))
+    try:
         outcome = await send_and_wait(
             state.accept,
             state.pool,
             state.sinch,
-            accept_request(MessageIn(to=[recipient], body=message)),
+            accept_request(draft),
             key,
             wait_seconds=state.settings.legacy_wait_seconds,
         )

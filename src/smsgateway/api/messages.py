@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
@@ -13,6 +12,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel
 
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
+from smsgateway.api.callbacks import refuse_callback_url
 from smsgateway.api.deps import PoolDep, state_of
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
 from smsgateway.api.schemas import (
@@ -54,8 +54,6 @@ MessageStatus = Literal[
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-
 
 @router.post(
     "",
@@ -74,22 +72,19 @@ async def send_message(
         str | None,
         Header(
             alias="Idempotency-Key",
+            pattern=r"^[\x21-\x7e]{1,255}$",
             description="Retry-safe sending: the same key and body within 24 h return the "
-            "first answer instead of sending again.",
+            "first answer instead of sending again. 1 to 255 printable ASCII characters.",
         ),
     ] = None,
 ) -> Response:
     """Answers 202 once the message, its recipients and its outbox entry are committed to
     Postgres; `Location` names the message. Every recipient must be valid (each refusal is
     listed by index). The Sinch batch id appears on the message once Sinch has accepted it."""
-    if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
-        raise ProblemError(
-            422,
-            "invalid_idempotency_key",
-            "Idempotency-Key must be 1 to 255 printable ASCII characters.",
-        )
-    service = state_of(request).accept
-    accepted = await service.accept(accept_request(message), key, idempotency_key)
+    state = state_of(request)
+    if message.callback_url is not None:
+        refuse_callback_url(str(message.callback_url), state.callbacks)
+    accepted = await state.accept.accept(accept_request(message), key, idempotency_key)
     response.headers["Location"] = f"/v1/messages/{accepted.message.id}"
     if accepted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -124,7 +119,9 @@ async def list_messages(
     client_reference: Annotated[str | None, Query(max_length=256)] = None,
     created_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     created_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
-    cursor: Annotated[str | None, Query(description="`next` from the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(min_length=1, description="`next` from the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> MessagePage:
     """Keyset pagination: pass the previous page's `next` as `cursor` until it is null."""

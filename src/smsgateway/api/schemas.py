@@ -55,8 +55,7 @@ class MessageIn(BaseModel):
     )
     region: str | None = Field(
         default=None,
-        min_length=2,
-        max_length=3,
+        pattern=r"^[A-Za-z]{2}$",
         description="Region (ISO 3166, e.g. US) for numbers written in national form.",
         examples=["US"],
     )

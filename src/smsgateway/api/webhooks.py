@@ -21,6 +21,19 @@ from smsgateway.services.delivery_reports import UnreadablePayloadError
 router = APIRouter(prefix="/webhooks/sinch", tags=["webhooks"])
 
 _RESPONSES = problem_responses(400, 401, 413, 503)
+# The body is read raw (the signature covers its exact bytes), so FastAPI cannot infer it.
+_SINCH_JSON_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                # Any JSON object: one the gateway cannot read is kept for operators and
+                # answered 200, since Sinch would otherwise retry it for 22 hours.
+                "schema": {"type": "object", "additionalProperties": True}
+            }
+        },
+    }
+}
 
 
 class ReportReceiptOut(BaseModel):
@@ -48,6 +61,7 @@ class InboundReceiptOut(BaseModel):
     "/delivery-reports",
     summary="Sinch delivery reports (summary, full, per recipient; SMS and MMS)",
     responses=_RESPONSES,
+    openapi_extra=_SINCH_JSON_BODY,
 )
 async def receive_delivery_report(request: Request) -> ReportReceiptOut:
     """Stores the report and applies it to its message: duplicates change nothing, an
@@ -65,6 +79,7 @@ async def receive_delivery_report_at_secret(path_secret: str, request: Request) 
     "/inbound",
     summary="Sinch inbound messages (mo_text, mo_binary, mo_media)",
     responses=_RESPONSES,
+    openapi_extra=_SINCH_JSON_BODY,
 )
 async def receive_inbound(request: Request) -> InboundReceiptOut:
     """Stores the message once per Sinch id; a whole-body STOP (and the other opt-out

@@ -110,7 +110,28 @@ def read_json_object(body: bytes) -> dict[str, Any]:
         raise UnreadablePayloadError("The body is not valid JSON.") from exc
     if not isinstance(document, dict):
         raise UnreadablePayloadError("The body is JSON, but not an object.")
-    return document
+    storable: dict[str, Any] = _storable(document)
+    return storable
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with every U+0000 and lone surrogate replaced by U+FFFD.
+
+    JSON may carry both, but Postgres's jsonb refuses U+0000 and UTF-8 cannot encode a lone
+    surrogate: left in, they would make a report impossible to store, and it must be stored.
+    """
+    if isinstance(value, str):
+        if "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value):
+            # json.loads has already joined valid surrogate pairs: any left are lone.
+            return "".join(
+                "\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in value
+            )
+        return value
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
 
 
 def payload_digest(document: dict[str, Any]) -> str:

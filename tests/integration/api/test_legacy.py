@@ -96,3 +96,13 @@ async def test_the_api_key_is_checked(client: httpx.AsyncClient) -> None:
         headers={"X-API-Key": "sgw_wrong_wrong_wrong_wrong"},
     )
     assert response.status_code == 401
+
+
+async def test_a_body_the_tutorial_accepts_but_the_gateway_refuses_is_a_400_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/send-sms", json={"recipient": "+46701234567", "message": "bell\x07 here"}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_character"

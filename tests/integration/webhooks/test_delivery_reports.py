@@ -321,3 +321,12 @@ async def test_concurrent_reports_about_one_message_take_turns(
     assert set(recipient_states(document).values()) == {"delivered"}
     # Derived from every recipient's committed state, whatever order the reports took.
     assert document["status"] == "delivered"
+
+
+async def test_a_payload_with_characters_postgres_cannot_store_is_still_kept() -> None:
+    from smsgateway.services.delivery_reports import read_json_object
+
+    payload = read_json_object(
+        b'{"type": "x\\u0000y", "note": "lone \\ud905 half", "ok": "\\ud83d\\ude00"}'
+    )
+    assert payload == {"type": "x\ufffdy", "note": "lone \ufffd half", "ok": "\U0001f600"}
