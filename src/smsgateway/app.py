@@ -14,13 +14,24 @@ from typing import Any
 from fastapi import FastAPI
 
 from smsgateway import __version__
-from smsgateway.api import docs, health, inbound, legacy, messages, metrics, webhooks
+from smsgateway.api import (
+    callbacks,
+    docs,
+    health,
+    inbound,
+    legacy,
+    messages,
+    metrics,
+    webhooks,
+)
 from smsgateway.api.auth import SECURITY_SCHEMES
 from smsgateway.api.deps import AppState
 from smsgateway.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from smsgateway.api.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from smsgateway.api.webhook_auth import WebhookGuard
 from smsgateway.components import (
+    build_callback_http_client,
+    build_callback_worker,
     build_http_client,
     build_sinch_client,
     create_dispatch_pool,
@@ -31,6 +42,7 @@ from smsgateway.observability.metrics import is_multiprocess, mark_worker_dead
 from smsgateway.observability.metrics import sample_worker_process as _sample_worker
 from smsgateway.services.accept import AcceptService
 from smsgateway.services.api_keys import ApiKeyAuthenticator
+from smsgateway.services.callbacks import CallbackPolicy
 from smsgateway.services.delivery_reports import DeliveryReportService
 from smsgateway.services.drafting import MessagePolicy
 from smsgateway.services.inbound import InboundService
@@ -88,6 +100,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(messages.router)
+    app.include_router(callbacks.router)
     app.include_router(webhooks.router)
     app.include_router(inbound.router)
     app.include_router(legacy.router)
@@ -131,6 +144,15 @@ async def _open_resources(
         else None
     )
     dispatching = asyncio.create_task(worker.run()) if worker is not None else None
+    callback_http = build_callback_http_client(settings) if dispatch_pool is not None else None
+    callback_worker = (
+        build_callback_worker(settings, dispatch_pool, callback_http)
+        if dispatch_pool is not None and callback_http is not None
+        else None
+    )
+    calling_back = (
+        asyncio.create_task(callback_worker.run()) if callback_worker is not None else None
+    )
     try:
         yield AppState(
             settings=settings,
@@ -147,8 +169,14 @@ async def _open_resources(
             delivery_reports=DeliveryReportService(pool),
             inbound=InboundService(pool, settings.keywords),
             opt_outs=OptOutService(pool),
+            callbacks=CallbackPolicy.from_settings(settings),
         )
     finally:
+        if callback_worker is not None and calling_back is not None:
+            await callback_worker.stop(settings.dispatch_stop_seconds)
+            await calling_back
+        if callback_http is not None:
+            await callback_http.aclose()
         if worker is not None and dispatching is not None:
             await worker.stop(settings.dispatch_stop_seconds)
             await dispatching

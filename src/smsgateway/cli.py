@@ -96,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True, help="a unique name for the key")
     create.add_argument("--tenant", help="whose messages the key sees (default: the name)")
     create.add_argument("--rate", help="its own rate limit, e.g. 600/minute")
+    create.add_argument(
+        "--callback-url",
+        help="where status callbacks go for messages that name no callback_url (http/https)",
+    )
     create.set_defaults(run=_apikey_create)
     listing = apikey_verbs.add_parser("list", help="list keys (prefixes only)")
     listing.set_defaults(run=_apikey_list)
@@ -182,7 +186,11 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _apikey_create(settings: Settings, args: argparse.Namespace) -> int:
-    from smsgateway.services.api_keys import InvalidRateLimitError, create_api_key
+    from smsgateway.services.api_keys import (
+        InvalidCallbackUrlError,
+        InvalidRateLimitError,
+        create_api_key,
+    )
     from smsgateway.serving import with_pool
     from smsgateway.store.api_keys import ApiKeyNameTakenError
 
@@ -190,10 +198,15 @@ def _apikey_create(settings: Settings, args: argparse.Namespace) -> int:
         created = with_pool(
             settings,
             lambda pool: create_api_key(
-                pool, name=args.name, tenant=args.tenant, rate_limit=args.rate
+                pool,
+                name=args.name,
+                tenant=args.tenant,
+                rate_limit=args.rate,
+                callback_url=args.callback_url,
+                allow_private_callbacks=settings.callback_private_targets_allowed,
             ),
         )
-    except InvalidRateLimitError as exc:
+    except (InvalidRateLimitError, InvalidCallbackUrlError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_CONFIG_ERROR
     except ApiKeyNameTakenError:
@@ -203,7 +216,8 @@ def _apikey_create(settings: Settings, args: argparse.Namespace) -> int:
     sys.stdout.write(
         f"{created.key}\n"
         f"# name={record.name} tenant={record.tenant} prefix={record.prefix}"
-        f" rate={record.rate_limit or 'default'}\n"
+        f" rate={record.rate_limit or 'default'}"
+        f" callbacks={record.default_callback_url or 'per message'}\n"
         "# This is the only time the key is shown; it is stored as a hash.\n"
     )
     return 0

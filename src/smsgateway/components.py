@@ -4,6 +4,7 @@ the Sinch client and the dispatcher's configuration. ``app`` (serving HTTP) and 
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import asyncpg
@@ -12,10 +13,14 @@ from pydantic import SecretStr
 
 from smsgateway.observability.logging import request_id_var
 from smsgateway.observability.sinch_metrics import PrometheusSinchObserver
+from smsgateway.services.callbacks import CallbackDeliverer, CallbackPolicy
 from smsgateway.settings import Settings
 from smsgateway.sinch import RetryPolicy, ShardedTransport, SinchClient
 from smsgateway.store.pool import create_pool
+from smsgateway.workers.callbacks import CallbackWorker, CallbackWorkerConfig
 from smsgateway.workers.outbox import DispatchConfig
+
+logger = logging.getLogger(__name__)
 
 # The simulator's built-in account (simulator.config.SimulatorConfig.service_plans).
 SIMULATOR_PLAN_ID = "simulator-plan"
@@ -66,6 +71,42 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
         # An OAuth2 token can expire between refreshes; an API token that fails is wrong.
         retry_unauthorized=settings.sinch_auth == "oauth2",
     )
+
+
+def build_callback_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The client for callers' callback URLs: short timeouts, no redirects, and no proxy or
+    .netrc from the environment (the target checks apply to the address actually called)."""
+    return httpx.AsyncClient(
+        # Sharded for the same reason as Sinch's client: one big httpcore pool re-scans
+        # itself on every request (sharding it took the benchmark from ~340 to ~850 events/s).
+        transport=ShardedTransport(max_connections=settings.callback_concurrency),
+        timeout=httpx.Timeout(settings.callback_timeout_seconds),
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+def build_callback_worker(
+    settings: Settings, pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> CallbackWorker | None:
+    """The status-callback worker, or None (logged) without a signing secret: callbacks are
+    never sent unsigned, so they stay queued until one is configured."""
+    policy = CallbackPolicy.from_settings(settings)
+    if not policy.enabled:
+        logger.warning(
+            "status callbacks are off: SMSGW_CALLBACK_SIGNING_SECRET is not set "
+            "(messages with a callback_url are refused)"
+        )
+        return None
+    config = CallbackWorkerConfig(
+        concurrency=settings.callback_concurrency,
+        per_host=settings.callback_per_host_concurrency,
+        batch_size=settings.callback_batch_size,
+        # A claim must outlive the POST (its timeout) and the recording that follows it.
+        lease_seconds=settings.callback_timeout_seconds + 30.0,
+        poll_interval=settings.callback_poll_seconds,
+    )
+    return CallbackWorker(pool, CallbackDeliverer(pool, http, policy, config.worker_id), config)
 
 
 def dlr_callback_url(settings: Settings) -> str:

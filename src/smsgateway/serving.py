@@ -119,13 +119,16 @@ def sinch_endpoint(settings: Settings) -> Iterator[Settings]:
 
 
 def run_worker(settings: Settings) -> None:
-    """Dispatches the outbox (no HTTP) until SIGINT/SIGTERM; then finishes or releases."""
+    """Dispatches the outbox and delivers status callbacks (no HTTP server) until SIGINT or
+    SIGTERM; then finishes or releases."""
     with database(settings) as configured:
         uvloop.run(_dispatch_until_stopped(configured))
 
 
 async def _dispatch_until_stopped(settings: Settings) -> None:
     from smsgateway.components import (
+        build_callback_http_client,
+        build_callback_worker,
         build_http_client,
         build_sinch_client,
         create_dispatch_pool,
@@ -143,11 +146,18 @@ async def _dispatch_until_stopped(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    callback_http = build_callback_http_client(settings)
+    callback_worker = build_callback_worker(settings, pool, callback_http)
     running = asyncio.create_task(worker.run())
+    calling_back = None if callback_worker is None else asyncio.create_task(callback_worker.run())
     logger.info("outbox worker started", extra={"worker": worker.config.worker_id})
     try:
         await stop.wait()
     finally:
+        if callback_worker is not None and calling_back is not None:
+            await callback_worker.stop(settings.dispatch_stop_seconds)
+            await calling_back
+        await callback_http.aclose()
         await worker.stop(settings.dispatch_stop_seconds)
         await running
         await http.aclose()

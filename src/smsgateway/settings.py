@@ -160,6 +160,23 @@ class Settings(BaseSettings):
     # A message Sinch keeps refusing for transient reasons is given up after this long.
     dispatch_max_age_seconds: float = Field(default=3 * 24 * 3600, gt=0)
 
+    # Status callbacks to callers (workers/callbacks.py). The HMAC key of Smsgateway-Signature;
+    # unset: callbacks are off (no callback_url accepted, nothing sent unsigned).
+    callback_signing_secret: SecretStr | None = None
+    # Let callbacks go to private, loopback and link-local addresses (tests, the simulator).
+    callback_allow_private_targets: bool = False
+    callback_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Per worker process: POSTs at once, and at once to one host (host:port).
+    callback_concurrency: int = Field(default=32, ge=1, le=1024)
+    callback_per_host_concurrency: int = Field(default=4, ge=1, le=1024)
+    callback_batch_size: int = Field(default=100, ge=1, le=1000)
+    callback_poll_seconds: float = Field(default=0.2, gt=0, le=10)
+    # Retries: full jitter from the base delay, doubling up to the maximum, until max_age
+    # after the event was queued (then the event is failed).
+    callback_retry_base_seconds: float = Field(default=10.0, gt=0)
+    callback_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    callback_max_age_seconds: float = Field(default=24 * 3600.0, gt=0)
+
     # Requests per API key (a key's own limit wins), e.g. 600/minute or 20/second; also per
     # client address for requests without a valid key.
     rate_limit: str = "600/minute"
@@ -292,6 +309,12 @@ class Settings(BaseSettings):
             return self.public_base_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def callback_private_targets_allowed(self) -> bool:
+        """Callbacks may go to private addresses: when allowed, and always with the simulator
+        (no real Sinch account means a development or test set-up)."""
+        return self.callback_allow_private_targets or self.uses_simulator
 
     @property
     def uses_embedded_database(self) -> bool:

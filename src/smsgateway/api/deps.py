@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from smsgateway.api.webhook_auth import WebhookGuard
 from smsgateway.services.accept import AcceptService
 from smsgateway.services.api_keys import ApiKeyAuthenticator
+from smsgateway.services.callbacks import CallbackPolicy
 from smsgateway.services.delivery_reports import DeliveryReportService
 from smsgateway.services.drafting import MessagePolicy
 from smsgateway.services.inbound import InboundService
@@ -40,6 +41,7 @@ class AppState:
     delivery_reports: DeliveryReportService
     inbound: InboundService
     opt_outs: OptOutService
+    callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)
     started_monotonic: float = field(default_factory=time.monotonic)
 
 

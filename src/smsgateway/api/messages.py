@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel
 
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
+from smsgateway.api.callbacks import refuse_callback_url
 from smsgateway.api.deps import PoolDep, state_of
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
 from smsgateway.api.schemas import (
@@ -80,8 +81,10 @@ async def send_message(
     """Answers 202 once the message, its recipients and its outbox entry are committed to
     Postgres; `Location` names the message. Every recipient must be valid (each refusal is
     listed by index). The Sinch batch id appears on the message once Sinch has accepted it."""
-    service = state_of(request).accept
-    accepted = await service.accept(accept_request(message), key, idempotency_key)
+    state = state_of(request)
+    if message.callback_url is not None:
+        refuse_callback_url(str(message.callback_url), state.callbacks)
+    accepted = await state.accept.accept(accept_request(message), key, idempotency_key)
     response.headers["Location"] = f"/v1/messages/{accepted.message.id}"
     if accepted.replayed:
         response.headers["Idempotent-Replayed"] = "true"

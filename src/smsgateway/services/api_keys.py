@@ -17,6 +17,7 @@ from smsgateway.domain.api_keys import (
     looks_like_api_key,
     visible_prefix,
 )
+from smsgateway.domain.callback_targets import check_callback_url
 from smsgateway.store import api_keys as store
 from smsgateway.store.api_keys import ApiKeyRecord
 
@@ -28,6 +29,10 @@ class InvalidRateLimitError(ValueError):
     """A rate limit that is not of the form ``600/minute``."""
 
 
+class InvalidCallbackUrlError(ValueError):
+    """A default callback URL that callbacks may not go to (see domain.callback_targets)."""
+
+
 @dataclass(frozen=True)
 class CreatedApiKey:
     key: str
@@ -35,11 +40,28 @@ class CreatedApiKey:
 
 
 async def create_api_key(
-    pool: asyncpg.Pool, *, name: str, tenant: str | None = None, rate_limit: str | None = None
+    pool: asyncpg.Pool,
+    *,
+    name: str,
+    tenant: str | None = None,
+    rate_limit: str | None = None,
+    callback_url: str | None = None,
+    allow_private_callbacks: bool = False,
 ) -> CreatedApiKey:
-    """Makes a new random key; the plain key is returned here once and never stored."""
+    """Makes a new random key; the plain key is returned here once and never stored.
+
+    ``callback_url`` is where status callbacks of the key's messages go when a message names
+    none; it must pass the callback target policy (private targets only when allowed).
+    """
     if rate_limit is not None:
         validate_rate_limit(rate_limit)
+    if callback_url is not None:
+        refusal = check_callback_url(callback_url, allow_private=allow_private_callbacks)
+        if refusal is not None:
+            raise InvalidCallbackUrlError(
+                f"{callback_url!r} cannot receive callbacks ({refusal.value}): it must be "
+                "http(s) to a public address"
+            )
     key = format_api_key(secrets.token_bytes(SECRET_BYTES))
     async with pool.acquire() as connection:
         record = await store.insert_api_key(
@@ -49,6 +71,7 @@ async def create_api_key(
             prefix=visible_prefix(key),
             key_hash=hash_api_key(key),
             rate_limit=rate_limit,
+            default_callback_url=callback_url,
         )
     return CreatedApiKey(key=key, record=record)
 

@@ -12,7 +12,9 @@ import asyncpg
 if TYPE_CHECKING:
     from smsgateway.store.pool import Connection
 
-_COLUMNS = "id, tenant, name, prefix, key_hash, rate_limit, created_at, revoked_at"
+_COLUMNS = (
+    "id, tenant, name, prefix, key_hash, rate_limit, created_at, revoked_at, default_callback_url"
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class ApiKeyRecord:
     rate_limit: str | None
     created_at: datetime
     revoked_at: datetime | None
+    # Where status callbacks go for this key's messages that name no callback_url.
+    default_callback_url: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -43,17 +47,20 @@ async def insert_api_key(
     prefix: str,
     key_hash: bytes,
     rate_limit: str | None,
+    default_callback_url: str | None = None,
 ) -> ApiKeyRecord:
     try:
         row = await connection.fetchrow(
-            f"INSERT INTO api_key (id, tenant, name, prefix, key_hash, rate_limit)"
-            f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}",
+            f"INSERT INTO api_key"
+            f" (id, tenant, name, prefix, key_hash, rate_limit, default_callback_url)"
+            f" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}",
             uuid.uuid4(),
             tenant,
             name,
             prefix,
             key_hash,
             rate_limit,
+            default_callback_url,
         )
     except asyncpg.UniqueViolationError as exc:
         raise ApiKeyNameTakenError(name) from exc
@@ -96,4 +103,5 @@ def _record(row: asyncpg.Record) -> ApiKeyRecord:
         rate_limit=row["rate_limit"],
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
+        default_callback_url=row["default_callback_url"],
     )

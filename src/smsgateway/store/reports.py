@@ -19,8 +19,9 @@ applies each once. Any later report for the batch also sweeps up kept ones.
 A report is stored as an ``sms_event`` whose ``dedupe_key`` (a digest of the payload) is unique
 per message: a report delivered twice is stored once and changes nothing the second time.
 
-``AppliedReport.changes`` lists the recipients whose state changed: the place to enqueue status
-callbacks to callers is inside ``_apply``, before the transaction commits.
+``AppliedReport.changes`` lists the recipients whose state changed; ``_apply`` queues a status
+callback for each whose status changed (``store.callbacks``) in the same transaction, when the
+message has a callback URL (its own, else its API key's default).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from smsgateway.domain.status import (
     derive_message_status,
     merge,
 )
+from smsgateway.store.callbacks import CallbackRoute, enqueue_status_events
 
 if TYPE_CHECKING:
     import asyncpg
@@ -122,7 +124,9 @@ class AppliedReport:
 
 # ``kept`` only hints that reports wait for this batch (it may read from before the lock).
 _MATCH = """
-SELECT id, status,
+SELECT id, status, client_reference,
+       coalesce(callback_url, (SELECT k.default_callback_url FROM api_key AS k
+                               WHERE k.id = sms_log.api_key_id)) AS callback_url,
        EXISTS (SELECT 1 FROM unmatched_report
                WHERE kind = 'unknown_batch' AND batch_id = $1) AS kept
 FROM sms_log
@@ -136,7 +140,12 @@ _KEPT = """
 SELECT EXISTS (SELECT 1 FROM unmatched_report WHERE kind = 'unknown_batch' AND batch_id = $1)
 """
 
-_LOCK_BY_BATCH = "SELECT id, status FROM sms_log WHERE sinch_batch_id = $1 FOR UPDATE"
+_LOCK_BY_BATCH = """
+SELECT id, status, client_reference,
+       coalesce(callback_url, (SELECT k.default_callback_url FROM api_key AS k
+                               WHERE k.id = sms_log.api_key_id)) AS callback_url
+FROM sms_log WHERE sinch_batch_id = $1 FOR UPDATE
+"""
 
 # Run after the message row is locked, so that it reads what the previous holder committed.
 # The recipients a report is about come back whole; of the others, only their statuses.
@@ -192,9 +201,12 @@ async def record_report(connection: Connection, report: IncomingReport) -> Appli
     async with connection.transaction():
         message = await connection.fetchrow(_MATCH, report.batch_id, report.message_ref)
         if message is not None:
-            result = await _apply(connection, message["id"], message["status"], report)
+            route = _callback_route(message)
+            result = await _apply(connection, message["id"], message["status"], report, route)
             if message["kept"]:
-                await _apply_kept(connection, message["id"], result.message_status, report.batch_id)
+                await _apply_kept(
+                    connection, message["id"], result.message_status, report.batch_id, route
+                )
             return result
         kept = await connection.fetchval(
             _INSERT_UNMATCHED,
@@ -250,11 +262,17 @@ async def apply_unmatched(connection: Connection, batch_id: str) -> list[Applied
         message = await connection.fetchrow(_LOCK_BY_BATCH, batch_id)
         if message is None:
             return []
-        return await _apply_kept(connection, message["id"], message["status"], batch_id)
+        return await _apply_kept(
+            connection, message["id"], message["status"], batch_id, _callback_route(message)
+        )
 
 
 async def _apply_kept(
-    connection: Connection, message_id: uuid.UUID, status: str | None, batch_id: str
+    connection: Connection,
+    message_id: uuid.UUID,
+    status: str | None,
+    batch_id: str,
+    route: CallbackRoute | None,
 ) -> list[AppliedReport]:
     """Applies the kept reports of ``batch_id``; the caller holds the message's row lock."""
     rows = await connection.fetch(_TAKE_UNMATCHED, batch_id)
@@ -262,7 +280,12 @@ async def _apply_kept(
     for row in sorted(rows, key=lambda item: item["id"]):
         report = _report_from_row(batch_id, row)
         result = await _apply(
-            connection, message_id, status or "", report, late_received_at=row["received_at"]
+            connection,
+            message_id,
+            status or "",
+            report,
+            route,
+            late_received_at=row["received_at"],
         )
         status = result.message_status or status
         applied.append(result)
@@ -274,6 +297,7 @@ async def _apply(
     message_id: uuid.UUID,
     message_status: str,
     report: IncomingReport,
+    route: CallbackRoute | None,
     *,
     late_received_at: datetime | None = None,
 ) -> AppliedReport:
@@ -344,6 +368,15 @@ async def _apply(
         [state.operator for _, state in changed_states],
         derived,
     )
+    if route is not None and changes:
+        # Same transaction as the change itself: a committed change always has its events.
+        await enqueue_status_events(
+            connection,
+            message_id=message_id,
+            route=route,
+            message_status=derived or message_status,
+            changes=changes,
+        )
     if not inserted and not changes and derived is None:
         outcome = ReportOutcome.DUPLICATE
     elif changes or derived is not None:
@@ -361,6 +394,11 @@ async def _apply(
         late=late_received_at is not None,
         dedupe_key=report.dedupe_key,
     )
+
+
+def _callback_route(message: asyncpg.Record) -> CallbackRoute | None:
+    url: str | None = message["callback_url"]
+    return None if url is None else CallbackRoute(url, message["client_reference"])
 
 
 def _state(row: asyncpg.Record) -> RecipientState:

@@ -1,0 +1,38 @@
+"""Fixtures for the callback tests: API keys of two tenants and a receiver on a real socket."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest_asyncio
+
+from smsgateway.services.api_keys import create_api_key
+from tests.support.live_server import live_server
+from tests.support.receiver import WebhookReceiver
+
+
+@pytest_asyncio.fixture
+async def api_key(database_url: str) -> str:
+    pool = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
+    try:
+        return (await create_api_key(pool, name="operator", tenant="acme")).key
+    finally:
+        await pool.close()
+
+
+@pytest_asyncio.fixture
+async def other_api_key(database_url: str) -> str:
+    pool = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
+    try:
+        return (await create_api_key(pool, name="intruder", tenant="globex")).key
+    finally:
+        await pool.close()
+
+
+@pytest_asyncio.fixture
+async def receiver() -> AsyncIterator[tuple[WebhookReceiver, str]]:
+    """A recording receiver and its base URL (http://127.0.0.1:<port>)."""
+    recorder = WebhookReceiver()
+    async with live_server(recorder) as base_url:
+        yield recorder, base_url

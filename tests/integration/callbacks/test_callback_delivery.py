@@ -1,0 +1,205 @@
+"""Status callbacks end to end: a delivery report changes a recipient's status, the event is
+queued in the report's transaction, and the worker POSTs it, signed, to a real receiver."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from smsgateway.domain.webhook_signatures import verify_callback_signature
+from tests.integration.callbacks.harness import (
+    SE,
+    SECRET,
+    US,
+    callback_worker,
+    event_rows,
+    gateway,
+    report,
+    sent_message,
+    silent_server,
+)
+from tests.integration.webhooks.harness import fetch
+from tests.support.polling import wait_until
+from tests.support.receiver import WebhookReceiver
+
+pytestmark = pytest.mark.asyncio
+
+Receiver = tuple[WebhookReceiver, str]
+
+
+async def test_a_status_change_is_delivered_once_signed_with_its_event_id(
+    database_url: str, api_key: str, receiver: Receiver
+) -> None:
+    recorder, base_url = receiver
+    async with gateway(database_url, api_key) as client:
+        message_id, batch = await sent_message(
+            client, database_url, callback_url=f"{base_url}/hooks/sms", client_reference="o-1"
+        )
+        assert await report(client, batch, message_id, "Delivered", 0, "2026-11-26T10:02:42Z") == (
+            "applied"
+        )
+        # The same report again changes nothing, so it queues nothing.
+        assert await report(client, batch, message_id, "Delivered", 0, "2026-11-26T10:02:42Z") == (
+            "duplicate"
+        )
+        assert len(await event_rows(database_url, message_id)) == 1
+        async with callback_worker(database_url):
+            [request] = await recorder.wait_for(1, path="/hooks/sms")
+            await wait_until(
+                lambda: _statuses(database_url, message_id, ["delivered"]),
+                message="event marked delivered",
+            )
+    assert request.method == "POST"
+    assert request.headers["content-type"] == "application/json"
+    assert verify_callback_signature(
+        request.headers["smsgateway-signature"], request.body, SECRET, time.time(), 300
+    )
+    assert not verify_callback_signature(
+        request.headers["smsgateway-signature"], request.body + b" ", SECRET, time.time(), 300
+    )
+    body = request.json()
+    assert request.headers["smsgateway-event-id"] == body["id"]
+    uuid.UUID(str(body["id"]))
+    assert body["type"] == "recipient.status_changed"
+    assert body["message_id"] == message_id
+    assert body["client_reference"] == "o-1"
+    assert body["recipient"] == SE
+    assert body["status"] == "delivered"
+    assert body["previous_status"] == "submitted"
+    assert body["code"] == 0
+    assert str(body["status_at"]).startswith("2026-11-26T10:02:42")
+    assert body["message_status"] == "delivered"
+    assert body["sequence"] == 1
+    assert body["created_at"]
+    assert len(recorder.on("/hooks/sms")) == 1
+
+
+async def test_a_receiver_failing_twice_gets_three_attempts_and_order_is_kept(
+    database_url: str, api_key: str, receiver: Receiver
+) -> None:
+    recorder, base_url = receiver
+    recorder.script("/hooks/flaky", 503, 503)
+    async with gateway(database_url, api_key) as client:
+        message_id, batch = await sent_message(
+            client, database_url, callback_url=f"{base_url}/hooks/flaky"
+        )
+        await report(client, batch, message_id, "Dispatched", 401, "2026-11-26T10:02:41Z")
+        await report(client, batch, message_id, "Delivered", 0, "2026-11-26T10:02:42Z")
+        async with callback_worker(database_url):
+            requests = await recorder.wait_for(4, path="/hooks/flaky")
+            await wait_until(
+                lambda: _statuses(database_url, message_id, ["delivered", "delivered"]),
+                message="both events delivered",
+            )
+        listing = await client.get(f"/v1/messages/{message_id}/callbacks")
+    # The second event waited behind the first one's retries.
+    assert [r.json()["status"] for r in requests] == [
+        "dispatched",
+        "dispatched",
+        "dispatched",
+        "delivered",
+    ]
+    assert [r.answered for r in requests] == [503, 503, 200, 200]
+    assert len({r.headers["smsgateway-event-id"] for r in requests[:3]}) == 1
+    assert requests[0].body == requests[2].body  # the same bytes on every attempt
+    assert listing.status_code == 200, listing.text
+    first, second = listing.json()["items"]
+    assert (first["sequence"], second["sequence"]) == (1, 2)
+    assert first["attempts"] == 3
+    assert [a["outcome"] for a in first["attempt_log"]] == ["retry", "retry", "delivered"]
+    assert [a["status_code"] for a in first["attempt_log"]] == [503, 503, 200]
+    assert second["attempts"] == 1
+    assert second["status"] == "delivered"
+
+
+async def test_a_hung_receiver_does_not_delay_other_messages(
+    database_url: str, api_key: str, receiver: Receiver
+) -> None:
+    recorder, base_url = receiver
+    async with gateway(database_url, api_key) as client, silent_server() as hung_url:
+        stuck = [
+            await sent_message(client, database_url, to=(number,), callback_url=f"{hung_url}/x")
+            for number in (SE, US, "+12015550124")
+        ]
+        for message_id, batch in stuck:
+            recipient = (await client.get(f"/v1/messages/{message_id}")).json()["recipients"][0]
+            await report(
+                client, batch, message_id, "Delivered", 0, "2026-11-26T10:02:42Z", recipient["to"]
+            )
+        healthy_id, healthy_batch = await sent_message(
+            client, database_url, callback_url=f"{base_url}/hooks/ok"
+        )
+        await report(client, healthy_batch, healthy_id, "Delivered", 0, "2026-11-26T10:02:42Z")
+        # Two slots, one per host: the hung host holds one until its 3 s timeout, never both.
+        async with callback_worker(database_url, timeout_s=3.0, concurrency=2, per_host=1):
+            started = time.monotonic()
+            await recorder.wait_for(1, path="/hooks/ok", timeout_s=2.5)
+            waited = time.monotonic() - started
+            stuck_states = [await event_rows(database_url, m) for m, _ in stuck]
+    assert waited < 2.5
+    assert all(rows[0]["status"] == "pending" for rows in stuck_states)
+
+
+async def test_an_event_is_failed_after_the_retry_horizon(
+    database_url: str, api_key: str, receiver: Receiver
+) -> None:
+    recorder, base_url = receiver
+    recorder.script("/hooks/down", *([500] * 200))
+    async with gateway(database_url, api_key) as client:
+        message_id, batch = await sent_message(
+            client, database_url, callback_url=f"{base_url}/hooks/down"
+        )
+        await report(client, batch, message_id, "Failed", 402, "2026-11-26T10:02:42Z")
+        async with callback_worker(database_url, max_age_s=0.5):
+            await wait_until(
+                lambda: _statuses(database_url, message_id, ["failed"]),
+                timeout_s=5.0,
+                message="event failed",
+            )
+        listing = (await client.get(f"/v1/messages/{message_id}/callbacks")).json()
+    [event] = listing["items"]
+    assert event["status"] == "failed"
+    assert event["failed_at"] is not None
+    assert event["last_status_code"] == 500
+    outcomes = [a["outcome"] for a in event["attempt_log"]]
+    assert len(outcomes) >= 2
+    assert outcomes[-1] == "failed"
+    assert set(outcomes[:-1]) == {"retry"}
+
+
+async def test_a_name_or_address_refused_at_delivery_is_not_called(
+    database_url: str, api_key: str, receiver: Receiver
+) -> None:
+    recorder, base_url = receiver
+    async with gateway(database_url, api_key) as client:
+        # Accepted by a gateway that allows private targets; the worker does not.
+        message_id, batch = await sent_message(
+            client, database_url, callback_url=f"{base_url}/hooks/private"
+        )
+        await report(client, batch, message_id, "Delivered", 0, "2026-11-26T10:02:42Z")
+        async with callback_worker(database_url, allow_private=False):
+            await wait_until(
+                lambda: _attempted(database_url, message_id),
+                message="an attempt recorded",
+            )
+        listing = (await client.get(f"/v1/messages/{message_id}/callbacks")).json()
+    [event] = listing["items"]
+    assert event["attempt_log"][0]["status_code"] is None
+    assert "refused" in event["attempt_log"][0]["error"]
+    assert recorder.on("/hooks/private") == []
+
+
+async def _statuses(database_url: str, message_id: str, expected: list[str]) -> bool:
+    return [row["status"] for row in await event_rows(database_url, message_id)] == expected
+
+
+async def _attempted(database_url: str, message_id: str) -> bool:
+    rows = await fetch(
+        database_url,
+        "SELECT 1 FROM callback_attempt AS a JOIN callback_event AS e ON e.id = a.event_id"
+        " WHERE e.message_id = $1",
+        uuid.UUID(message_id),
+    )
+    return bool(rows)
