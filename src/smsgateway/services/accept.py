@@ -28,7 +28,7 @@ from smsgateway.observability.sending_metrics import (
 )
 from smsgateway.services.drafting import DraftRequest, MessagePolicy, draft_message
 from smsgateway.store.api_keys import ApiKeyRecord
-from smsgateway.store.batching import BatchWriter
+from smsgateway.store.batching import BatchLookup, BatchWriter
 from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 from smsgateway.store.idempotency import insert_accepted_once
 from smsgateway.store.messages import MessageRecord, NewMessage, get_message, insert_accepted
@@ -88,6 +88,10 @@ class AcceptService:
         self._writer: BatchWriter[NewMessage] = BatchWriter(
             pool, insert_accepted, acquire_timeout=acquire_timeout
         )
+        # Concurrent accepts share one opt-out query, as they share one insert.
+        self._opt_outs: BatchLookup[str] = BatchLookup(
+            pool, opted_out_among, acquire_timeout=acquire_timeout
+        )
 
     async def accept(
         self, request: AcceptRequest, key: ApiKeyRecord, idempotency_key: str | None
@@ -130,11 +134,7 @@ class AcceptService:
 
     async def _opted_out(self, recipients: tuple[str, ...]) -> frozenset[str]:
         """The recipients who opted out: kept as ``opted_out``, never handed to Sinch."""
-        try:
-            async with self._pool.acquire(timeout=self._acquire_timeout) as connection:
-                opted_out = await opted_out_among(connection, recipients)
-        except UNAVAILABLE_ERRORS as exc:
-            raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
+        opted_out = await self._opt_outs.lookup(recipients)
         if opted_out:
             RECIPIENTS_OPTED_OUT.inc(len(opted_out))
         return opted_out

@@ -1,28 +1,91 @@
-"""Group commit: many concurrent writers share one statement and one commit.
+"""Group commit, and its read-side twin: many concurrent callers share one round trip.
 
-Each caller waits until its own row is committed, so nothing is acknowledged before it is
-durable, yet under load one round trip and one WAL flush carry a whole batch. There is no
-artificial delay: a batch is whatever arrived while the previous write was in flight.
+Each caller waits for its own result, so nothing is acknowledged before it is durable, yet
+under load one statement (and one commit) carries a whole batch. There is no artificial delay:
+a batch is whatever arrived while the previous round trip was in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 import asyncpg
 
-from smsgateway.store.errors import CONNECTION_ERRORS, UNAVAILABLE_ERRORS, DatabaseUnavailableError
+from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 
 if TYPE_CHECKING:
     from smsgateway.store.pool import Connection
 
 Item = TypeVar("Item")
+Result = TypeVar("Result")
+Key = TypeVar("Key", bound=Hashable)
 
 
-class BatchWriter(Generic[Item]):
-    """Collects items from concurrent ``submit`` calls and writes them with ``write`` in batches.
+class _Coalescer(Generic[Item, Result]):
+    """Queues items from concurrent callers and hands them to ``_run`` in batches."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        max_batch: int,
+        max_concurrent_batches: int,
+        acquire_timeout: float,
+    ) -> None:
+        self._pool = pool
+        self._max_batch = max_batch
+        self._max_runners = max_concurrent_batches
+        self._acquire_timeout = acquire_timeout
+        self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._runners: set[asyncio.Task[None]] = set()
+
+    async def _submit(self, item: Item) -> Result:
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if len(self._runners) < self._max_runners:
+            runner = asyncio.create_task(self._drain())
+            self._runners.add(runner)
+            runner.add_done_callback(self._runners.discard)
+        # Shielded: a caller that goes away must not cancel a round trip that carries others.
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            try:
+                results = await self._with_connection([item for item, _ in batch])
+            except BaseException as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+
+    async def _with_connection(self, items: list[Item]) -> list[Result]:
+        try:
+            connection = await self._pool.acquire(timeout=self._acquire_timeout)
+        except UNAVAILABLE_ERRORS as exc:
+            raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
+        try:
+            return await self._run(connection, items)
+        except UNAVAILABLE_ERRORS as exc:
+            raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
+        finally:
+            await self._pool.release(connection)
+
+    async def _run(self, connection: Connection, items: list[Item]) -> list[Result]:
+        raise NotImplementedError
+
+
+class BatchWriter(_Coalescer[Item, None]):
+    """Writes items from concurrent ``submit`` calls with ``write``, a batch at a time.
 
     ``write`` receives one connection and the batch, and must write all of it in one
     transaction (or one statement): a batch succeeds or fails as a whole.
@@ -37,50 +100,52 @@ class BatchWriter(Generic[Item]):
         max_concurrent_writes: int = 2,
         acquire_timeout: float = 1.0,
     ) -> None:
-        self._pool = pool
+        super().__init__(
+            pool,
+            max_batch=max_batch,
+            max_concurrent_batches=max_concurrent_writes,
+            acquire_timeout=acquire_timeout,
+        )
         self._write = write
-        self._max_batch = max_batch
-        self._max_writers = max_concurrent_writes
-        self._acquire_timeout = acquire_timeout
-        self._pending: list[tuple[Item, asyncio.Future[None]]] = []
-        self._writers: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: Item) -> None:
         """Returns once ``item`` is committed; raises what the write raised otherwise."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
-        if len(self._writers) < self._max_writers:
-            writer = asyncio.create_task(self._drain())
-            self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
-        # Shielded: a caller that goes away must not cancel a write that carries others.
-        await asyncio.shield(future)
+        await self._submit(item)
 
-    async def _drain(self) -> None:
-        while self._pending:
-            batch = self._pending[: self._max_batch]
-            del self._pending[: self._max_batch]
-            try:
-                await self._write_batch([item for item, _ in batch])
-            except BaseException as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-            else:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
+    async def _run(self, connection: Connection, items: list[Item]) -> list[None]:
+        await self._write(connection, items)
+        return [None] * len(items)
 
-    async def _write_batch(self, items: list[Item]) -> None:
-        try:
-            connection = await self._pool.acquire(timeout=self._acquire_timeout)
-        except UNAVAILABLE_ERRORS as exc:
-            raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
-        try:
-            await self._write(connection, items)
-        except CONNECTION_ERRORS as exc:
-            raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
-        finally:
-            await self._pool.release(connection)
+
+class BatchLookup(_Coalescer[frozenset[Key], frozenset[Key]]):
+    """Answers "which of these keys does the table hold?" for concurrent callers at once.
+
+    ``find`` gets the union of the batch's keys and returns those found; each caller gets back
+    the found ones among its own.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        find: Callable[[Connection, Sequence[Key]], Awaitable[frozenset[Key]]],
+        *,
+        max_batch: int = 256,
+        max_concurrent_lookups: int = 2,
+        acquire_timeout: float = 1.0,
+    ) -> None:
+        super().__init__(
+            pool,
+            max_batch=max_batch,
+            max_concurrent_batches=max_concurrent_lookups,
+            acquire_timeout=acquire_timeout,
+        )
+        self._find = find
+
+    async def lookup(self, keys: Sequence[Key]) -> frozenset[Key]:
+        return await self._submit(frozenset(keys))
+
+    async def _run(
+        self, connection: Connection, items: list[frozenset[Key]]
+    ) -> list[frozenset[Key]]:
+        found = await self._find(connection, list(frozenset().union(*items)))
+        return [keys & found for keys in items]
