@@ -6,9 +6,7 @@ may read them, and an opt-out applies to every later message, whoever sends it.
 
 from __future__ import annotations
 
-import base64
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -16,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.deps import PoolDep, state_of
+from smsgateway.api.pagination import decode_cursor, decode_uuid_cursor, encode_cursor
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
 from smsgateway.domain.errors import DomainError
 from smsgateway.domain.phone import parse_phone_number
@@ -96,10 +95,7 @@ async def list_inbound_messages(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> InboundMessagePage:
     """Keyset pagination: pass the previous page's `next` as `cursor` until it is null."""
-    before = None
-    if cursor is not None:
-        at, key = _decode_cursor(cursor)
-        before = (at, _uuid_of(key))
+    before = None if cursor is None else decode_uuid_cursor(cursor)
     records = await find_inbound(
         pool,
         InboundFilter(
@@ -116,7 +112,7 @@ async def list_inbound_messages(
     last = page[-1] if page and len(records) > limit else None
     return InboundMessagePage(
         items=[_inbound_out(record) for record in page],
-        next=None if last is None else _encode_cursor(last.received_at, str(last.id)),
+        next=None if last is None else encode_cursor(last.received_at, str(last.id)),
     )
 
 
@@ -135,13 +131,13 @@ async def list_opt_outs(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> OptOutPage:
     """Keyset pagination: pass the previous page's `next` as `cursor` until it is null."""
-    before = None if cursor is None else _decode_cursor(cursor)
+    before = None if cursor is None else decode_cursor(cursor)
     records = await state_of(request).opt_outs.list_active(before=before, limit=limit + 1)
     page = records[:limit]
     last = page[-1] if page and len(records) > limit else None
     return OptOutPage(
         items=[_opt_out_out(record) for record in page],
-        next=None if last is None else _encode_cursor(last.changed_at, last.msisdn),
+        next=None if last is None else encode_cursor(last.changed_at, last.msisdn),
     )
 
 
@@ -252,41 +248,3 @@ def _path_e164(value: str) -> str:
 
 def _not_opted_out(msisdn: str) -> ProblemError:
     return ProblemError(404, "not_opted_out", f"{msisdn} is not opted out.")
-
-
-def _encode_cursor(at: datetime, key: str) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{key}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, key = raw.split("|")
-        parsed = datetime.fromisoformat(at)
-        if parsed.tzinfo is None or not key:
-            raise ValueError("incomplete cursor")
-        return parsed, key
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _bad_cursor() from exc
-
-
-def _uuid_of(key: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(key)
-    except ValueError as exc:
-        raise _bad_cursor() from exc
-
-
-def _bad_cursor() -> ProblemError:
-    return ProblemError(
-        422,
-        "invalid_cursor",
-        "The cursor is not one this API returned; start again without it.",
-        errors=[
-            ProblemField(
-                field="query.cursor",
-                code="invalid_cursor",
-                message="Not a cursor from a previous page.",
-            )
-        ],
-    )

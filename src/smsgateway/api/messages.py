@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -14,7 +12,8 @@ from pydantic import AwareDatetime, BaseModel
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.callbacks import refuse_callback_url
 from smsgateway.api.deps import PoolDep, state_of
-from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
+from smsgateway.api.pagination import decode_uuid_cursor, encode_cursor
+from smsgateway.api.problems import ProblemError, problem_responses
 from smsgateway.api.schemas import (
     CostOut,
     CountryCostOut,
@@ -134,7 +133,7 @@ async def list_messages(
             client_reference=client_reference,
             created_from=created_from,
             created_to=created_to,
-            before=None if cursor is None else decode_cursor(cursor),
+            before=None if cursor is None else decode_uuid_cursor(cursor),
             limit=limit + 1,
         ),
     )
@@ -142,7 +141,7 @@ async def list_messages(
     has_more = len(records) > limit
     return MessagePage(
         items=[message_out(record) for record in page],
-        next=encode_cursor(page[-1].created_at, page[-1].id) if has_more and page else None,
+        next=encode_cursor(page[-1].created_at, str(page[-1].id)) if has_more and page else None,
     )
 
 
@@ -198,31 +197,6 @@ def accept_request(message: MessageIn) -> AcceptRequest:
         parameters=message.parameters,
         fingerprint=fingerprint(canonical.encode()),
     )
-
-
-def encode_cursor(created_at: datetime, message_id: UUID) -> str:
-    raw = f"{created_at.isoformat()}|{message_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at, message_id = raw.split("|")
-        return datetime.fromisoformat(created_at), UUID(message_id)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProblemError(
-            422,
-            "invalid_cursor",
-            "The cursor is not one this API returned; start again without it.",
-            errors=[
-                ProblemField(
-                    field="query.cursor",
-                    code="invalid_cursor",
-                    message="Not a cursor from a previous page.",
-                )
-            ],
-        ) from exc
 
 
 def message_out(message: MessageRecord | NewMessage, *, with_events: bool = False) -> MessageOut:
