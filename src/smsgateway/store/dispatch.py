@@ -105,16 +105,21 @@ async def record_submitted(
     return bool(completed)
 
 
-# One statement (one round trip, one commit): every data-modifying CTE runs.
+# One statement (one round trip, one commit): every data-modifying CTE runs. CTEs run in no
+# set order, so the message row is locked first, explicitly, and the updates hang off it: the
+# same order (message, then recipients) as applying a delivery report and cancelling, which
+# an early report racing this statement would otherwise turn into a deadlock.
 _RECORD_SUBMITTED = """
-WITH message AS (
+WITH locked AS (
+    SELECT id FROM sms_log WHERE id = $1 FOR UPDATE
+), message AS (
     UPDATE sms_log SET sinch_batch_id = $2, submitted_at = coalesce(submitted_at, now()),
         status = CASE WHEN status IN ('queued', 'scheduled') THEN 'submitted' ELSE status END,
         updated_at = now()
-    WHERE id = $1 AND (sinch_batch_id IS NULL OR sinch_batch_id = $2)
+    WHERE id = (SELECT id FROM locked) AND (sinch_batch_id IS NULL OR sinch_batch_id = $2)
 ), recipient AS (
     UPDATE sms_recipient SET status = 'submitted', updated_at = now()
-    WHERE message_id = $1 AND status IN ('queued', 'scheduled')
+    WHERE message_id = (SELECT id FROM locked) AND status IN ('queued', 'scheduled')
 ), event AS (
     INSERT INTO sms_event (message_id, kind, status, detail)
     VALUES ($1, 'submitted', 'submitted', $4)
@@ -140,6 +145,8 @@ async def record_final(
     detail. Returns False, changing nothing, if the claim was lost.
     """
     async with connection.transaction():
+        # The message row first, as cancel and delivery reports take it: no lock-order cycle.
+        await connection.execute("SELECT 1 FROM sms_log WHERE id = $1 FOR UPDATE", claim.message_id)
         if not await outbox.complete(connection, claim.message_id, claim.claim_token):
             return False
         await connection.execute(

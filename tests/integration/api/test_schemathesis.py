@@ -87,7 +87,13 @@ KNOWN_BUGS = (
     KnownBug("ST204", _on("POST /v1/messages/preview")),
     # Request fields are coerced (pydantic's lax mode) where the schema names a type: "expire_at":
     # 0 and ?to=0.5 are taken as Unix times, "smart_encoding": 0 as false; answered 200/202.
-    KnownBug("ST201", frozenset(), lambda case, failure: "Incorrect type" in failure.message),
+    KnownBug(
+        "ST201",
+        frozenset(),
+        lambda case, failure: (
+            "Incorrect type" in failure.message or "violates `type`" in failure.message
+        ),
+    ),
 )
 
 
@@ -141,6 +147,9 @@ async def _store_key(database_url: str) -> None:
 @schema.parametrize()
 @settings(
     max_examples=MAX_EXAMPLES,
+    # The same examples on every run: CI must not fail on a case no earlier run tried. New
+    # cases are found by changing the schema (or by running with derandomize off locally).
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
