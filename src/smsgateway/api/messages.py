@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -17,7 +17,9 @@ from smsgateway.api.problems import ProblemError, problem_responses
 from smsgateway.api.schemas import (
     CostOut,
     CountryCostOut,
+    DeliveryReportMode,
     DuplicateRecipientOut,
+    EncodingName,
     MessageEventOut,
     MessageIn,
     MessageOut,
@@ -201,32 +203,7 @@ def accept_request(message: MessageIn) -> AcceptRequest:
 
 def message_out(message: MessageRecord | NewMessage, *, with_events: bool = False) -> MessageOut:
     if isinstance(message, NewMessage):
-        return MessageOut(
-            id=message.id,
-            status=message.status,
-            recipients=[
-                MessageRecipientOut(
-                    to=msisdn,
-                    status="opted_out" if msisdn in message.opted_out else message.status,
-                    updated_at=message.created_at,
-                )
-                for msisdn in message.recipients
-            ],
-            sender=message.sender,
-            body=message.body,
-            encoding=message.encoding,  # type: ignore[arg-type]
-            segments=message.segment_count,
-            characters=message.character_count,
-            client_reference=message.client_reference,
-            sinch_batch_id=None,
-            delivery_report=message.delivery_report,  # type: ignore[arg-type]
-            send_at=message.send_at,
-            expire_at=message.expire_at,
-            callback_url=message.callback_url,
-            created_at=message.created_at,
-            updated_at=message.created_at,
-            submitted_at=None,
-        )
+        message = message.as_stored()
     return MessageOut(
         id=message.id,
         status=message.status,
@@ -244,12 +221,12 @@ def message_out(message: MessageRecord | NewMessage, *, with_events: bool = Fals
         ],
         sender=message.sender,
         body=message.body,
-        encoding=message.encoding,  # type: ignore[arg-type]
+        encoding=cast(EncodingName, message.encoding),
         segments=message.segment_count,
         characters=message.character_count,
         client_reference=message.client_reference,
         sinch_batch_id=message.sinch_batch_id,
-        delivery_report=message.delivery_report,  # type: ignore[arg-type]
+        delivery_report=cast(DeliveryReportMode, message.delivery_report),
         send_at=message.send_at,
         expire_at=message.expire_at,
         callback_url=message.callback_url,

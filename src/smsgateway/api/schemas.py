@@ -22,6 +22,7 @@ from smsgateway.domain.recipients import MAX_RECIPIENTS
 from smsgateway.domain.segments import validate_body
 
 DeliveryReportMode = Literal["none", "summary", "full", "per_recipient", "per_recipient_final"]
+EncodingName = Literal["GSM-7", "UCS-2"]
 RawNumber = Annotated[str, Field(min_length=1, max_length=64)]
 
 _EXAMPLE_REQUEST: dict[str, JsonValue] = {
@@ -158,7 +159,7 @@ class PreviewOut(BaseModel):
     duplicates_removed: int = Field(examples=[0])
     sender: SenderOut | None
     text: str = Field(description="The text as it would be sent (after smart encoding).")
-    encoding: Literal["GSM-7", "UCS-2"]
+    encoding: EncodingName
     segments: int = Field(description="Parts each recipient receives.", examples=[1])
     total_segments: int = Field(description="Segments times accepted recipients.", examples=[2])
     characters: int = Field(description="Unicode code points.", examples=[19])
@@ -201,7 +202,7 @@ class MessageOut(BaseModel):
     recipients: list[MessageRecipientOut]
     sender: str | None
     body: str
-    encoding: Literal["GSM-7", "UCS-2"]
+    encoding: EncodingName
     segments: int
     characters: int
     client_reference: str | None

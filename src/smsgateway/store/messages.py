@@ -43,6 +43,43 @@ class NewMessage:
     # whose every recipient opted out is stored ``rejected``, with no outbox entry.
     opted_out: frozenset[str] = frozenset()
 
+    def as_stored(self) -> MessageRecord:
+        """The record ``insert_accepted`` writes for this message, without reading it back."""
+        return MessageRecord(
+            id=self.id,
+            tenant=self.tenant,
+            sender=self.sender,
+            body=self.body,
+            encoding=self.encoding,
+            segment_count=self.segment_count,
+            character_count=self.character_count,
+            recipient_count=len(self.recipients),
+            client_reference=self.client_reference,
+            sinch_batch_id=None,
+            status=self.status,
+            status_code=None,
+            status_detail=None,
+            delivery_report=self.delivery_report,
+            send_at=self.send_at,
+            expire_at=self.expire_at,
+            callback_url=self.callback_url,
+            created_at=self.created_at,
+            updated_at=self.created_at,
+            submitted_at=None,
+            recipients=tuple(
+                RecipientRecord(
+                    msisdn=msisdn,
+                    status="opted_out" if msisdn in self.opted_out else self.status,
+                    sinch_code=None,
+                    status_at=None,
+                    operator_status_at=None,
+                    operator=None,
+                    updated_at=self.created_at,
+                )
+                for msisdn in self.recipients
+            ),
+        )
+
 
 @dataclass(frozen=True)
 class RecipientRecord:
