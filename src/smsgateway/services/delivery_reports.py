@@ -29,7 +29,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import asyncpg
 from pydantic import ValidationError
@@ -46,6 +46,7 @@ from smsgateway.sinch.models import (
     RecipientDeliveryReport,
 )
 from smsgateway.store import reports as store
+from smsgateway.store.batching import BatchCall
 from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 from smsgateway.store.reports import (
     AppliedReport,
@@ -53,6 +54,9 @@ from smsgateway.store.reports import (
     RecipientUpdate,
     ReportOutcome,
 )
+
+if TYPE_CHECKING:
+    from smsgateway.store.pool import Connection
 
 ACQUIRE_TIMEOUT_SECONDS = 1.0
 
@@ -215,10 +219,20 @@ def incoming_report(
 
 
 class DeliveryReportService:
-    """Stores and applies delivery reports; one per process."""
+    """Stores and applies delivery reports; one per process.
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    Concurrent reports are applied together, a batch per transaction (group commit): each
+    caller still gets its own report's outcome, and only once it is committed.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 256) -> None:
         self._pool = pool
+        self._batches: BatchCall[IncomingReport, AppliedReport | Exception] = BatchCall(
+            pool,
+            _record_batch,
+            max_batch=max_batch,
+            acquire_timeout=ACQUIRE_TIMEOUT_SECONDS,
+        )
 
     async def receive(self, body: bytes) -> ReportReceipt:
         """Stores the report in ``body`` (raw bytes as received) and applies it.
@@ -234,10 +248,11 @@ class DeliveryReportService:
             return await self._keep_unprocessable(payload, digest)
         incoming = incoming_report(report, payload, digest)
         try:
-            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as connection:
-                applied = await store.record_report(connection, incoming)
+            applied = await self._batches.call(incoming)
         except _TRANSIENT_ERRORS as exc:
             raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
+        if isinstance(applied, Exception):
+            raise applied
         _count(report, applied)
         return ReportReceipt(applied.outcome, applied.message_id, len(applied.changes))
 
@@ -256,6 +271,30 @@ class DeliveryReportService:
             raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
         metrics.REPORTS_RECEIVED.labels("other", "other", applied.outcome.value).inc()
         return ReportReceipt(applied.outcome)
+
+
+async def _record_batch(
+    connection: Connection, reports: list[IncomingReport]
+) -> list[AppliedReport | Exception]:
+    """Applies a batch in one transaction; should the database refuse it for a reason other
+    than being unavailable, applies each report alone, so that one report the database cannot
+    take fails alone and the others of its batch are still stored."""
+    try:
+        return list(await store.record_reports(connection, reports))
+    except _TRANSIENT_ERRORS:
+        raise
+    except Exception:
+        if len(reports) == 1:
+            raise
+    results: list[AppliedReport | Exception] = []
+    for report in reports:
+        try:
+            results.append(await store.record_report(connection, report))
+        except _TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:  # handed to that report's caller, who answers 500
+            results.append(exc)
+    return results
 
 
 def _count(report: BatchDeliveryReport | RecipientDeliveryReport, applied: AppliedReport) -> None:

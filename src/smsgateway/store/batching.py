@@ -117,6 +117,37 @@ class BatchWriter(_Coalescer[Item, None]):
         return [None] * len(items)
 
 
+class BatchCall(_Coalescer[Item, Result]):
+    """Hands items from concurrent ``call`` calls to ``run``, a batch at a time.
+
+    ``run`` receives one connection and the batch and returns one result per item, in order;
+    each caller gets its own item's result, or what ``run`` raised.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        run: Callable[[Connection, list[Item]], Awaitable[Sequence[Result]]],
+        *,
+        max_batch: int = 256,
+        max_concurrent_batches: int = 2,
+        acquire_timeout: float = 1.0,
+    ) -> None:
+        super().__init__(
+            pool,
+            max_batch=max_batch,
+            max_concurrent_batches=max_concurrent_batches,
+            acquire_timeout=acquire_timeout,
+        )
+        self._run_batch = run
+
+    async def call(self, item: Item) -> Result:
+        return await self._submit(item)
+
+    async def _run(self, connection: Connection, items: list[Item]) -> list[Result]:
+        return list(await self._run_batch(connection, items))
+
+
 class BatchLookup(_Coalescer[frozenset[Key], frozenset[Key]]):
     """Answers "which of these keys does the table hold?" for concurrent callers at once.
 

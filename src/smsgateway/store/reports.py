@@ -1,33 +1,40 @@
-"""Delivery reports applied to messages: one transaction per report, order- and repeat-proof.
+"""Delivery reports applied to messages: a batch of reports per transaction, order- and
+repeat-proof.
 
 A report is matched to its message by Sinch's batch id, or, before the dispatcher has recorded
-that id, by ``client_reference`` (our message id). The message row is locked (``FOR UPDATE``)
-for the whole transaction, so reports about one message, and the dispatcher's own writes, take
-turns: each recipient's new state is ``domain.status.merge`` of its current state and the
-report, and the message's status is derived from all of its recipients, never from a stale
-read. Locking the message rather than each recipient costs one lock per report, whatever the
-batch size, and is what makes the derived status correct.
+that id, by ``client_reference`` (our message id). ``record_reports`` takes many reports at
+once (the service coalesces concurrent webhook calls), so that under load one transaction, one
+commit and a handful of statements carry a whole batch of reports instead of each report
+paying for its own.
 
-A report that matches no message is kept in ``unmatched_report`` (kind ``unknown_batch``) and
-applied, in arrival order, once its batch id is recorded (``apply_unmatched``, which
-``dispatch.record_submitted`` calls after its commit). Both sides commit their own write before
-looking for the other's (the report path keeps the report, then looks for the batch again), so
-whichever looks last finds the other's: a report is never stranded between "no such batch" and
-"batch recorded". Taking the kept rows with ``DELETE ... RETURNING`` under the message lock
-applies each once. Any later report for the batch also sweeps up kept ones.
-
-A report is stored as an ``sms_event`` whose ``dedupe_key`` (a digest of the payload) is unique
-per message: a report delivered twice is stored once and changes nothing the second time.
-
-``AppliedReport.changes`` lists the recipients whose state changed; ``_apply`` queues a status
-callback for each whose status changed (``store.callbacks``) in the same transaction, when the
-message has a callback URL (its own, else its API key's default).
+- **Locking.** Every message a batch touches is locked (``FOR UPDATE``, in id order, so two
+  batches never wait on each other in a cycle) for the whole transaction: reports about one
+  message, and the dispatcher's own writes, take turns. Each recipient's new state is
+  ``domain.status.merge`` of its current state and the report, applied in arrival order, and
+  the message's status is derived from all of its recipients, never from a stale read.
+  Locking the message rather than each recipient costs one lock per message, whatever the
+  batch size, and is what makes the derived status correct.
+- **Early reports.** A report that matches no message is kept in ``unmatched_report`` (kind
+  ``unknown_batch``) and applied, in arrival order, once its batch id is recorded
+  (``apply_unmatched``, which ``dispatch.record_submitted`` calls after its commit). Both sides
+  commit their own write before looking for the other's (the report path keeps the report,
+  then looks for the batch again), so whichever looks last finds the other's: a report is
+  never stranded between "no such batch" and "batch recorded". Taking the kept rows with
+  ``DELETE ... RETURNING`` under the message lock applies each once. Any later report for the
+  batch also sweeps up kept ones, before itself, since they arrived first.
+- **Duplicates.** A report is stored as an ``sms_event`` whose ``dedupe_key`` (a digest of the
+  payload) is unique per message: a report delivered twice, even twice in one batch, is stored
+  once and changes nothing the second time.
+- **Callbacks.** ``AppliedReport.changes`` lists the recipients whose state changed; a status
+  callback is queued for each whose status changed (``store.callbacks``) in the same
+  transaction, when the message has a callback URL (its own, else its API key's default).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -122,63 +129,106 @@ class AppliedReport:
     dedupe_key: str | None = None
 
 
-# ``kept`` only hints that reports wait for this batch (it may read from before the lock).
-_MATCH = """
-SELECT id, status, client_reference,
+# Finds each report's message and locks it, in one statement. ``kept`` only hints that reports
+# wait for this batch (it may read from before the lock). Rows come back in id order, which is
+# the order they are locked in; a message named by several reports comes back once per report.
+_FIND_AND_LOCK = """
+WITH found AS (
+    SELECT u.position, m.id,
+           EXISTS (SELECT 1 FROM unmatched_report AS k
+                   WHERE k.kind = 'unknown_batch' AND k.batch_id = u.batch_id) AS kept
+    FROM unnest($1::text[], $2::uuid[]) WITH ORDINALITY AS u(batch_id, ref, position)
+    CROSS JOIN LATERAL (
+        SELECT s.id FROM sms_log AS s
+        WHERE s.sinch_batch_id = u.batch_id
+           OR (s.id = u.ref AND (s.sinch_batch_id IS NULL OR s.sinch_batch_id = u.batch_id))
+        ORDER BY s.sinch_batch_id = u.batch_id DESC NULLS LAST
+        LIMIT 1
+    ) AS m
+)
+SELECT f.position, f.kept, s.id, s.status, s.sinch_batch_id, s.client_reference,
+       coalesce(s.callback_url, (SELECT k.default_callback_url FROM api_key AS k
+                                 WHERE k.id = s.api_key_id)) AS callback_url
+FROM found AS f JOIN sms_log AS s ON s.id = f.id
+ORDER BY s.id
+FOR UPDATE OF s
+"""
+
+_LOCK_BY_BATCH = """
+SELECT id, status, sinch_batch_id, client_reference,
        coalesce(callback_url, (SELECT k.default_callback_url FROM api_key AS k
-                               WHERE k.id = sms_log.api_key_id)) AS callback_url,
-       EXISTS (SELECT 1 FROM unmatched_report
-               WHERE kind = 'unknown_batch' AND batch_id = $1) AS kept
-FROM sms_log
-WHERE sinch_batch_id = $1 OR (id = $2 AND (sinch_batch_id IS NULL OR sinch_batch_id = $1))
-ORDER BY sinch_batch_id = $1 DESC NULLS LAST
-LIMIT 1
-FOR UPDATE OF sms_log
+                               WHERE k.id = sms_log.api_key_id)) AS callback_url
+FROM sms_log WHERE sinch_batch_id = $1 FOR UPDATE
 """
 
 _KEPT = """
 SELECT EXISTS (SELECT 1 FROM unmatched_report WHERE kind = 'unknown_batch' AND batch_id = $1)
 """
 
-_LOCK_BY_BATCH = """
-SELECT id, status, client_reference,
-       coalesce(callback_url, (SELECT k.default_callback_url FROM api_key AS k
-                               WHERE k.id = sms_log.api_key_id)) AS callback_url
-FROM sms_log WHERE sinch_batch_id = $1 FOR UPDATE
+_TAKE_KEPT = """
+DELETE FROM unmatched_report
+WHERE kind = 'unknown_batch' AND batch_id = ANY($1::text[])
+RETURNING id, batch_id, client_reference, report_type, dedupe_key, payload, report, received_at
 """
 
-# Run after the message row is locked, so that it reads what the previous holder committed.
-# The recipients a report is about come back whole; of the others, only their statuses.
-_STATES = """
-SELECT r.msisdn, r.status, r.sinch_code, r.status_at, r.operator_status_at, r.operator
-FROM sms_recipient AS r
-WHERE r.message_id = $1 AND (r.msisdn = ANY($2::text[]) OR ($3 AND r.status <> $4))
+# Run after the messages are locked, so that it reads what the previous holders committed.
+# Whole rows for the recipients the reports name (all sent ones for a batch-wide report), and
+# every message's count of recipients per status, from which its status is derived.
+_LOAD_STATES = """
+SELECT r.message_id, r.msisdn, r.status, r.sinch_code, r.status_at, r.operator_status_at,
+       r.operator, NULL::bigint AS how_many
+FROM unnest($1::uuid[], $2::text[]) AS w(message_id, msisdn)
+JOIN sms_recipient AS r ON r.message_id = w.message_id AND r.msisdn = w.msisdn
 UNION ALL
-SELECT DISTINCT NULL, r.status, NULL::int, NULL::timestamptz, NULL::timestamptz, NULL
+SELECT r.message_id, r.msisdn, r.status, r.sinch_code, r.status_at, r.operator_status_at,
+       r.operator, NULL
 FROM sms_recipient AS r
-WHERE r.message_id = $1 AND NOT (r.msisdn = ANY($2::text[]) OR ($3 AND r.status <> $4))
+WHERE r.message_id = ANY($3::uuid[]) AND r.status <> $4
+UNION ALL
+SELECT r.message_id, NULL, r.status, NULL, NULL, NULL, NULL, count(*)
+FROM sms_recipient AS r
+WHERE r.message_id = ANY($5::uuid[])
+GROUP BY r.message_id, r.status
 """
 
-# One statement: the event (skipped if this very report was stored before), the recipients
-# that changed, and the message's derived status when it moved.
+# One statement: the events (each skipped if that very report was stored before), the
+# recipients that changed, and the messages whose derived status moved.
 _WRITE = """
 WITH event AS (
     INSERT INTO sms_event (message_id, recipient, kind, status, sinch_code, detail, dedupe_key)
-    VALUES ($1, $2, 'delivery_report', $3, $4, $5, $6)
+    SELECT e.message_id, e.recipient, 'delivery_report', e.status, e.code, e.detail, e.dedupe_key
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::jsonb[], $6::text[])
+         WITH ORDINALITY AS e(message_id, recipient, status, code, detail, dedupe_key, position)
+    ORDER BY e.position
     ON CONFLICT (message_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
-    RETURNING id
+    RETURNING message_id, dedupe_key
 ), recipient AS (
     UPDATE sms_recipient AS r
     SET status = u.status, sinch_code = u.code, status_at = u.at,
         operator_status_at = u.operator_status_at, operator = u.operator, updated_at = now()
-    FROM unnest($7::text[], $8::text[], $9::int[], $10::timestamptz[], $11::timestamptz[],
-                $12::text[]) AS u(msisdn, status, code, at, operator_status_at, operator)
-    WHERE r.message_id = $1 AND r.msisdn = u.msisdn
+    FROM unnest($7::uuid[], $8::text[], $9::text[], $10::int[], $11::timestamptz[],
+                $12::timestamptz[], $13::text[])
+         AS u(message_id, msisdn, status, code, at, operator_status_at, operator)
+    WHERE r.message_id = u.message_id AND r.msisdn = u.msisdn
 ), message AS (
-    UPDATE sms_log SET status = $13, updated_at = now()
-    WHERE id = $1 AND $13::text IS NOT NULL AND status IS DISTINCT FROM $13
+    UPDATE sms_log AS m SET status = u.status, updated_at = now()
+    FROM unnest($14::uuid[], $15::text[]) AS u(id, status)
+    WHERE m.id = u.id
 )
-SELECT count(*) FROM event
+SELECT message_id, dedupe_key FROM event
+"""
+
+_KEEP = """
+INSERT INTO unmatched_report
+    (kind, batch_id, client_reference, report_type, dedupe_key, payload, report)
+SELECT 'unknown_batch', u.batch_id, u.client_reference, u.report_type, u.dedupe_key,
+       u.payload, u.report
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[])
+     WITH ORDINALITY AS u(batch_id, client_reference, report_type, dedupe_key, payload, report,
+                          position)
+ORDER BY u.position
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING dedupe_key
 """
 
 _INSERT_UNMATCHED = """
@@ -189,42 +239,76 @@ ON CONFLICT (dedupe_key) DO NOTHING
 RETURNING id
 """
 
-_TAKE_UNMATCHED = """
-DELETE FROM unmatched_report
-WHERE kind = 'unknown_batch' AND batch_id = $1
-RETURNING id, client_reference, report_type, dedupe_key, payload, report, received_at
-"""
-
 
 async def record_report(connection: Connection, report: IncomingReport) -> AppliedReport:
     """Applies ``report`` to its message, or keeps it until its batch id is recorded."""
+    (applied,) = await record_reports(connection, [report])
+    return applied
+
+
+async def record_reports(
+    connection: Connection, reports: Sequence[IncomingReport]
+) -> list[AppliedReport]:
+    """Applies ``reports``, in order, each to its message, in one transaction; keeps those
+    whose batch id is not recorded yet. Returns what became of each, in the same order."""
+    results: list[AppliedReport | None] = [None] * len(reports)
     async with connection.transaction():
-        message = await connection.fetchrow(_MATCH, report.batch_id, report.message_ref)
-        if message is not None:
-            route = _callback_route(message)
-            result = await _apply(connection, message["id"], message["status"], report, route)
-            if message["kept"]:
-                await _apply_kept(
-                    connection, message["id"], result.message_status, report.batch_id, route
-                )
-            return result
-        kept = await connection.fetchval(
-            _INSERT_UNMATCHED,
-            "unknown_batch",
-            report.batch_id,
-            report.client_reference,
-            report.report_type,
-            report.dedupe_key,
-            report.payload,
-            _report_json(report),
+        rows = await connection.fetch(
+            _FIND_AND_LOCK,
+            [report.batch_id for report in reports],
+            [report.message_ref for report in reports],
         )
-    if kept is None:
-        return AppliedReport(ReportOutcome.DUPLICATE)
-    # Committed: if the batch id was recorded meanwhile, whoever looks last applies it.
-    for applied in await apply_unmatched(connection, report.batch_id):
-        if applied.dedupe_key == report.dedupe_key:
-            return applied
-    return AppliedReport(ReportOutcome.UNKNOWN_BATCH)
+        messages: dict[uuid.UUID, asyncpg.Record] = {}
+        owners: dict[int, uuid.UUID] = {}
+        hinted: dict[str, uuid.UUID] = {}
+        for row in rows:
+            index = row["position"] - 1
+            report = reports[index]
+            if not _belongs(row, report):
+                continue  # its batch id was recorded as another one meanwhile
+            messages[row["id"]] = row
+            owners[index] = row["id"]
+            if row["kept"]:
+                hinted.setdefault(report.batch_id, row["id"])
+        queue: list[tuple[uuid.UUID, IncomingReport, datetime | None, int | None]] = []
+        if hinted:
+            kept = await connection.fetch(_TAKE_KEPT, list(hinted))
+            for row in sorted(kept, key=lambda item: item["id"]):
+                report = _report_from_row(row["batch_id"], row)
+                queue.append((hinted[row["batch_id"]], report, row["received_at"], None))
+        queue.extend((owners[index], reports[index], None, index) for index in sorted(owners))
+        if queue:
+            for index, applied in await _apply_all(connection, messages, queue):
+                if index is not None:
+                    results[index] = applied
+        orphans = [index for index in range(len(reports)) if index not in owners]
+        if orphans:
+            newly_kept = await _keep(connection, [reports[index] for index in orphans])
+            for index in orphans:
+                results[index] = AppliedReport(
+                    ReportOutcome.UNKNOWN_BATCH
+                    if reports[index].dedupe_key in newly_kept
+                    else ReportOutcome.DUPLICATE
+                )
+                newly_kept.discard(reports[index].dedupe_key)
+    # Committed: if a batch id was recorded meanwhile, whoever looks last applies the report.
+    waiting = {
+        reports[index].batch_id
+        for index, result in enumerate(results)
+        if result is not None and result.outcome is ReportOutcome.UNKNOWN_BATCH
+    }
+    late: dict[str, AppliedReport] = {}
+    for batch_id in sorted(waiting):
+        for applied in await apply_unmatched(connection, batch_id):
+            if applied.dedupe_key is not None:
+                late[applied.dedupe_key] = applied
+    final: list[AppliedReport] = []
+    for report, result in zip(reports, results, strict=True):
+        assert result is not None
+        if result.outcome is ReportOutcome.UNKNOWN_BATCH and report.dedupe_key in late:
+            result = late.pop(report.dedupe_key)
+        final.append(result)
+    return final
 
 
 async def record_unprocessable(
@@ -262,138 +346,321 @@ async def apply_unmatched(connection: Connection, batch_id: str) -> list[Applied
         message = await connection.fetchrow(_LOCK_BY_BATCH, batch_id)
         if message is None:
             return []
-        return await _apply_kept(
-            connection, message["id"], message["status"], batch_id, _callback_route(message)
+        rows = await connection.fetch(_TAKE_KEPT, [batch_id])
+        queue: list[tuple[uuid.UUID, IncomingReport, datetime | None, int | None]] = [
+            (message["id"], _report_from_row(batch_id, row), row["received_at"], None)
+            for row in sorted(rows, key=lambda item: item["id"])
+        ]
+        if not queue:
+            return []
+        return [
+            applied for _, applied in await _apply_all(connection, {message["id"]: message}, queue)
+        ]
+
+
+def _belongs(message: asyncpg.Record, report: IncomingReport) -> bool:
+    """Whether the locked ``message`` (as it is now) is still the one ``report`` is about."""
+    recorded: str | None = message["sinch_batch_id"]
+    if recorded == report.batch_id:
+        return True
+    return bool(message["id"] == report.message_ref and recorded is None)
+
+
+@dataclass(slots=True)
+class _Ledger:
+    """One locked message while reports are applied to it in memory: the recipients the
+    reports name (whole), and how many of all its recipients are in each status."""
+
+    message_id: uuid.UUID
+    status: str
+    route: CallbackRoute | None
+    states: dict[str, RecipientState]
+    sent: list[str]
+    counts: Counter[RecipientStatus]
+    loaded: dict[str, RecipientState] = field(default_factory=dict)
+    loaded_status: str = ""
+
+    def __post_init__(self) -> None:
+        self.loaded = dict(self.states)
+        self.loaded_status = self.status
+
+    def apply(
+        self, report: IncomingReport, late_received_at: datetime | None
+    ) -> tuple[_Pending, _EventRow]:
+        states = self.states
+        previous: dict[str, RecipientState] = {}
+        refusals: dict[str, MergeRefusal] = {}
+        unknown: list[str] = []
+        for update in report.updates:
+            targets = self.sent if update.msisdn is None else (update.msisdn,)
+            for msisdn in targets:
+                state = states.get(msisdn)
+                if state is None:
+                    unknown.append(msisdn)
+                    continue
+                result = merge(state, update.report)
+                if result.refused is None:
+                    previous.setdefault(msisdn, state)
+                    states[msisdn] = result.state
+                    refusals.pop(msisdn, None)
+                elif states[msisdn] == previous.get(msisdn, state):
+                    refusals[msisdn] = result.refused
+        changes = tuple(
+            RecipientChange(msisdn, previous[msisdn], states[msisdn])
+            for msisdn in sorted(previous)
+            if states[msisdn] != previous[msisdn]
         )
-
-
-async def _apply_kept(
-    connection: Connection,
-    message_id: uuid.UUID,
-    status: str | None,
-    batch_id: str,
-    route: CallbackRoute | None,
-) -> list[AppliedReport]:
-    """Applies the kept reports of ``batch_id``; the caller holds the message's row lock."""
-    rows = await connection.fetch(_TAKE_UNMATCHED, batch_id)
-    applied = []
-    for row in sorted(rows, key=lambda item: item["id"]):
-        report = _report_from_row(batch_id, row)
-        result = await _apply(
-            connection,
-            message_id,
-            status or "",
-            report,
-            route,
-            late_received_at=row["received_at"],
-        )
-        status = result.message_status or status
-        applied.append(result)
-    return applied
-
-
-async def _apply(
-    connection: Connection,
-    message_id: uuid.UUID,
-    message_status: str,
-    report: IncomingReport,
-    route: CallbackRoute | None,
-    *,
-    late_received_at: datetime | None = None,
-) -> AppliedReport:
-    named = sorted({u.msisdn for u in report.updates if u.msisdn is not None})
-    batch_wide = any(u.msisdn is None for u in report.updates) or bool(report.summary_statuses)
-    rows = await connection.fetch(_STATES, message_id, named, batch_wide, _NOT_SENT)
-    current: dict[str, RecipientState] = {}
-    others: set[RecipientStatus] = set()
-    for row in rows:
-        if row["msisdn"] is None:
-            others.add(RecipientStatus(row["status"]))
-        else:
-            current[row["msisdn"]] = _state(row)
-    states = dict(current)
-    refusals: dict[str, MergeRefusal] = {}
-    unknown: list[str] = []
-    for update in report.updates:
-        targets = list(current) if update.msisdn is None else [update.msisdn]
-        for msisdn in targets:
-            state = states.get(msisdn)
-            if state is None:
-                unknown.append(msisdn)
-                continue
-            result = merge(state, update.report)
-            if result.refused is None:
-                states[msisdn] = result.state
-                refusals.pop(msisdn, None)
-            elif states[msisdn] == current[msisdn]:
-                refusals[msisdn] = result.refused
-    changes = tuple(
-        RecipientChange(msisdn, current[msisdn], states[msisdn])
-        for msisdn in sorted(states)
-        if states[msisdn] != current[msisdn]
-    )
-    if report.summary_statuses:
-        derived: str | None = derive_message_status([*report.summary_statuses, *others]).value
-    elif states or others:
-        statuses = [state.status for state in states.values()]
-        derived = derive_message_status([*statuses, *others]).value
-    else:
-        derived = None
-    if derived == message_status:
-        derived = None
-    detail: dict[str, Any] = {"report": report.payload}
-    if changes:
-        detail["changed"] = [change.msisdn for change in changes]
-    if refusals:
-        detail["refused"] = {msisdn: reason.value for msisdn, reason in refusals.items()}
-    if unknown:
-        detail["unknown_recipients"] = sorted(set(unknown))
-    if late_received_at is not None:
-        detail["received_at"] = late_received_at.isoformat()
-        detail["applied_late"] = True
-    changed_states = [(change.msisdn, change.state) for change in changes]
-    inserted = await connection.fetchval(
-        _WRITE,
-        message_id,
-        report.event_recipient,
-        None if report.event_status is None else report.event_status.value,
-        report.event_code,
-        detail,
-        report.dedupe_key,
-        [msisdn for msisdn, _ in changed_states],
-        [state.status.value for _, state in changed_states],
-        [state.code for _, state in changed_states],
-        [state.at for _, state in changed_states],
-        [state.operator_status_at for _, state in changed_states],
-        [state.operator for _, state in changed_states],
-        derived,
-    )
-    if route is not None and changes:
-        # Same transaction as the change itself: a committed change always has its events.
-        await enqueue_status_events(
-            connection,
-            message_id=message_id,
-            route=route,
-            message_status=derived or message_status,
+        for change in changes:
+            self.counts[change.previous.status] -= 1
+            self.counts[change.state.status] += 1
+        derived = self._derive(report.summary_statuses)
+        before = self.status
+        if derived == before:
+            derived = None
+        if derived is not None:
+            self.status = derived
+        detail: dict[str, Any] = {"report": report.payload}
+        if changes:
+            detail["changed"] = [change.msisdn for change in changes]
+        if refusals:
+            detail["refused"] = {msisdn: reason.value for msisdn, reason in refusals.items()}
+        if unknown:
+            detail["unknown_recipients"] = sorted(set(unknown))
+        if late_received_at is not None:
+            detail["received_at"] = late_received_at.isoformat()
+            detail["applied_late"] = True
+        pending = _Pending(
+            message_id=self.message_id,
+            report=report,
             changes=changes,
+            refusals=refusals,
+            unknown=tuple(sorted(set(unknown))),
+            message_status=self.status,
+            previous_message_status=before,
+            status_moved=derived is not None,
+            late=late_received_at is not None,
+            route=self.route,
         )
-    if not inserted and not changes and derived is None:
-        outcome = ReportOutcome.DUPLICATE
-    elif changes or derived is not None:
-        outcome = ReportOutcome.APPLIED
-    else:
-        outcome = ReportOutcome.UNCHANGED
-    return AppliedReport(
-        outcome,
-        message_id,
-        changes,
-        refusals,
-        tuple(sorted(set(unknown))),
-        derived or message_status,
-        message_status,
-        late=late_received_at is not None,
-        dedupe_key=report.dedupe_key,
+        event = _EventRow(
+            self.message_id,
+            report.event_recipient,
+            None if report.event_status is None else report.event_status.value,
+            report.event_code,
+            detail,
+            report.dedupe_key,
+        )
+        return pending, event
+
+    def _derive(self, summary_statuses: tuple[RecipientStatus, ...]) -> str | None:
+        present = {status for status, count in self.counts.items() if count > 0}
+        if summary_statuses:
+            # Nobody can tell which recipient got which status: the sent recipients count as
+            # the summary's statuses, the others (refused before sending) as their own.
+            unsent = Counter(self.counts)
+            unsent.subtract(self.states[msisdn].status for msisdn in self.sent)
+            others = {status for status, count in unsent.items() if count > 0}
+            return derive_message_status([*summary_statuses, *others]).value
+        if not present:
+            return None
+        return derive_message_status(present).value
+
+    def recipient_writes(self) -> Iterable[tuple[str, RecipientState]]:
+        for msisdn, state in self.states.items():
+            if state != self.loaded[msisdn]:
+                yield msisdn, state
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A report applied in memory, waiting to learn whether its event was new."""
+
+    message_id: uuid.UUID
+    report: IncomingReport
+    changes: tuple[RecipientChange, ...]
+    refusals: dict[str, MergeRefusal]
+    unknown: tuple[str, ...]
+    message_status: str
+    previous_message_status: str
+    status_moved: bool
+    late: bool
+    route: CallbackRoute | None
+
+    def outcome(self, stored: bool) -> AppliedReport:
+        if not stored and not self.changes and not self.status_moved:
+            outcome = ReportOutcome.DUPLICATE
+        elif self.changes or self.status_moved:
+            outcome = ReportOutcome.APPLIED
+        else:
+            outcome = ReportOutcome.UNCHANGED
+        return AppliedReport(
+            outcome,
+            self.message_id,
+            self.changes,
+            self.refusals,
+            self.unknown,
+            self.message_status,
+            self.previous_message_status,
+            late=self.late,
+            dedupe_key=self.report.dedupe_key,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _EventRow:
+    message_id: uuid.UUID
+    recipient: str | None
+    status: str | None
+    code: int | None
+    detail: dict[str, Any]
+    dedupe_key: str
+
+
+async def _apply_all(
+    connection: Connection,
+    messages: dict[uuid.UUID, asyncpg.Record],
+    queue: Sequence[tuple[uuid.UUID, IncomingReport, datetime | None, int | None]],
+) -> list[tuple[int | None, AppliedReport]]:
+    """Applies the queued reports (message, report, when it was kept, index in the caller's
+    batch, None for a kept one) to their locked messages in order and writes the outcome;
+    returns each report's index and result, in queue order."""
+    ledgers = await _load_ledgers(connection, messages, [(m, r) for m, r, _, _ in queue])
+    pending: list[_Pending] = []
+    events: list[_EventRow] = []
+    for message_id, report, kept_at, _ in queue:
+        applied, event = ledgers[message_id].apply(report, kept_at)
+        pending.append(applied)
+        events.append(event)
+    # A report twice in one batch: the first stores the event, the second is a duplicate.
+    first: set[tuple[uuid.UUID, str]] = set()
+    unique: list[_EventRow] = []
+    for event in events:
+        key = (event.message_id, event.dedupe_key)
+        if key not in first:
+            first.add(key)
+            unique.append(event)
+    stored = await _write(connection, ledgers.values(), unique)
+    results: list[tuple[int | None, AppliedReport]] = []
+    for (_, _, _, index), applied in zip(queue, pending, strict=True):
+        key = (applied.message_id, applied.report.dedupe_key)
+        was_stored = key in stored
+        stored.discard(key)
+        results.append((index, applied.outcome(was_stored)))
+        if applied.route is not None and applied.changes:
+            # Same transaction as the change itself: a committed change always has its events.
+            await enqueue_status_events(
+                connection,
+                message_id=applied.message_id,
+                route=applied.route,
+                message_status=applied.message_status,
+                changes=applied.changes,
+            )
+    return results
+
+
+async def _load_ledgers(
+    connection: Connection,
+    messages: dict[uuid.UUID, asyncpg.Record],
+    reports: Sequence[tuple[uuid.UUID, IncomingReport]],
+) -> dict[uuid.UUID, _Ledger]:
+    batch_wide = {
+        message_id
+        for message_id, report in reports
+        if report.summary_statuses or any(u.msisdn is None for u in report.updates)
+    }
+    named = sorted(
+        {
+            (message_id, update.msisdn)
+            for message_id, report in reports
+            if message_id not in batch_wide
+            for update in report.updates
+            if update.msisdn is not None
+        }
     )
+    wide_named = {
+        (message_id, update.msisdn)
+        for message_id, report in reports
+        if message_id in batch_wide
+        for update in report.updates
+        if update.msisdn is not None
+    }
+    # A batch-wide message loads its sent recipients; one it also names is loaded even if
+    # it was refused before sending.
+    named.extend(sorted(wide_named))
+    rows = await connection.fetch(
+        _LOAD_STATES,
+        [message_id for message_id, _ in named],
+        [msisdn for _, msisdn in named],
+        sorted(batch_wide),
+        _NOT_SENT,
+        sorted(messages),
+    )
+    states: dict[uuid.UUID, dict[str, RecipientState]] = {m: {} for m in messages}
+    sent: dict[uuid.UUID, list[str]] = {m: [] for m in messages}
+    counts: dict[uuid.UUID, Counter[RecipientStatus]] = {m: Counter() for m in messages}
+    for row in rows:
+        message_id = row["message_id"]
+        if row["msisdn"] is None:
+            counts[message_id][RecipientStatus(row["status"])] += row["how_many"]
+            continue
+        states[message_id][row["msisdn"]] = _state(row)
+        if message_id in batch_wide and row["status"] != _NOT_SENT:
+            sent[message_id].append(row["msisdn"])
+    return {
+        message_id: _Ledger(
+            message_id=message_id,
+            status=message["status"],
+            route=_callback_route(message),
+            states=states[message_id],
+            sent=sorted(set(sent[message_id])),
+            counts=counts[message_id],
+        )
+        for message_id, message in messages.items()
+    }
+
+
+async def _write(
+    connection: Connection, ledgers: Iterable[_Ledger], events: Sequence[_EventRow]
+) -> set[tuple[uuid.UUID, str]]:
+    """Writes the events, changed recipients and moved statuses; returns the events stored."""
+    recipients: list[tuple[uuid.UUID, str, RecipientState]] = []
+    statuses: list[tuple[uuid.UUID, str]] = []
+    for ledger in ledgers:
+        recipients.extend((ledger.message_id, m, s) for m, s in ledger.recipient_writes())
+        if ledger.status != ledger.loaded_status:
+            statuses.append((ledger.message_id, ledger.status))
+    rows = await connection.fetch(
+        _WRITE,
+        [event.message_id for event in events],
+        [event.recipient for event in events],
+        [event.status for event in events],
+        [event.code for event in events],
+        [event.detail for event in events],
+        [event.dedupe_key for event in events],
+        [message_id for message_id, _, _ in recipients],
+        [msisdn for _, msisdn, _ in recipients],
+        [state.status.value for _, _, state in recipients],
+        [state.code for _, _, state in recipients],
+        [state.at for _, _, state in recipients],
+        [state.operator_status_at for _, _, state in recipients],
+        [state.operator for _, _, state in recipients],
+        [message_id for message_id, _ in statuses],
+        [status for _, status in statuses],
+    )
+    return {(row["message_id"], row["dedupe_key"]) for row in rows}
+
+
+async def _keep(connection: Connection, reports: Sequence[IncomingReport]) -> set[str]:
+    """Keeps reports that match no message yet; returns the dedupe keys newly kept."""
+    rows = await connection.fetch(
+        _KEEP,
+        [report.batch_id for report in reports],
+        [report.client_reference for report in reports],
+        [report.report_type for report in reports],
+        [report.dedupe_key for report in reports],
+        [report.payload for report in reports],
+        [_report_json(report) for report in reports],
+    )
+    return {row["dedupe_key"] for row in rows}
 
 
 def _callback_route(message: asyncpg.Record) -> CallbackRoute | None:
