@@ -29,7 +29,7 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import post_request, run_load
+from loadgen import post_request, run_load, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -124,14 +124,7 @@ def run(args: argparse.Namespace, database_url: str) -> None:
         stdout=subprocess.DEVNULL,
     )
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_until_serving(port, args.workers)
         print(
             f"machine: {os.cpu_count()} cores; gateway workers: {args.workers}; "
             f"Postgres, gateway and load generator on the same machine"

@@ -17,17 +17,15 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accept import cpu_seconds, create_database, free_port
-from loadgen import post_request, run_load
+from loadgen import post_request, run_load, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,13 +114,7 @@ def run(args: argparse.Namespace, dsn: str) -> None:
         stdout=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_until_serving(port, args.workers)
         asyncio.run(measure(port, pairs, args, gateway.pid))
     finally:
         gateway.terminate()

@@ -45,6 +45,32 @@ class LoadResult:
         )
 
 
+def wait_until_serving(port: int, workers: int, timeout: float = 60.0) -> None:
+    """Waits until ``/readyz`` answers 200 and every worker listens on ``port``.
+
+    A worker listens only once its start-up is done; load started before the last one
+    listens would all land on the others, for good, since the connections are kept alive.
+    """
+    import httpx
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listening = sum(
+            1
+            for connection in psutil.net_connections(kind="tcp")
+            if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
+        )
+        try:
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            ready = False
+        if ready and listening >= workers:
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"the gateway on port {port} did not get ready in {timeout:.0f} s")
+
+
 def post_request(host: str, port: int, path: str, body: object, headers: dict[str, str]) -> bytes:
     payload = json.dumps(body).encode()
     lines = [

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ import uvloop
 from pydantic import SecretStr
 
 from smsgateway import __version__
+from smsgateway.http_server import balances_own_sockets, run_single, run_workers
 from smsgateway.observability.logging import uvicorn_log_config
 from smsgateway.settings import Settings
 from smsgateway.store.embedded import start_embedded_postgres
@@ -216,27 +216,6 @@ def _development_key(settings: Settings) -> str | None:
     return None if created is None else created.key
 
 
-class GracefulServer(uvicorn.Server):
-    """Shuts down on SIGINT or SIGTERM and returns, so that what we started can be stopped.
-
-    Stock uvicorn re-raises the signal after its graceful shutdown; SIGTERM's default action
-    would then end the process before our ``finally`` could stop the database.
-    """
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        handled = (signal.SIGINT, signal.SIGTERM)
-        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
-        try:
-            yield
-        finally:
-            for sig, handler in original.items():
-                signal.signal(sig, handler)
-
-
 def run_uvicorn(settings: Settings) -> None:
     log_config = uvicorn_log_config(settings.log_level)
     if settings.workers == 1:
@@ -249,12 +228,17 @@ def run_uvicorn(settings: Settings) -> None:
             log_config=log_config,
             access_log=False,
         )
-        GracefulServer(config).run()
+        run_single(config)
         return
     with _multiprocess_metrics_dir():
         os.environ.update(
             {"SMSGW_HOST": settings.host, "PORT": str(settings.port), "SMSGW_WORKERS": "1"}
         )
+        if balances_own_sockets():
+            exit_code = run_workers(settings, log_config)
+            if exit_code:
+                raise SystemExit(exit_code)
+            return
         uvicorn.run(
             "smsgateway.app:app_from_environment",
             factory=True,

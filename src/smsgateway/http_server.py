@@ -1,0 +1,170 @@
+"""uvicorn for the gateway: one process, or several on one port with a socket each.
+
+With one listening socket shared by every worker (uvicorn's own ``--workers``), whichever
+process waits in ``accept`` first takes the next connection. Callers keep their connections
+alive, so one process ends up holding most of them and answers them on one core while the
+others idle (seen here: 64 keep-alive callers, one worker at 80 % of a core, the other idle).
+With a socket per worker and ``SO_REUSEPORT`` the kernel spreads new connections over the
+workers evenly, by a hash of their addresses. Linux only: elsewhere ``SO_REUSEPORT`` does not
+balance, and uvicorn's shared socket is used.
+
+The supervisor restarts a worker that dies after it started, gives up if one fails to start
+(bad settings, no database: restarting would not help), and on SIGINT or SIGTERM asks every
+worker to finish its requests and shut down, waiting ``SHUTDOWN_SECONDS`` before killing.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+
+from smsgateway.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_SECONDS = 30.0
+_POLL_SECONDS = 0.2
+
+
+class GracefulServer(uvicorn.Server):
+    """Shuts down on SIGINT or SIGTERM and returns, so that what we started can be stopped.
+
+    Stock uvicorn re-raises the signal after its graceful shutdown; SIGTERM's default action
+    would then end the process before our ``finally`` could stop the database.
+    """
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+def balances_own_sockets() -> bool:
+    """Whether the kernel spreads connections over several ``SO_REUSEPORT`` sockets."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A bound socket that other processes of ours can bind to the same port too."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def run_single(config: uvicorn.Config) -> None:
+    GracefulServer(config).run()
+
+
+def run_workers(settings: Settings, log_config: dict[str, Any]) -> int:
+    """Runs ``settings.workers`` worker processes until SIGINT/SIGTERM; returns an exit code.
+
+    Each worker builds the app from the environment (``app.app_from_environment``), so the
+    caller puts what the workers need there first.
+    """
+    # Bound here first, so that a port in use fails once, loudly, before any worker starts;
+    # kept bound (not listening: it takes no connections) so the port stays ours meanwhile.
+    holder = reuse_port_socket(settings.host, settings.port)
+    context = multiprocessing.get_context("spawn")
+    stopping = threading.Event()
+
+    def start() -> BaseProcess:
+        process = context.Process(
+            target=_worker_main,
+            args=(settings.host, settings.port, log_config),
+            name="smsgateway-worker",
+        )
+        process.start()
+        return process
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    workers = [start() for _ in range(settings.workers)]
+    exit_code = 0
+    try:
+        while not stopping.wait(_POLL_SECONDS):
+            for index, process in enumerate(workers):
+                if process.is_alive():
+                    continue
+                _forget_metrics_of(process)
+                if process.exitcode == STARTUP_FAILURE:
+                    logger.error("a worker failed to start; stopping the others")
+                    exit_code = STARTUP_FAILURE
+                    stopping.set()
+                    break
+                logger.warning(
+                    "worker %s exited with %s; starting another", process.pid, process.exitcode
+                )
+                workers[index] = start()
+    finally:
+        _stop_all(workers)
+        holder.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return exit_code
+
+
+def _stop_all(workers: list[BaseProcess]) -> None:
+    for process in workers:
+        if process.is_alive() and process.pid is not None:
+            os.kill(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + SHUTDOWN_SECONDS
+    for process in workers:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            logger.warning("worker %s did not stop in time; killing it", process.pid)
+            process.kill()
+            process.join()
+        _forget_metrics_of(process)
+
+
+def _forget_metrics_of(process: BaseProcess) -> None:
+    """Drops a dead worker's live gauges from the shared metrics (prometheus multiprocess)."""
+    if process.pid is None or not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(process.pid)  # type: ignore[no-untyped-call]
+
+
+def _worker_main(host: str, port: int, log_config: dict[str, Any]) -> None:
+    sock = reuse_port_socket(host, port)
+    config = uvicorn.Config(
+        "smsgateway.app:app_from_environment",
+        factory=True,
+        log_config=log_config,
+        access_log=False,
+    )
+    server = GracefulServer(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
