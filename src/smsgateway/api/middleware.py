@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
-import uuid
 
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -132,7 +132,9 @@ def _request_id_from(scope: Scope) -> str:
             if _ACCEPTABLE_REQUEST_ID.match(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    # Unique, not secret: the random module's generator, since uuid4's read of os.urandom
+    # (a system call) was 3 % of a delivery report's CPU.
+    return f"{random.getrandbits(128):032x}"
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,6 +94,9 @@ _TRANSIENT_ERRORS: Final[tuple[type[BaseException], ...]] = (
 )
 
 
+_UNSTORABLE: Final = re.compile("[\x00\ud800-\udfff]")
+
+
 class UnreadablePayloadError(Exception):
     """The callback body is not a JSON object: nothing in it can ever be processed."""
 
@@ -125,12 +129,8 @@ def _storable(value: Any) -> Any:
     surrogate: left in, they would make a report impossible to store, and it must be stored.
     """
     if isinstance(value, str):
-        if "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value):
-            # json.loads has already joined valid surrogate pairs: any left are lone.
-            return "".join(
-                "\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in value
-            )
-        return value
+        # json.loads has already joined valid surrogate pairs: any left are lone.
+        return _UNSTORABLE.sub("\ufffd", value)
     if isinstance(value, dict):
         return {_storable(key): _storable(item) for key, item in value.items()}
     if isinstance(value, list):
