@@ -1,11 +1,13 @@
 """Accept throughput and latency of POST /v1/messages, on this machine, end to end.
 
 Usage: .venv/bin/python bench/bench_accept.py [--workers N] [--concurrency C] [--seconds S]
-       [--database-url URL]   (default: a throwaway embedded Postgres)
+       [--rate R ...] [--database-url URL]   (default: a throwaway embedded Postgres)
 
 Starts the gateway (`smsgateway serve`) against a fresh database, creates an API key, then
 drives it from this process with a keep-alive load generator: single-recipient messages at
-C concurrent callers, then 1,000-recipient messages one at a time. Dispatching is switched
+C concurrent callers as fast as they are answered (the most it can take), then at each rate R
+(requests/s offered by the same C callers: the latency a caller sees at that load; default
+2,000, the issue's target), then 1,000-recipient messages one at a time. Dispatching is switched
 off (SMSGW_DISPATCHER=off) so that the figures are the accept path alone. Prints figures.
 """
 
@@ -63,6 +65,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, nargs="*", default=[2000.0])
     parser.add_argument("--database-url")
     args = parser.parse_args()
 
@@ -162,19 +165,28 @@ async def measure(port: int, key: str, args: argparse.Namespace, gateway_pid: in
         body = {"to": swedish_mobile(rng), "body": "Your code is 123456"}
         return post_request("127.0.0.1", port, "/v1/messages", body, headers)
 
-    before = cpu_seconds(gateway_pid)
-    result = await run_load(
-        "127.0.0.1", port, single, concurrency=args.concurrency, duration=args.seconds
-    )
-    after = cpu_seconds(gateway_pid)
-    print(f"single-recipient accepts at {args.concurrency} concurrent: {result.summary()}")
-    seconds = args.seconds + 1  # the warm-up second is inside the CPU figures too
-    print(
-        "CPU used, in cores: "
-        + ", ".join(f"{name} {(after[name] - before[name]) / seconds:.2f}" for name in after)
-        + f" (postgres counts every Postgres on the machine); gateway CPU per accept "
-        f"{(after['gateway'] - before['gateway']) / max(1, result.requests) * 1e6:.0f} us"
-    )
+    for rate in [None, *args.rate]:
+        before = cpu_seconds(gateway_pid)
+        result = await run_load(
+            "127.0.0.1",
+            port,
+            single,
+            concurrency=args.concurrency,
+            duration=args.seconds,
+            rate=rate,
+        )
+        after = cpu_seconds(gateway_pid)
+        pace = "as fast as answered" if rate is None else f"offered {rate:,.0f}/s"
+        print(
+            f"single-recipient accepts at {args.concurrency} concurrent, {pace}: {result.summary()}"
+        )
+        seconds = args.seconds + 1  # the warm-up second is inside the CPU figures too
+        print(
+            "CPU used, in cores: "
+            + ", ".join(f"{name} {(after[name] - before[name]) / seconds:.2f}" for name in after)
+            + f" (postgres counts every Postgres on the machine); gateway CPU per accept "
+            f"{(after['gateway'] - before['gateway']) / max(1, result.requests) * 1e6:.0f} us"
+        )
 
     big = {"to": [swedish_mobile(rng) for _ in range(1000)], "body": "Storm warning"}
     latencies = []

@@ -103,20 +103,32 @@ async def run_load(
     duration: float,
     warmup: float = 1.0,
     on_response: Callable[[int, bytes], None] | None = None,
+    rate: float | None = None,
 ) -> LoadResult:
-    """``concurrency`` connections, each sending its next request as soon as the last ends."""
+    """``concurrency`` connections, each sending its next request as soon as the last ends;
+    with ``rate``, at that many requests per second in all instead, evenly spaced.
+
+    At a set rate, latency counts from when a request was due, not when it went out, so a
+    stall shows in the figures however many requests it delayed (no coordinated omission).
+    """
     result = LoadResult()
     counter = 0
     started = time.perf_counter()
     measure_from = started + warmup
     stop_at = measure_from + duration
 
-    async def connection() -> None:
+    async def connection(lane: int) -> None:
         nonlocal counter
         reader, writer = await asyncio.open_connection(host, port)
+        interval = None if rate is None else concurrency / rate
+        due = started + (0.0 if rate is None else lane / rate)
         try:
             while True:
                 now = time.perf_counter()
+                if interval is not None:
+                    if due > now:
+                        await asyncio.sleep(due - now)
+                    now, due = due, due + interval
                 if now >= stop_at:
                     return
                 counter += 1
@@ -138,6 +150,6 @@ async def run_load(
         finally:
             writer.close()
 
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    await asyncio.gather(*(connection(lane) for lane in range(concurrency)))
     result.seconds = min(time.perf_counter(), stop_at) - measure_from
     return result

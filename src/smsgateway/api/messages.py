@@ -85,7 +85,9 @@ async def send_message(
     state = state_of(request)
     if message.callback_url is not None:
         refuse_callback_url(str(message.callback_url), state.callbacks)
-    accepted = await state.accept.accept(accept_request(message), key, idempotency_key)
+    accepted = await state.accept.accept(
+        accept_request(message, idempotent=idempotency_key is not None), key, idempotency_key
+    )
     response.headers["Location"] = f"/v1/messages/{accepted.message.id}"
     if accepted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -185,10 +187,15 @@ def _not_found(message_id: UUID) -> ProblemError:
     return ProblemError(404, "message_not_found", f"There is no message {message_id}.")
 
 
-def accept_request(message: MessageIn) -> AcceptRequest:
-    canonical = json.dumps(
-        message.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":")
-    )
+def accept_request(message: MessageIn, *, idempotent: bool = False) -> AcceptRequest:
+    """The service's request; with ``idempotent``, the body's fingerprint too (only an
+    Idempotency-Key needs it, and it costs a full dump of the body)."""
+    digest = None
+    if idempotent:
+        canonical = json.dumps(
+            message.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":")
+        )
+        digest = fingerprint(canonical.encode())
     return AcceptRequest(
         draft=draft_request(message),
         client_reference=message.client_reference,
@@ -197,7 +204,7 @@ def accept_request(message: MessageIn) -> AcceptRequest:
         callback_url=None if message.callback_url is None else str(message.callback_url),
         delivery_report=message.delivery_report,
         parameters=message.parameters,
-        fingerprint=fingerprint(canonical.encode()),
+        fingerprint=digest,
     )
 
 

@@ -52,8 +52,9 @@ class AcceptRequest:
     callback_url: str | None
     delivery_report: str
     parameters: Mapping[str, Mapping[str, str]] | None
-    fingerprint: bytes
-    """A digest of the request as sent, to tell an idempotent replay from a reused key."""
+    fingerprint: bytes | None
+    """A digest of the request as sent, to tell an idempotent replay from a reused key;
+    needed only with an Idempotency-Key."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,8 @@ class AcceptService:
             await self._writer.submit(message)
             _count_accepted(message)
             return Accepted(message)
+        if request.fingerprint is None:
+            raise ValueError("an idempotent accept needs the request's fingerprint")
         return await self._accept_once(message, key, idempotency_key, request.fingerprint)
 
     async def _opted_out(self, recipients: tuple[str, ...]) -> frozenset[str]:
