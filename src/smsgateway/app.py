@@ -48,11 +48,14 @@ from smsgateway.services.drafting import MessagePolicy
 from smsgateway.services.inbound import InboundService
 from smsgateway.services.opt_outs import OptOutService
 from smsgateway.services.rate_limits import RateLimits
+from smsgateway.services.retention import RetentionPolicy, RetentionSweeper
+from smsgateway.services.webhook_nonces import WebhookNonces
 from smsgateway.settings import Settings
 from smsgateway.sinch import NO_RETRY
 from smsgateway.store.pool import create_pool
 from smsgateway.store.schema import head_revision
 from smsgateway.workers.outbox import OutboxWorker
+from smsgateway.workers.retention import RetentionWorker
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +157,16 @@ async def _open_resources(
     calling_back = (
         asyncio.create_task(callback_worker.run()) if callback_worker is not None else None
     )
+    # The retention job runs where the dispatcher runs, on its pool.
+    retention_worker = (
+        RetentionWorker(
+            RetentionSweeper(dispatch_pool, RetentionPolicy.from_settings(settings)),
+            settings.retention_interval_seconds,
+        )
+        if dispatch_pool is not None
+        else None
+    )
+    sweeping = asyncio.create_task(retention_worker.run()) if retention_worker is not None else None
     try:
         yield AppState(
             settings=settings,
@@ -166,13 +179,18 @@ async def _open_resources(
             rate_limits=RateLimits(settings.rate_limit, settings.rate_limit_storage_url),
             schema_head=schema_head,
             sinch_mode=describe_sinch_mode(settings),
-            webhook_guard=WebhookGuard.from_settings(settings, clock),
+            webhook_guard=WebhookGuard.from_settings(
+                settings, clock, WebhookNonces(pool).first_use
+            ),
             delivery_reports=DeliveryReportService(pool),
             inbound=InboundService(pool, settings.keywords),
             opt_outs=OptOutService(pool),
             callbacks=CallbackPolicy.from_settings(settings),
         )
     finally:
+        if retention_worker is not None and sweeping is not None:
+            await retention_worker.stop(settings.dispatch_stop_seconds)
+            await sweeping
         if callback_worker is not None and calling_back is not None:
             await callback_worker.stop(settings.dispatch_stop_seconds)
             await calling_back

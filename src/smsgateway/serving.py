@@ -134,8 +134,10 @@ async def _dispatch_until_stopped(settings: Settings) -> None:
         create_dispatch_pool,
         dispatch_config,
     )
+    from smsgateway.services.retention import RetentionPolicy, RetentionSweeper
     from smsgateway.sinch import NO_RETRY
     from smsgateway.workers.outbox import OutboxWorker
+    from smsgateway.workers.retention import RetentionWorker
 
     pool = await create_dispatch_pool(settings)
     http = build_http_client(settings)
@@ -148,12 +150,19 @@ async def _dispatch_until_stopped(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     callback_http = build_callback_http_client(settings)
     callback_worker = build_callback_worker(settings, pool, callback_http)
+    retention_worker = RetentionWorker(
+        RetentionSweeper(pool, RetentionPolicy.from_settings(settings)),
+        settings.retention_interval_seconds,
+    )
     running = asyncio.create_task(worker.run())
     calling_back = None if callback_worker is None else asyncio.create_task(callback_worker.run())
+    sweeping = asyncio.create_task(retention_worker.run())
     logger.info("outbox worker started", extra={"worker": worker.config.worker_id})
     try:
         await stop.wait()
     finally:
+        await retention_worker.stop(settings.dispatch_stop_seconds)
+        await sweeping
         if callback_worker is not None and calling_back is not None:
             await callback_worker.stop(settings.dispatch_stop_seconds)
             await calling_back

@@ -131,7 +131,8 @@ class Settings(BaseSettings):
     # Sinch webhooks (delivery reports, inbound messages): each check is on when set, and a
     # call must pass every check that is on. The HMAC secret Sinch signs callbacks with:
     webhook_signing_secret: SecretStr | None = None
-    # A signed callback older (or further ahead) than this is refused, as is a reused nonce.
+    # A signed callback older (or further ahead) than this is refused, as is a nonce any
+    # gateway process has seen (nonces are kept in Postgres for twice this long).
     webhook_signature_max_age_seconds: float = Field(default=300.0, gt=0, le=3600)
     # HTTP Basic credentials provisioned on the callback URL at Sinch.
     webhook_basic_user: str | None = None
@@ -176,6 +177,23 @@ class Settings(BaseSettings):
     callback_retry_base_seconds: float = Field(default=10.0, gt=0)
     callback_retry_max_seconds: float = Field(default=3600.0, gt=0)
     callback_max_age_seconds: float = Field(default=24 * 3600.0, gt=0)
+
+    # The retention job, run wherever the dispatcher runs (services/retention.py).
+    unmatched_report_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Delivery reports that matched no message (kept early, or unreadable) are "
+        "deleted once older than this many days.",
+    )
+    retention_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="How often the retention job runs: it applies kept reports whose batch is "
+        "now known, and deletes old unmatched reports, expired idempotency keys and webhook "
+        "nonces past twice the signature window.",
+    )
 
     # Requests per API key (a key's own limit wins), e.g. 600/minute or 20/second; also per
     # client address for requests without a valid key.

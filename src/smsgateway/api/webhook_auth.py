@@ -2,23 +2,25 @@
 
 Each check is on when its setting is set, and a call must pass every check that is on. All
 comparisons take constant time. A signed call is refused when its timestamp is further than
-``max_age`` from our clock, or its nonce was seen before by this process (the nonce is
-remembered once the signature is good, before the report is stored: Sinch signs every delivery
-attempt anew, so a retry after a 503 carries a fresh nonce).
+``max_age`` from our clock, or its nonce was seen before by any gateway process: once the
+signature is good (never before, so unsigned noise writes nothing), the nonce is recorded in
+Postgres (``services.webhook_nonces``), before the report is stored. Sinch signs every delivery
+attempt anew, so a retry after a 503 carries a fresh nonce. No per-process memory sits in front:
+it would only save a round trip for replays, which are rare.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from pydantic import SecretStr
 
 from smsgateway.domain.webhook_signatures import (
-    NonceCache,
     check_basic_credentials,
+    refuse_reused_nonce,
     verify_sinch_signature,
 )
 from smsgateway.settings import Settings
@@ -36,7 +38,8 @@ class WebhookRefusal:
 
 
 class WebhookGuard:
-    """The checks the settings switch on; one per process (it holds the nonce memory)."""
+    """The checks the settings switch on. ``first_use`` records a verified nonce and says
+    whether it is new (``services.webhook_nonces.WebhookNonces.first_use``)."""
 
     def __init__(
         self,
@@ -47,6 +50,7 @@ class WebhookGuard:
         basic_password: str | None,
         path_secret: str | None,
         clock: Callable[[], float],
+        first_use: Callable[[str], Awaitable[bool]],
     ) -> None:
         self._signing_secret = signing_secret or None
         self._max_age = max_age_seconds
@@ -57,11 +61,15 @@ class WebhookGuard:
         )
         self._path_secret = path_secret or None
         self._clock = clock
-        # Twice the window: a timestamp may be max_age old or max_age ahead.
-        self._nonces = NonceCache(window_seconds=2 * max_age_seconds)
+        self._first_use = first_use
 
     @classmethod
-    def from_settings(cls, settings: Settings, clock: Callable[[], float]) -> WebhookGuard:
+    def from_settings(
+        cls,
+        settings: Settings,
+        clock: Callable[[], float],
+        first_use: Callable[[str], Awaitable[bool]],
+    ) -> WebhookGuard:
         return cls(
             signing_secret=_secret(settings.webhook_signing_secret),
             max_age_seconds=settings.webhook_signature_max_age_seconds,
@@ -69,16 +77,18 @@ class WebhookGuard:
             basic_password=_secret(settings.webhook_basic_password),
             path_secret=_secret(settings.webhook_path_secret),
             clock=clock,
+            first_use=first_use,
         )
 
     @property
     def wants_basic(self) -> bool:
         return self._basic is not None
 
-    def check(
+    async def check(
         self, *, path_secret: str | None, headers: Mapping[str, str], body: bytes
     ) -> WebhookRefusal | None:
-        """None when the call passes every check that is on."""
+        """None when the call passes every check that is on; raises
+        ``DatabaseUnavailableError`` when a verified nonce cannot be recorded now."""
         if self._path_secret is not None or path_secret is not None:
             expected = (self._path_secret or "").encode("utf-8")
             given = (path_secret or "").encode("utf-8")
@@ -93,7 +103,12 @@ class WebhookGuard:
             verdict = verify_sinch_signature(
                 body, headers, self._signing_secret, now, self._max_age
             )
-            verdict = self._nonces.screen(verdict, now)
+            if (
+                verdict.ok
+                and verdict.nonce is not None
+                and not await self._first_use(verdict.nonce)
+            ):
+                verdict = refuse_reused_nonce(verdict)
             if verdict.refusal is not None:
                 return WebhookRefusal(verdict.refusal.value, _SIGNATURE_DETAILS[verdict.refusal])
         return None

@@ -126,7 +126,7 @@ async def _inbound(request: Request, path_secret: str | None) -> InboundReceiptO
 async def _authenticated_body(request: Request, path_secret: str | None, webhook: str) -> bytes:
     body = await request.body()
     guard = state_of(request).webhook_guard
-    refusal = guard.check(path_secret=path_secret, headers=request.headers, body=body)
+    refusal = await guard.check(path_secret=path_secret, headers=request.headers, body=body)
     if refusal is not None:
         WEBHOOK_AUTH_REFUSALS.labels(webhook, refusal.reason).inc()
         challenge = (

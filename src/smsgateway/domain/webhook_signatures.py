@@ -1,15 +1,15 @@
 """Authenticating Sinch's callbacks to us, and signing our status callbacks to callers.
 
-Pure: the clock is an argument, and only ``NonceCache`` keeps state (in memory, bounded).
+Pure: the clock is an argument, and nothing keeps state.
 
 **Sinch → gateway (HMAC).** With signing on, Sinch sends ``x-sinch-webhook-signature``,
 ``-nonce``, ``-timestamp`` (Unix seconds) and ``-algorithm`` (``HmacSHA256``). The signature is
 ``base64(HMAC-SHA256(secret as UTF-8, raw body + b"." + nonce + b"." + timestamp))`` over the
 bytes as received. ``verify_sinch_signature`` checks, in this order: headers present, algorithm,
 header syntax, the signature (in constant time), then the timestamp's age, so that a stale
-refusal is only ever given for a callback Sinch really signed. A reused nonce is caught by
-``NonceCache.screen`` after that; the cache is per process, so with several server processes a
-replay to another process is stopped only by the timestamp window.
+refusal is only ever given for a callback Sinch really signed. Whether the nonce was used
+before is for the caller to find out after that (the gateway records nonces in Postgres, shared
+by every process); ``refuse_reused_nonce`` turns a passed check into that refusal.
 
 **HTTP Basic.** ``check_basic_credentials`` compares user and password in constant time, both
 always, so a wrong user takes as long as a wrong password.
@@ -33,7 +33,6 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -144,52 +143,11 @@ def verify_sinch_signature(
     return SignatureCheck(None, "ok", nonce, timestamp)
 
 
-class NonceCache:
-    """Remembers nonces for ``window_seconds`` (at least the accepted timestamp window), at
-    most ``max_entries`` of them, the oldest forgotten first. Not thread-safe; one per process.
-
-    The clock is passed to each call. Size it above the callbacks expected in one window:
-    a nonce forgotten early for lack of room could be replayed within the window.
-    """
-
-    def __init__(self, *, window_seconds: float, max_entries: int = 100_000) -> None:
-        if window_seconds <= 0:
-            raise ValueError("window_seconds must be positive")
-        if max_entries < 1:
-            raise ValueError("max_entries must be at least 1")
-        self.window_seconds = window_seconds
-        self.max_entries = max_entries
-        self._expiry: OrderedDict[str, float] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._expiry)
-
-    def remember(self, nonce: str, now: float) -> bool:
-        """Record ``nonce``; False if it was already seen within the window."""
-        self._forget_expired(now)
-        if nonce in self._expiry:
-            return False
-        self._expiry[nonce] = now + self.window_seconds
-        if len(self._expiry) > self.max_entries:
-            self._expiry.popitem(last=False)
-        return True
-
-    def screen(self, check: SignatureCheck, now: float) -> SignatureCheck:
-        """``check`` unchanged, unless it passed and its nonce was already seen."""
-        if not check.ok or check.nonce is None or self.remember(check.nonce, now):
-            return check
-        return SignatureCheck(
-            SignatureRefusal.NONCE_REUSED, "nonce already seen", check.nonce, check.timestamp
-        )
-
-    def _forget_expired(self, now: float) -> None:
-        # Entries are in insertion order, and so in expiry order while the clock moves forward;
-        # if it steps back, expired entries are merely kept a little longer.
-        while self._expiry:
-            nonce, expires = next(iter(self._expiry.items()))
-            if expires > now:
-                return
-            del self._expiry[nonce]
+def refuse_reused_nonce(check: SignatureCheck) -> SignatureCheck:
+    """``check`` (which passed) refused because its nonce was used before: a replay."""
+    return SignatureCheck(
+        SignatureRefusal.NONCE_REUSED, "nonce already seen", check.nonce, check.timestamp
+    )
 
 
 def check_basic_credentials(authorization: str | None, username: str, password: str) -> bool:

@@ -7,8 +7,9 @@ Rules (also in the README and ``.env.example``):
   every attempt: ``id`` (stable, also in ``Smsgateway-Event-Id``), ``type``
   (``recipient.status_changed``), ``message_id``, ``client_reference``, ``recipient``,
   ``status``, ``previous_status``, ``code`` (Sinch's), ``status_at`` and
-  ``operator_status_at`` (Sinch's times), ``message_status``, ``sequence`` (1, 2, ... per
-  message) and ``created_at`` (when the gateway recorded the change).
+  ``operator_status_at`` (Sinch's times; all three null for the gateway's own changes, such as
+  ``submitted`` or ``cancelled``), ``message_status``, ``sequence`` (1, 2, ... per message) and
+  ``created_at`` (when the gateway recorded the change).
 - **Signature.** ``Smsgateway-Signature: t=<unix seconds>,v1=<hex>`` with
   ``HMAC-SHA256(secret, f"{t}.".encode() + body)``, fresh ``t`` per attempt; receivers check it
   with ``domain.webhook_signatures.verify_callback_signature`` (recipe in that module).

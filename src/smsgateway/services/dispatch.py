@@ -9,7 +9,10 @@ claim is left to expire and a later try resolves it the same way.
 Outcomes: accepted → ``submitted``; refused for good (4xx, 401 unless configured otherwise) →
 ``rejected`` with Sinch's code and text; transient failures → back in the outbox with backoff,
 until ``expire_at`` or the maximum age → ``failed``; past ``expire_at`` before sending →
-``expired``.
+``expired``. Recipients who opted out after the message was accepted are marked ``opted_out``
+just before the send and left out of the batch; when nobody is left, the message ends
+``rejected`` (code ``opted_out``) without a Sinch call. Every recipient status an outcome
+changes queues a status callback to the caller, in the transaction that changes it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pydantic import ValidationError
 
 from smsgateway.domain.backoff import BackoffPolicy, GiveUp, plan_retry
 from smsgateway.observability import dispatch_metrics as metrics
+from smsgateway.observability.report_metrics import RECIPIENTS_OPTED_OUT
 from smsgateway.sinch.errors import (
     SinchError,
     SinchHTTPError,
@@ -61,6 +65,7 @@ class DispatchOutcome(StrEnum):
     SUBMITTED = "submitted"
     RESOLVED = "resolved"  # an earlier try had reached Sinch: its batch was recorded
     REJECTED = "rejected"
+    OPTED_OUT = "opted_out"  # every recipient left had opted out: ended rejected, unsent
     EXPIRED = "expired"
     FAILED = "failed"
     RETRY = "retry"
@@ -151,39 +156,69 @@ class Dispatcher:
                 return DispatchOutcome.SKIPPED
         if not message.recipients:
             return await self._end(
-                claim, "failed", "no_recipients", "No recipient is left to send to.", {}
+                claim, message, "failed", "no_recipients", "No recipient is left to send to.", {}
             )
         if message.expire_at is not None and message.expire_at <= self._clock():
             return await self._end(
                 claim,
+                message,
                 "expired",
                 "expired_before_send",
                 "expire_at passed before the message could be sent.",
                 {"expire_at": message.expire_at.isoformat()},
             )
+        if claim.attempts > 1:
+            # Before the opt-out check: a batch an earlier try created went to everyone in it.
+            outcome = await self._resolve_earlier_try(claim, message)
+            if outcome is not None:
+                return outcome
+
+        if message.opted_out:
+            outcome = await self._leave_out_opted_out(claim, message)
+            if outcome is not None:
+                return outcome
+
         try:
             request = self._request(message)
         except ValidationError as exc:
             return await self._end(
                 claim,
+                message,
                 "rejected",
                 "invalid_request",
                 f"The message cannot be expressed as a Sinch batch: {exc.error_count()} error(s).",
                 {},
             )
-
-        if claim.attempts > 1:
-            outcome = await self._resolve_earlier_try(claim, message)
-            if outcome is not None:
-                return outcome
-
-        await self._wait_for_send_slot(len(message.recipients))
+        await self._wait_for_send_slot(len(request.to))
         async with self._pool.acquire() as connection:
             if not await outbox.extend_lease(connection, claim, self._policy.lease_seconds):
                 metrics.LOST_CLAIMS.inc()
                 logger.warning("message %s: claim lost before sending; not sent", message.id)
                 return DispatchOutcome.LOST_CLAIM
         return await self._send(claim, message, request)
+
+    async def _leave_out_opted_out(
+        self, claim: Claim, message: OutgoingMessage
+    ) -> DispatchOutcome | None:
+        """Marks the recipients who opted out since accept; an outcome if that ended the
+        message (or the claim was lost), None when the others are still to be sent."""
+        async with self._pool.acquire() as connection:
+            marked = await store.record_opted_out(
+                connection,
+                claim,
+                message.opted_out,
+                route=message.callback_route,
+                event={"reason": "opted_out_before_send", "attempt": claim.attempts},
+            )
+        if marked is None:
+            metrics.LOST_CLAIMS.inc()
+            return DispatchOutcome.LOST_CLAIM
+        RECIPIENTS_OPTED_OUT.inc(len(marked.recipients))
+        if marked.ended_as is None:
+            return None
+        metrics.MESSAGES_FAILED.labels(store.OPTED_OUT_CODE).inc()
+        logger.info("message %s: %s, every recipient opted out", message.id, marked.ended_as)
+        return DispatchOutcome.OPTED_OUT
 
     async def _send(
         self, claim: Claim, message: OutgoingMessage, request: SendBatchRequest
@@ -196,12 +231,12 @@ class Dispatcher:
         except SinchRateLimited as exc:
             return await self._retry(claim, message, "rate_limited", str(exc), exc.retry_after)
         except SinchRejected as exc:
-            return await self._reject(claim, exc)
+            return await self._reject(claim, message, exc)
         except SinchUnauthorized as exc:
             if self._policy.retry_unauthorized:
                 return await self._retry(claim, message, "unauthorized", str(exc))
             logger.error("Sinch refused our credentials (401): check SINCH_* settings")
-            return await self._reject(claim, exc)
+            return await self._reject(claim, message, exc)
         except SinchError as exc:
             return await self._retry(claim, message, _transient_reason(exc), str(exc))
         return await self._record(claim, message, batch, resolved_by_lookup=False)
@@ -253,13 +288,17 @@ class Dispatcher:
     ) -> DispatchOutcome:
         async with self._pool.acquire() as connection:
             held = await store.record_submitted(
-                connection, claim, batch_id=batch.id, resolved_by_lookup=resolved_by_lookup
+                connection,
+                claim,
+                batch_id=batch.id,
+                resolved_by_lookup=resolved_by_lookup,
+                route=message.callback_route,
             )
         if not held:
             logger.warning("message %s: batch %s recorded from a lost claim", message.id, batch.id)
         via = "lookup" if resolved_by_lookup else "send"
         metrics.MESSAGES_SENT.labels(via).inc()
-        recipients = len(message.recipients)
+        recipients = len(batch.to)
         metrics.RECIPIENTS_SENT.inc(recipients)
         metrics.SEGMENTS_SENT.inc(recipients * message.segment_count)
         if not resolved_by_lookup:
@@ -267,10 +306,13 @@ class Dispatcher:
             metrics.DISPATCH_LATENCY.observe(max(0.0, (self._clock() - due).total_seconds()))
         return DispatchOutcome.RESOLVED if resolved_by_lookup else DispatchOutcome.SUBMITTED
 
-    async def _reject(self, claim: Claim, exc: SinchHTTPError) -> DispatchOutcome:
+    async def _reject(
+        self, claim: Claim, message: OutgoingMessage, exc: SinchHTTPError
+    ) -> DispatchOutcome:
         code = exc.code or f"http_{exc.status}"
         return await self._end(
             claim,
+            message,
             "rejected",
             code,
             exc.text or str(exc),
@@ -297,6 +339,7 @@ class Dispatcher:
         if isinstance(plan, GiveUp):
             return await self._end(
                 claim,
+                message,
                 "failed",
                 plan.reason.value,
                 f"Gave up after {claim.attempts} attempt(s); last error: {error}",
@@ -326,6 +369,7 @@ class Dispatcher:
     async def _end(
         self,
         claim: Claim,
+        message: OutgoingMessage,
         status: store.FinalStatus,
         code: str,
         detail: str,
@@ -339,6 +383,7 @@ class Dispatcher:
                 code=code,
                 detail=detail,
                 event={"code": code, "attempt": claim.attempts, **event},
+                route=message.callback_route,
             )
         if not held:
             metrics.LOST_CLAIMS.inc()
@@ -349,7 +394,7 @@ class Dispatcher:
 
     def _request(self, message: OutgoingMessage) -> SendBatchRequest:
         return SendBatchRequest(
-            to=list(message.recipients),
+            to=list(message.sendable),
             from_=message.sender,
             body=message.body,
             delivery_report=DeliveryReportType(message.delivery_report),

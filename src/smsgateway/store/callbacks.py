@@ -1,8 +1,12 @@
 """Status callbacks to callers, queued in Postgres: enqueue, claim in order, record attempts.
 
-An event is queued in the transaction that changed a recipient's status (``reports._apply``
-calls ``enqueue_status_events`` under the message's row lock), so a committed change always has
-its event, and a report applied twice queues nothing the second time.
+An event is queued in the transaction that changed a recipient's status, under the message's
+row lock, so a committed change always has its event, and a change applied twice queues nothing
+the second time. Every status change queues one: delivery reports (``store.reports``), and the
+gateway's own moves (``enqueue_gateway_changes``): handed to Sinch (``submitted``), ended unsent
+(``rejected``, ``expired``, ``failed``), opted out at dispatch, and cancelled. The gateway's own
+moves carry no Sinch ``code`` or times. Events go to the message's ``callback_url``, else its API
+key's ``default_callback_url`` (``route_columns``); a message with neither queues nothing.
 
 Claims work like the outbox's: ``due_at`` moves to the end of the lease and a fresh
 ``claim_token`` is set, so a dead worker's claim becomes due again by itself; every later write
@@ -20,17 +24,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from smsgateway.domain.callback_targets import target_host
+from smsgateway.domain.status import RecipientState, RecipientStatus
 
 if TYPE_CHECKING:
     import asyncpg
 
     from smsgateway.store.pool import Connection
-    from smsgateway.store.reports import RecipientChange
 
 EVENT_TYPE = "recipient.status_changed"
+
+
+def route_columns(message: str) -> str:
+    """Select-list items, on the ``sms_log`` row named ``message``, that ``callback_route``
+    reads: where the message's events go, and the caller's reference."""
+    return (
+        f"coalesce({message}.callback_url, (SELECT k.default_callback_url FROM api_key AS k"
+        f" WHERE k.id = {message}.api_key_id)) AS callback_url,"
+        f" {message}.client_reference"
+    )
 
 
 class AttemptOutcome(StrEnum):
@@ -107,6 +121,41 @@ class CallbackRoute:
 
     url: str
     client_reference: str | None
+
+
+class StatusChange(Protocol):
+    """A recipient whose state changed, as ``enqueue_status_events`` describes it."""
+
+    @property
+    def msisdn(self) -> str: ...
+
+    @property
+    def previous(self) -> RecipientState: ...
+
+    @property
+    def state(self) -> RecipientState: ...
+
+    @property
+    def status_changed(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayChange:
+    """A status the gateway set itself: no Sinch code or times, only the status moved."""
+
+    msisdn: str
+    previous: RecipientState
+    state: RecipientState
+
+    @property
+    def status_changed(self) -> bool:
+        return self.previous.status is not self.state.status
+
+
+def callback_route(row: asyncpg.Record) -> CallbackRoute | None:
+    """The route of a row selected with ``route_columns``; None when events go nowhere."""
+    url: str | None = row["callback_url"]
+    return None if url is None else CallbackRoute(url, row["client_reference"])
 
 
 class ReplayRefusal(StrEnum):
@@ -223,7 +272,7 @@ async def enqueue_status_events(
     message_id: uuid.UUID,
     route: CallbackRoute,
     message_status: str,
-    changes: Sequence[RecipientChange],
+    changes: Sequence[StatusChange],
 ) -> int:
     """Queues one event per recipient whose *status* changed; the caller holds the message's
     row lock inside its transaction. Returns how many were queued."""
@@ -242,6 +291,32 @@ async def enqueue_status_events(
         payloads,
     )
     return len(changed)
+
+
+async def enqueue_gateway_changes(
+    connection: Connection,
+    *,
+    message_id: uuid.UUID,
+    route: CallbackRoute | None,
+    message_status: str,
+    status: RecipientStatus,
+    previous: Sequence[tuple[str, str]],
+) -> int:
+    """Queues an event for each ``(msisdn, previous status)`` the gateway moved to ``status``,
+    in order; nothing without a route. Same locking rule as ``enqueue_status_events``."""
+    if route is None:
+        return 0
+    changes = [
+        GatewayChange(msisdn, RecipientState(RecipientStatus(before)), RecipientState(status))
+        for msisdn, before in previous
+    ]
+    return await enqueue_status_events(
+        connection,
+        message_id=message_id,
+        route=route,
+        message_status=message_status,
+        changes=changes,
+    )
 
 
 async def claim_due(
@@ -330,7 +405,7 @@ def _payload(
     message_id: uuid.UUID,
     client_reference: str | None,
     message_status: str,
-    change: RecipientChange,
+    change: StatusChange,
 ) -> str:
     state = change.state
     return json.dumps(

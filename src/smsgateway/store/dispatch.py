@@ -1,23 +1,42 @@
 """Messages as the dispatcher sees them: what to send, and the outcome of handing it to Sinch.
 
 Each outcome is one transaction over ``sms_log``, ``sms_recipient``, ``sms_event`` and the
-outbox row. Outcomes that end or postpone the work (rejected, expired, failed, retry) apply only
-while the claim still holds; a batch Sinch accepted is recorded even from a lost claim, because
-it exists at Sinch whatever the outbox says. Statuses only move forward from ``queued`` or
-``scheduled``: a delivery report that arrived early (by client_reference) is never overwritten.
+outbox row. Outcomes that end or postpone the work (rejected, expired, failed, opted out, retry)
+apply only while the claim still holds; a batch Sinch accepted is recorded even from a lost
+claim, because it exists at Sinch whatever the outbox says. Statuses only move forward from
+``queued`` or ``scheduled``: a delivery report that arrived early (by client_reference) is never
+overwritten.
+
+- **Opt-outs** are checked again when the message is loaded for sending, by the accept path's
+  rule (``opt_outs.opted_out_among``: a number opted out now is opted out for every tenant).
+  Those recipients are marked ``opted_out`` and left out of the batch; a message with nobody
+  left to send to ends with the status derived from its recipients (``rejected`` when all
+  opted out, as at accept), unsent.
+- **Status callbacks.** Every recipient status an outcome changes queues a status callback
+  event (``callbacks.enqueue_gateway_changes``) in the same transaction, to the route loaded
+  with the message (``OutgoingMessage.callback_route``). Without a route, recording a batch id
+  stays one statement.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 
+from smsgateway.domain.status import RecipientStatus, derive_message_status
 from smsgateway.store import outbox, reports
+from smsgateway.store.callbacks import (
+    CallbackRoute,
+    callback_route,
+    enqueue_gateway_changes,
+    route_columns,
+)
 from smsgateway.store.errors import CONNECTION_ERRORS
 
 if TYPE_CHECKING:
@@ -33,9 +52,29 @@ FinalStatus = Literal["rejected", "expired", "failed"]
 PENDING_STATUSES = ("queued", "scheduled")
 
 
+def _move_pending(message_id: str, status: str, narrower: str = "") -> str:
+    """An ``UPDATE`` moving the message's pending recipients to ``status`` that returns each
+    one's position, number and previous status (the self-join is how an UPDATE sees the row as
+    it was)."""
+    return f"""
+    UPDATE sms_recipient AS r SET status = {status}, updated_at = now()
+    FROM sms_recipient AS was
+    WHERE r.message_id = {message_id} AND r.status IN ('queued', 'scheduled') {narrower}
+      AND was.message_id = r.message_id AND was.msisdn = r.msisdn
+    RETURNING r.position, r.msisdn, was.status AS previous"""
+
+
+# The recipients a statement's ``recipient`` CTE moved, in order, as two parallel arrays.
+_MOVED_COLUMNS = """
+       ARRAY(SELECT msisdn FROM recipient ORDER BY position) AS moved,
+       ARRAY(SELECT previous FROM recipient ORDER BY position) AS moved_from
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class OutgoingMessage:
-    """A message to hand to Sinch; ``recipients`` are those still pending, in order."""
+    """A message to hand to Sinch. ``recipients`` are those still pending, in order;
+    ``opted_out`` those of them who have opted out since the message was accepted."""
 
     id: uuid.UUID
     tenant: str
@@ -51,20 +90,47 @@ class OutgoingMessage:
     sinch_batch_id: str | None
     created_at: datetime
     recipients: tuple[str, ...]
+    opted_out: tuple[str, ...] = ()
+    callback_route: CallbackRoute | None = None
 
     @property
     def is_pending(self) -> bool:
         """Still to be sent: neither handed over nor ended (e.g. cancelled) meanwhile."""
         return self.status in PENDING_STATUSES and self.sinch_batch_id is None
 
+    @property
+    def sendable(self) -> tuple[str, ...]:
+        """The pending recipients who have not opted out: the batch's ``to``."""
+        if not self.opted_out:
+            return self.recipients
+        refused = set(self.opted_out)
+        return tuple(msisdn for msisdn in self.recipients if msisdn not in refused)
 
-_LOAD = """
+
+@dataclass(frozen=True, slots=True)
+class OptedOut:
+    """What ``record_opted_out`` did: the recipients it marked, and the status the message
+    ended with when nobody was left to send to (None: the rest are still to be sent)."""
+
+    recipients: tuple[str, ...]
+    ended_as: str | None
+
+
+# The opt-out probe rides on the load: no extra round trip for a message nobody opted out of.
+_LOAD = f"""
 SELECT m.id, m.tenant, m.status, m.sender, m.body, m.segment_count, m.delivery_report,
        m.send_at, m.expire_at, m.parameters, m.max_segments, m.sinch_batch_id, m.created_at,
-       ARRAY(SELECT r.msisdn FROM sms_recipient AS r
-             WHERE r.message_id = m.id AND r.status IN ('queued', 'scheduled')
-             ORDER BY r.position) AS recipients
+       {route_columns("m")},
+       coalesce(p.recipients, '{{}}') AS recipients, coalesce(p.opted_out, '{{}}') AS opted_out
 FROM sms_log AS m
+CROSS JOIN LATERAL (
+    SELECT array_agg(r.msisdn ORDER BY r.position) AS recipients,
+           array_agg(r.msisdn ORDER BY r.position) FILTER (WHERE o.msisdn IS NOT NULL)
+               AS opted_out
+    FROM sms_recipient AS r
+    LEFT JOIN opt_out AS o ON o.msisdn = r.msisdn AND o.opted_out
+    WHERE r.message_id = m.id AND r.status IN ('queued', 'scheduled')
+) AS p
 WHERE m.id = $1
 """
 
@@ -80,9 +146,11 @@ async def record_submitted(
     *,
     batch_id: str,
     resolved_by_lookup: bool,
+    route: CallbackRoute | None,
 ) -> bool:
-    """Records Sinch's batch id and marks message and pending recipients submitted, then
-    applies the delivery reports that arrived before the batch id was known.
+    """Records Sinch's batch id and marks message and pending recipients submitted (queuing
+    their status callbacks to ``route``), then applies the delivery reports that arrived before
+    the batch id was known.
 
     Returns whether the outbox row was still ours (and is now gone).
     """
@@ -92,9 +160,22 @@ async def record_submitted(
         "worker": claim.claimed_by,
         "resolved_by_lookup": resolved_by_lookup,
     }
-    completed = await connection.fetchval(
-        _RECORD_SUBMITTED, claim.message_id, batch_id, claim.claim_token, detail
-    )
+    arguments = (claim.message_id, batch_id, claim.claim_token, detail)
+    if route is None:
+        row = await connection.fetchrow(_RECORD_SUBMITTED, *arguments)
+    else:
+        async with connection.transaction():
+            row = await connection.fetchrow(_RECORD_SUBMITTED, *arguments)
+            assert row is not None
+            await enqueue_gateway_changes(
+                connection,
+                message_id=claim.message_id,
+                route=route,
+                message_status=row["message_status"],
+                status=RecipientStatus.SUBMITTED,
+                previous=_moved(row),
+            )
+    assert row is not None
     # After the commit, so that a delivery report kept meanwhile is found here, or finds the
     # batch id itself (store.reports). A failure here loses nothing: the reports stay kept,
     # and the batch's next report applies them.
@@ -102,31 +183,36 @@ async def record_submitted(
         await reports.apply_unmatched(connection, batch_id)
     except _REPORT_ERRORS:
         logger.warning("batch %s: early delivery reports left for later", batch_id, exc_info=True)
-    return bool(completed)
+    return bool(row["completed"])
 
 
-# One statement (one round trip, one commit): every data-modifying CTE runs. CTEs run in no
-# set order, so the message row is locked first, explicitly, and the updates hang off it: the
-# same order (message, then recipients) as applying a delivery report and cancelling, which
-# an early report racing this statement would otherwise turn into a deadlock.
-_RECORD_SUBMITTED = """
+# One statement (one round trip; alone in its transaction, one commit, when no callbacks are
+# queued): every data-modifying CTE runs. CTEs run in no set order, so the message row is
+# locked first, explicitly, and the updates hang off it: the same order (message, then
+# recipients) as applying a delivery report and cancelling, which an early report racing this
+# statement would otherwise turn into a deadlock. It returns the recipients it moved, but
+# cannot queue their callbacks itself: callback sequence numbers must be read after the lock
+# is held, and this statement's snapshot predates any wait for it.
+_RECORD_SUBMITTED = f"""
 WITH locked AS (
-    SELECT id FROM sms_log WHERE id = $1 FOR UPDATE
+    SELECT id, status FROM sms_log WHERE id = $1 FOR UPDATE
 ), message AS (
     UPDATE sms_log SET sinch_batch_id = $2, submitted_at = coalesce(submitted_at, now()),
         status = CASE WHEN status IN ('queued', 'scheduled') THEN 'submitted' ELSE status END,
         updated_at = now()
     WHERE id = (SELECT id FROM locked) AND (sinch_batch_id IS NULL OR sinch_batch_id = $2)
+    RETURNING status
 ), recipient AS (
-    UPDATE sms_recipient SET status = 'submitted', updated_at = now()
-    WHERE message_id = (SELECT id FROM locked) AND status IN ('queued', 'scheduled')
+    {_move_pending("(SELECT id FROM locked)", "'submitted'")}
 ), event AS (
     INSERT INTO sms_event (message_id, kind, status, detail)
     VALUES ($1, 'submitted', 'submitted', $4)
 ), completed AS (
     DELETE FROM outbox WHERE message_id = $1 AND claim_token = $3 RETURNING 1
 )
-SELECT count(*) = 1 FROM completed
+SELECT (SELECT count(*) = 1 FROM completed) AS completed,
+       coalesce((SELECT status FROM message), (SELECT status FROM locked)) AS message_status,
+       {_MOVED_COLUMNS}
 """
 
 
@@ -138,8 +224,10 @@ async def record_final(
     code: str | None,
     detail: str | None,
     event: dict[str, Any],
+    route: CallbackRoute | None,
 ) -> bool:
-    """Ends the message unsent (rejected, expired or failed) if the claim still holds.
+    """Ends the message unsent (rejected, expired or failed) if the claim still holds, and
+    queues a status callback to ``route`` for each pending recipient it ends.
 
     ``code`` and ``detail`` go to ``status_code``/``status_detail``; ``event`` is the event's
     detail. Returns False, changing nothing, if the claim was lost.
@@ -149,22 +237,123 @@ async def record_final(
         await connection.execute("SELECT 1 FROM sms_log WHERE id = $1 FOR UPDATE", claim.message_id)
         if not await outbox.complete(connection, claim.message_id, claim.claim_token):
             return False
-        await connection.execute(
-            "UPDATE sms_log SET status = $2, status_code = $3, status_detail = $4,"
-            " updated_at = now() WHERE id = $1 AND status IN ('queued', 'scheduled')",
-            claim.message_id,
-            status,
-            code,
-            detail,
+        row = await connection.fetchrow(
+            _RECORD_FINAL, claim.message_id, status, code, detail, event
         )
-        await connection.execute(
-            "UPDATE sms_recipient SET status = $2, updated_at = now()"
-            " WHERE message_id = $1 AND status IN ('queued', 'scheduled')",
-            claim.message_id,
-            status,
+        assert row is not None
+        await enqueue_gateway_changes(
+            connection,
+            message_id=claim.message_id,
+            route=route,
+            message_status=row["message_status"],
+            status=RecipientStatus(status),
+            previous=_moved(row),
         )
-        await _insert_event(connection, claim.message_id, status, status, event)
         return True
+
+
+_RECORD_FINAL = f"""
+WITH message AS (
+    UPDATE sms_log SET status = $2, status_code = $3, status_detail = $4, updated_at = now()
+    WHERE id = $1 AND status IN ('queued', 'scheduled')
+    RETURNING status
+), recipient AS (
+    {_move_pending("$1", "$2")}
+), event AS (
+    INSERT INTO sms_event (message_id, kind, status, detail) VALUES ($1, $2, $2, $5)
+)
+SELECT coalesce((SELECT status FROM message), (SELECT status FROM sms_log WHERE id = $1))
+           AS message_status,
+       {_MOVED_COLUMNS}
+"""
+
+
+async def record_opted_out(
+    connection: Connection,
+    claim: Claim,
+    msisdns: Sequence[str],
+    *,
+    route: CallbackRoute | None,
+    event: dict[str, Any],
+) -> OptedOut | None:
+    """Marks those of ``msisdns`` still pending ``opted_out``, each with an ``opted_out``
+    event (detail ``event``) and a status callback to ``route``. When no recipient is left to
+    send to, also ends the message with its derived status and removes its outbox row.
+
+    Returns None, changing nothing, if the claim was lost.
+    """
+    async with connection.transaction():
+        if not await connection.fetchval(_LOCK_HELD, claim.message_id, claim.claim_token):
+            return None
+        row = await connection.fetchrow(_MARK_OPTED_OUT, claim.message_id, list(msisdns), event)
+        assert row is not None
+        message_status: str = row["message_status"]
+        statuses = [RecipientStatus(status) for status in row["statuses"]]
+        ended_as = None
+        if not any(status.value in PENDING_STATUSES for status in statuses):
+            ended_as = derive_message_status(statuses).value
+            await connection.execute(
+                _END_OPTED_OUT,
+                claim.message_id,
+                claim.claim_token,
+                ended_as,
+                OPTED_OUT_CODE,
+                "Every recipient has opted out; nothing was sent.",
+                {**event, "code": OPTED_OUT_CODE},
+            )
+            message_status = ended_as
+        marked = _moved(row)
+        await enqueue_gateway_changes(
+            connection,
+            message_id=claim.message_id,
+            route=route,
+            message_status=message_status,
+            status=RecipientStatus.OPTED_OUT,
+            previous=marked,
+        )
+        return OptedOut(tuple(msisdn for msisdn, _ in marked), ended_as)
+
+
+OPTED_OUT_CODE = "opted_out"
+"""``status_code`` of a message that ended unsent because every recipient opted out."""
+
+# The message row, then the outbox row: the order record_final takes them in.
+_LOCK_HELD = """
+WITH message AS (
+    SELECT id FROM sms_log WHERE id = $1 FOR UPDATE
+), held AS (
+    SELECT 1 FROM outbox
+    WHERE message_id = (SELECT id FROM message) AND claim_token = $2
+    FOR UPDATE
+)
+SELECT count(*) = 1 FROM held
+"""
+
+# ``statuses`` are every recipient's, as they are once the marked ones are opted_out (the
+# statement cannot read its own writes).
+_MARK_OPTED_OUT = f"""
+WITH recipient AS (
+    {_move_pending("$1", "'opted_out'", "AND r.msisdn = ANY($2::text[])")}
+), event AS (
+    INSERT INTO sms_event (message_id, recipient, kind, status, detail)
+    SELECT $1::uuid, msisdn, 'opted_out', 'opted_out', $3::jsonb FROM recipient ORDER BY position
+)
+SELECT (SELECT status FROM sms_log WHERE id = $1) AS message_status,
+       {_MOVED_COLUMNS},
+       ARRAY(SELECT DISTINCT CASE WHEN moved.msisdn IS NULL THEN r.status ELSE 'opted_out' END
+             FROM sms_recipient AS r LEFT JOIN recipient AS moved ON moved.msisdn = r.msisdn
+             WHERE r.message_id = $1) AS statuses
+"""
+
+_END_OPTED_OUT = """
+WITH completed AS (
+    DELETE FROM outbox WHERE message_id = $1 AND claim_token = $2
+), message AS (
+    UPDATE sms_log SET status = $3, status_code = $4, status_detail = $5, updated_at = now()
+    WHERE id = $1 AND status IN ('queued', 'scheduled')
+)
+INSERT INTO sms_event (message_id, kind, status, detail) VALUES ($1, $3, $3, $6)
+"""
 
 
 async def record_retry(
@@ -211,6 +400,11 @@ async def _insert_event(
     )
 
 
+def _moved(row: asyncpg.Record) -> list[tuple[str, str]]:
+    """The ``(msisdn, previous status)`` pairs a statement with ``_MOVED_COLUMNS`` returned."""
+    return list(zip(row["moved"], row["moved_from"], strict=True))
+
+
 def _outgoing(row: asyncpg.Record) -> OutgoingMessage:
     return OutgoingMessage(
         id=row["id"],
@@ -227,4 +421,6 @@ def _outgoing(row: asyncpg.Record) -> OutgoingMessage:
         sinch_batch_id=row["sinch_batch_id"],
         created_at=row["created_at"],
         recipients=tuple(row["recipients"]),
+        opted_out=tuple(row["opted_out"]),
+        callback_route=callback_route(row),
     )

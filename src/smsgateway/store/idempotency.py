@@ -1,4 +1,7 @@
-"""Idempotency keys: one accepted message per (API key, Idempotency-Key) for 24 hours."""
+"""Idempotency keys: one accepted message per (API key, Idempotency-Key) for 24 hours.
+
+Expired keys are deleted by the retention job (``store.retention``).
+"""
 
 from __future__ import annotations
 
@@ -62,13 +65,6 @@ async def insert_accepted_once(
         assert taken is not None, "a key that conflicted must exist"
         return taken
     return None
-
-
-async def purge_expired_keys(connection: Connection) -> int:
-    status = await connection.execute(
-        f"DELETE FROM idempotency_key WHERE created_at <= now() - interval '{KEPT_HOURS} hours'"
-    )
-    return int(status.split()[-1])
 
 
 async def _find(connection: Connection, api_key_id: uuid.UUID, key: str) -> StoredKey | None:

@@ -1,4 +1,9 @@
-"""Accepted messages: insert (many at once), read one, list a tenant's, cancel a pending one."""
+"""Accepted messages: insert (many at once), read one, list a tenant's, cancel a pending one.
+
+Cancelling moves the pending (queued or scheduled) recipients to ``cancelled`` and queues a
+status callback for each, in the same transaction; recipients already final (opted out at
+accept) keep their status.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+
+from smsgateway.domain.status import RecipientStatus
+from smsgateway.store.callbacks import callback_route, enqueue_gateway_changes, route_columns
 
 if TYPE_CHECKING:
     from smsgateway.store.pool import Connection
@@ -287,6 +295,30 @@ class NotCancellableError(Exception):
         self.status = status
 
 
+_LOCK_FOR_CANCEL = f"""
+SELECT m.status, {route_columns("m")}
+FROM sms_log AS m WHERE m.id = $1 AND m.tenant = $2
+FOR UPDATE OF m
+"""
+
+# One statement: the message, its pending recipients (returned with the status they had, for
+# their callbacks, in order) and the event.
+_CANCEL = """
+WITH message AS (
+    UPDATE sms_log SET status = 'cancelled', updated_at = now() WHERE id = $1
+), recipient AS (
+    UPDATE sms_recipient AS r SET status = 'cancelled', updated_at = now()
+    FROM sms_recipient AS was
+    WHERE r.message_id = $1 AND r.status IN ('queued', 'scheduled')
+      AND was.message_id = r.message_id AND was.msisdn = r.msisdn
+    RETURNING r.position, r.msisdn, was.status AS previous
+), event AS (
+    INSERT INTO sms_event (message_id, kind, status) VALUES ($1, 'cancelled', 'cancelled')
+)
+SELECT msisdn, previous FROM recipient ORDER BY position
+"""
+
+
 async def cancel_pending(
     connection: Connection, tenant: str, message_id: uuid.UUID
 ) -> MessageRecord | None:
@@ -295,15 +327,11 @@ async def cancel_pending(
     Raises ``NotCancellableError`` with the current status when it is too late.
     """
     async with connection.transaction():
-        status = await connection.fetchval(
-            "SELECT status FROM sms_log WHERE id = $1 AND tenant = $2 FOR UPDATE",
-            message_id,
-            tenant,
-        )
-        if status is None:
+        message = await connection.fetchrow(_LOCK_FOR_CANCEL, message_id, tenant)
+        if message is None:
             return None
-        if status not in PENDING_STATUSES:
-            raise NotCancellableError(status)
+        if message["status"] not in PENDING_STATUSES:
+            raise NotCancellableError(message["status"])
         # A claimed entry whose lease is running may be on its way to Sinch right now.
         released = await connection.fetchval(
             "DELETE FROM outbox WHERE message_id = $1"
@@ -312,19 +340,14 @@ async def cancel_pending(
         )
         if released is None:
             raise NotCancellableError("sending")
-        await connection.execute(
-            "UPDATE sms_log SET status = 'cancelled', updated_at = now() WHERE id = $1",
-            message_id,
-        )
-        await connection.execute(
-            "UPDATE sms_recipient SET status = 'cancelled', updated_at = now()"
-            " WHERE message_id = $1",
-            message_id,
-        )
-        await connection.execute(
-            "INSERT INTO sms_event (message_id, kind, status)"
-            " VALUES ($1, 'cancelled', 'cancelled')",
-            message_id,
+        cancelled = await connection.fetch(_CANCEL, message_id)
+        await enqueue_gateway_changes(
+            connection,
+            message_id=message_id,
+            route=callback_route(message),
+            message_status="cancelled",
+            status=RecipientStatus.CANCELLED,
+            previous=[(row["msisdn"], row["previous"]) for row in cancelled],
         )
     return await get_message(connection, tenant, message_id)
 

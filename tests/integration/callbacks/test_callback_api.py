@@ -100,11 +100,13 @@ async def test_attempts_are_listed_and_an_event_can_be_replayed(
         )
         await report(client, batch, message_id, "Delivered", 0, "2026-11-26T10:02:42Z")
         async with callback_worker(database_url):
-            await recorder.wait_for(1, path="/hooks/replay")
+            await recorder.wait_for(2, path="/hooks/replay")
             await wait_until(
-                lambda: _delivered(database_url, message_id, 1), message="delivered once"
+                lambda: _delivered(database_url, message_id, [1, 1]), message="delivered once"
             )
-            [event] = (await client.get(f"/v1/messages/{message_id}/callbacks")).json()["items"]
+            items = (await client.get(f"/v1/messages/{message_id}/callbacks")).json()["items"]
+            assert [item["payload"]["status"] for item in items] == ["submitted", "delivered"]
+            event = items[1]
             assert event["status"] == "delivered"
             assert event["attempt_log"][0]["outcome"] == "delivered"
             assert event["url"] == f"{base_url}/hooks/replay"
@@ -122,14 +124,14 @@ async def test_attempts_are_listed_and_an_event_can_be_replayed(
             replayed = await client.post(replay_path)
             assert replayed.status_code == 202, replayed.text
             assert replayed.json() == {"id": event_id, "status": "pending"}
-            requests = await recorder.wait_for(2, path="/hooks/replay")
+            requests = await recorder.wait_for(3, path="/hooks/replay")
             await wait_until(
-                lambda: _delivered(database_url, message_id, 2), message="delivered again"
+                lambda: _delivered(database_url, message_id, [1, 2]), message="delivered again"
             )
-        [event] = (await client.get(f"/v1/messages/{message_id}/callbacks")).json()["items"]
+        event = (await client.get(f"/v1/messages/{message_id}/callbacks")).json()["items"][1]
     # The same event: same id and body, so a receiver that keeps ids drops it.
-    assert requests[0].headers["smsgateway-event-id"] == requests[1].headers["smsgateway-event-id"]
-    assert requests[0].body == requests[1].body
+    assert requests[1].headers["smsgateway-event-id"] == requests[2].headers["smsgateway-event-id"]
+    assert requests[1].body == requests[2].body
     assert event["replays"] == 1
     assert [a["outcome"] for a in event["attempt_log"]] == ["delivered", "delivered"]
 
@@ -140,7 +142,7 @@ async def test_a_pending_event_is_not_replayed(database_url: str, api_key: str) 
             client, database_url, callback_url="http://127.0.0.1:9/never"
         )
         await report(client, batch, message_id, "Delivered", 0, "2026-11-26T10:02:42Z")
-        [row] = await event_rows(database_url, message_id)
+        row = (await event_rows(database_url, message_id))[-1]
         response = await client.post(f"/v1/messages/{message_id}/callbacks/{row['id']}/replay")
         empty = await client.get(f"/v1/messages/{message_id}/callbacks")
     assert response.status_code == 409
@@ -170,10 +172,14 @@ async def test_an_api_keys_default_callback_url_is_used(
         message_id, batch = await sent_message(client, database_url)
         await report(client, batch, message_id, "Delivered", 0, "2026-11-26T10:02:42Z")
         async with callback_worker(database_url):
-            [request] = await recorder.wait_for(1, path="/hooks/default")
-    assert request.json()["message_id"] == message_id
+            requests = await recorder.wait_for(2, path="/hooks/default")
+    assert [r.json()["message_id"] for r in requests] == [message_id, message_id]
+    assert [r.json()["status"] for r in requests] == ["submitted", "delivered"]
 
 
-async def _delivered(database_url: str, message_id: str, attempts: int) -> bool:
+async def _delivered(database_url: str, message_id: str, attempts: list[int]) -> bool:
+    """Whether every event is delivered, after ``attempts`` attempts each (in sequence)."""
     rows = await event_rows(database_url, message_id)
-    return bool(rows) and rows[0]["status"] == "delivered" and rows[0]["attempts"] == attempts
+    return [row["status"] for row in rows] == ["delivered"] * len(attempts) and [
+        row["attempts"] for row in rows
+    ] == attempts

@@ -1,5 +1,6 @@
-"""Status callbacks end to end: a delivery report changes a recipient's status, the event is
-queued in the report's transaction, and the worker POSTs it, signed, to a real receiver."""
+"""Status callbacks end to end: a status change (the dispatcher handing a message to Sinch, a
+delivery report) queues an event in the change's transaction, and the worker POSTs it, signed,
+to a real receiver. Every sent message's first event is its ``submitted``."""
 
 from __future__ import annotations
 
@@ -44,36 +45,46 @@ async def test_a_status_change_is_delivered_once_signed_with_its_event_id(
         assert await report(client, batch, message_id, "Delivered", 0, "2026-11-26T10:02:42Z") == (
             "duplicate"
         )
-        assert len(await event_rows(database_url, message_id)) == 1
+        assert len(await event_rows(database_url, message_id)) == 2
         async with callback_worker(database_url):
-            [request] = await recorder.wait_for(1, path="/hooks/sms")
+            submitted, delivered = await recorder.wait_for(2, path="/hooks/sms")
             await wait_until(
-                lambda: _statuses(database_url, message_id, ["delivered"]),
-                message="event marked delivered",
+                lambda: _statuses(database_url, message_id, ["delivered", "delivered"]),
+                message="events marked delivered",
             )
-    assert request.method == "POST"
-    assert request.headers["content-type"] == "application/json"
-    assert verify_callback_signature(
-        request.headers["smsgateway-signature"], request.body, SECRET, time.time(), 300
+    for request in (submitted, delivered):
+        assert request.method == "POST"
+        assert request.headers["content-type"] == "application/json"
+        assert verify_callback_signature(
+            request.headers["smsgateway-signature"], request.body, SECRET, time.time(), 300
+        )
+        assert not verify_callback_signature(
+            request.headers["smsgateway-signature"], request.body + b" ", SECRET, time.time(), 300
+        )
+        body = request.json()
+        assert request.headers["smsgateway-event-id"] == body["id"]
+        uuid.UUID(str(body["id"]))
+        assert body["type"] == "recipient.status_changed"
+        assert body["message_id"] == message_id
+        assert body["client_reference"] == "o-1"
+        assert body["recipient"] == SE
+        assert body["created_at"]
+    first, second = submitted.json(), delivered.json()
+    # The dispatcher's own change: no Sinch code or times.
+    assert (first["status"], first["previous_status"], first["sequence"]) == (
+        "submitted",
+        "queued",
+        1,
     )
-    assert not verify_callback_signature(
-        request.headers["smsgateway-signature"], request.body + b" ", SECRET, time.time(), 300
-    )
-    body = request.json()
-    assert request.headers["smsgateway-event-id"] == body["id"]
-    uuid.UUID(str(body["id"]))
-    assert body["type"] == "recipient.status_changed"
-    assert body["message_id"] == message_id
-    assert body["client_reference"] == "o-1"
-    assert body["recipient"] == SE
-    assert body["status"] == "delivered"
-    assert body["previous_status"] == "submitted"
-    assert body["code"] == 0
-    assert str(body["status_at"]).startswith("2026-11-26T10:02:42")
-    assert body["message_status"] == "delivered"
-    assert body["sequence"] == 1
-    assert body["created_at"]
-    assert len(recorder.on("/hooks/sms")) == 1
+    assert (first["code"], first["status_at"], first["operator_status_at"]) == (None, None, None)
+    assert first["message_status"] == "submitted"
+    assert second["status"] == "delivered"
+    assert second["previous_status"] == "submitted"
+    assert second["code"] == 0
+    assert str(second["status_at"]).startswith("2026-11-26T10:02:42")
+    assert second["message_status"] == "delivered"
+    assert second["sequence"] == 2
+    assert len(recorder.on("/hooks/sms")) == 2
 
 
 async def test_a_receiver_failing_twice_gets_three_attempts_and_order_is_kept(
@@ -88,30 +99,31 @@ async def test_a_receiver_failing_twice_gets_three_attempts_and_order_is_kept(
         await report(client, batch, message_id, "Dispatched", 401, "2026-11-26T10:02:41Z")
         await report(client, batch, message_id, "Delivered", 0, "2026-11-26T10:02:42Z")
         async with callback_worker(database_url):
-            requests = await recorder.wait_for(4, path="/hooks/flaky")
+            requests = await recorder.wait_for(5, path="/hooks/flaky")
             await wait_until(
-                lambda: _statuses(database_url, message_id, ["delivered", "delivered"]),
-                message="both events delivered",
+                lambda: _statuses(database_url, message_id, ["delivered"] * 3),
+                message="every event delivered",
             )
         listing = await client.get(f"/v1/messages/{message_id}/callbacks")
-    # The second event waited behind the first one's retries.
+    # The later events waited behind the first one's retries.
     assert [r.json()["status"] for r in requests] == [
-        "dispatched",
-        "dispatched",
+        "submitted",
+        "submitted",
+        "submitted",
         "dispatched",
         "delivered",
     ]
-    assert [r.answered for r in requests] == [503, 503, 200, 200]
+    assert [r.answered for r in requests] == [503, 503, 200, 200, 200]
     assert len({r.headers["smsgateway-event-id"] for r in requests[:3]}) == 1
     assert requests[0].body == requests[2].body  # the same bytes on every attempt
     assert listing.status_code == 200, listing.text
-    first, second = listing.json()["items"]
-    assert (first["sequence"], second["sequence"]) == (1, 2)
+    first, second, third = listing.json()["items"]
+    assert (first["sequence"], second["sequence"], third["sequence"]) == (1, 2, 3)
     assert first["attempts"] == 3
     assert [a["outcome"] for a in first["attempt_log"]] == ["retry", "retry", "delivered"]
     assert [a["status_code"] for a in first["attempt_log"]] == [503, 503, 200]
-    assert second["attempts"] == 1
-    assert second["status"] == "delivered"
+    assert second["attempts"] == third["attempts"] == 1
+    assert second["status"] == third["status"] == "delivered"
 
 
 async def test_a_hung_receiver_does_not_delay_other_messages(
@@ -154,12 +166,15 @@ async def test_an_event_is_failed_after_the_retry_horizon(
         await report(client, batch, message_id, "Failed", 402, "2026-11-26T10:02:42Z")
         async with callback_worker(database_url, max_age_s=0.5):
             await wait_until(
-                lambda: _statuses(database_url, message_id, ["failed"]),
+                lambda: _statuses(database_url, message_id, ["failed", "failed"]),
                 timeout_s=5.0,
-                message="event failed",
+                message="events failed",
             )
         listing = (await client.get(f"/v1/messages/{message_id}/callbacks")).json()
-    [event] = listing["items"]
+    # The first (submitted) event was retried until its horizon; the report's waited behind it.
+    event, behind = listing["items"]
+    assert behind["status"] == "failed"
+    assert event["payload"]["status"] == "submitted"
     assert event["status"] == "failed"
     assert event["failed_at"] is not None
     assert event["last_status_code"] == 500
@@ -185,7 +200,7 @@ async def test_a_name_or_address_refused_at_delivery_is_not_called(
                 message="an attempt recorded",
             )
         listing = (await client.get(f"/v1/messages/{message_id}/callbacks")).json()
-    [event] = listing["items"]
+    event = listing["items"][0]
     assert event["attempt_log"][0]["status_code"] is None
     assert "refused" in event["attempt_log"][0]["error"]
     assert recorder.on("/hooks/private") == []

@@ -15,6 +15,8 @@ import asyncpg
 
 from smsgateway.store.pool import create_pool
 
+CALLER_HOOK = "https://caller.example/hook"
+
 
 async def open_pool(database_url: str, *, max_size: int = 10) -> asyncpg.Pool:
     return await create_pool(
@@ -36,6 +38,8 @@ async def insert_accepted(
     parameters: dict[str, dict[str, str]] | None = None,
     max_segments: int | None = None,
     segment_count: int = 1,
+    callback_url: str | None = CALLER_HOOK,
+    api_key_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Stores one accepted message; its outbox row is due ``due_in_seconds`` from now."""
     message_id = uuid.uuid4()
@@ -45,9 +49,9 @@ async def insert_accepted(
             INSERT INTO sms_log (id, tenant, sender, body, encoding, segment_count,
                                  character_count, recipient_count, client_reference, status,
                                  delivery_report, send_at, expire_at, callback_url, parameters,
-                                 max_segments)
+                                 max_segments, api_key_id)
             VALUES ($1, 'default', $2, $3, 'GSM-7', $4, $5, $6, 'callers-own-ref', $7, $8, $9,
-                    $10, 'https://caller.example/hook', $11, $12)
+                    $10, $13, $11, $12, $14)
             """,
             message_id,
             sender,
@@ -61,6 +65,8 @@ async def insert_accepted(
             expire_at,
             parameters,
             max_segments,
+            callback_url,
+            api_key_id,
         )
         await connection.execute(
             """
@@ -117,6 +123,15 @@ async def message_row(connection: Any, message_id: uuid.UUID) -> MessageRow:
         events=[e["detail"] for e in events],
         in_outbox=row["in_outbox"],
     )
+
+
+async def callback_payloads(connection: Any, message_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The status callback events queued for the message, in sequence order, with their URL."""
+    rows = await connection.fetch(
+        "SELECT url, payload FROM callback_event WHERE message_id = $1 ORDER BY sequence",
+        message_id,
+    )
+    return [{**row["payload"], "url": row["url"]} for row in rows]
 
 
 async def status_of(pool: asyncpg.Pool, message_id: uuid.UUID) -> str:

@@ -20,6 +20,7 @@ EXPECTED_TABLES = {
     "outbox",
     "idempotency_key",
     "send_throttle",
+    "webhook_nonce",
 }
 
 

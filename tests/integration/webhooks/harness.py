@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 
 from smsgateway.store import outbox
-from smsgateway.store.dispatch import record_submitted
+from smsgateway.store.dispatch import load_outgoing, record_submitted
 
 DLR_PATH = "/webhooks/sinch/delivery-reports"
 INBOUND_PATH = "/webhooks/sinch/inbound"
@@ -90,12 +90,20 @@ async def send_message(client: httpx.AsyncClient, to: Sequence[str], **fields: o
 
 
 async def record_batch(database_url: str, message_id: str, batch_id: str) -> None:
-    """What the dispatcher does once Sinch accepted the batch: claim, then record_submitted."""
+    """What the dispatcher does once Sinch accepted the batch: claim, load, record_submitted."""
     connection = await connect(database_url)
     try:
         claims = await outbox.claim_due(connection, 100, 30.0, "test-worker")
         claim = next(c for c in claims if c.message_id == uuid.UUID(message_id))
-        await record_submitted(connection, claim, batch_id=batch_id, resolved_by_lookup=False)
+        loaded = await load_outgoing(connection, claim.message_id)
+        assert loaded is not None
+        await record_submitted(
+            connection,
+            claim,
+            batch_id=batch_id,
+            resolved_by_lookup=False,
+            route=loaded.callback_route,
+        )
     finally:
         await connection.close()
 

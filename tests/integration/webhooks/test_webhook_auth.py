@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,7 +13,7 @@ import pytest
 
 from smsgateway.app import create_app
 from smsgateway.components import dispatch_config
-from tests.integration.webhooks.harness import DLR_PATH, INBOUND_PATH
+from tests.integration.webhooks.harness import DLR_PATH, INBOUND_PATH, fetch
 from tests.support.asgi import lifespan_client
 from tests.support.settings import make_settings
 
@@ -117,6 +118,60 @@ async def test_a_reused_nonce_is_a_401(database_url: str) -> None:
     assert first.status_code == 200
     assert replay.status_code == 401
     assert replay.json()["code"] == "signature_nonce_reused"
+
+
+async def test_a_nonce_used_on_one_process_is_refused_on_another(database_url: str) -> None:
+    # Two apps on one database, as two gateway processes are.
+    async with (
+        gateway(database_url, clock=lambda: TIMESTAMP, webhook_signing_secret=SECRET) as one,
+        gateway(database_url, clock=lambda: TIMESTAMP, webhook_signing_secret=SECRET) as other,
+    ):
+        first = await one.post(DLR_PATH, content=BODY, headers=signed_headers())
+        replay = await other.post(DLR_PATH, content=BODY, headers=signed_headers())
+        again = await one.post(DLR_PATH, content=BODY, headers=signed_headers())
+    assert first.status_code == 200, first.text
+    assert (replay.status_code, again.status_code) == (401, 401)
+    assert replay.json()["code"] == again.json()["code"] == "signature_nonce_reused"
+    assert [row["nonce"] for row in await fetch(database_url, "SELECT * FROM webhook_nonce")] == [
+        NONCE
+    ]
+
+
+async def test_concurrent_calls_with_one_nonce_pass_once(database_url: str) -> None:
+    async with gateway(
+        database_url, clock=lambda: TIMESTAMP, webhook_signing_secret=SECRET
+    ) as client:
+        answers = await asyncio.gather(
+            *(client.post(DLR_PATH, content=BODY, headers=signed_headers()) for _ in range(8))
+        )
+    assert sorted(answer.status_code for answer in answers) == [200] + [401] * 7
+
+
+async def test_a_refused_signature_does_not_use_up_its_nonce(database_url: str) -> None:
+    async with gateway(
+        database_url, clock=lambda: TIMESTAMP, webhook_signing_secret=SECRET
+    ) as client:
+        forged = await client.post(
+            DLR_PATH, content=BODY, headers=signed_headers(signature=SIGNATURE[:-4] + "AAA=")
+        )
+        assert await fetch(database_url, "SELECT * FROM webhook_nonce") == []
+        genuine = await client.post(DLR_PATH, content=BODY, headers=signed_headers())
+    assert forged.status_code == 401
+    assert genuine.status_code == 200, genuine.text
+
+
+async def test_a_signed_call_is_a_503_while_the_database_is_away() -> None:
+    settings = make_settings(
+        "postgresql://nobody@127.0.0.1:9/nowhere",
+        db_connect_timeout_seconds=0.5,
+        webhook_signing_secret=SECRET,
+    )
+    app = create_app(settings, clock=lambda: TIMESTAMP)
+    async with lifespan_client(app) as client:
+        response = await client.post(DLR_PATH, content=BODY, headers=signed_headers())
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
+    assert response.headers["retry-after"]
 
 
 def basic(user: str, password: str) -> dict[str, str]:

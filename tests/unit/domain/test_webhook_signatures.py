@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from smsgateway.domain.webhook_signatures import (
     CALLBACK_SIGNATURE_HEADER,
-    NonceCache,
     SignatureCheck,
     SignatureRefusal,
     check_basic_credentials,
+    refuse_reused_nonce,
     sign_callback,
     verify_callback_signature,
     verify_sinch_signature,
@@ -197,48 +197,11 @@ def test_a_forged_stale_callback_is_refused_for_its_signature() -> None:
     assert verify(headers=headers, now=NOW + 86_400).refusal is SignatureRefusal.BAD_SIGNATURE
 
 
-def test_a_nonce_is_accepted_once_within_its_window() -> None:
-    cache = NonceCache(window_seconds=600)
-    assert cache.screen(verify(), NOW).ok
-    again = cache.screen(verify(), NOW + 10)
-    assert again.refusal is SignatureRefusal.NONCE_REUSED
-    assert again.nonce == NONCE
-    assert cache.screen(verify(now=NOW + 601), NOW + 601).refusal is (
-        SignatureRefusal.STALE_TIMESTAMP
-    )
-
-
-def test_a_refused_check_does_not_use_up_its_nonce() -> None:
-    cache = NonceCache(window_seconds=600)
-    forged = verify(headers=sinch_headers(signature=SIGNATURE.replace("Z", "Y", 1)))
-    assert cache.screen(forged, NOW) == forged
-    assert len(cache) == 0
-    assert cache.screen(verify(), NOW).ok
-
-
-def test_nonces_are_forgotten_after_the_window() -> None:
-    cache = NonceCache(window_seconds=60)
-    assert cache.remember("a", 1000.0)
-    assert not cache.remember("a", 1059.0)
-    assert cache.remember("b", 1059.0)
-    assert cache.remember("a", 1060.0)
-    assert len(cache) == 2
-
-
-def test_the_cache_is_bounded_forgetting_the_oldest() -> None:
-    cache = NonceCache(window_seconds=600, max_entries=2)
-    for nonce in ("a", "b", "c"):
-        assert cache.remember(nonce, 1000.0)
-    assert len(cache) == 2
-    assert cache.remember("a", 1000.0)  # forgotten for lack of room
-    assert not cache.remember("c", 1000.0)
-
-
-def test_the_cache_refuses_a_useless_size() -> None:
-    with pytest.raises(ValueError, match="window_seconds"):
-        NonceCache(window_seconds=0)
-    with pytest.raises(ValueError, match="max_entries"):
-        NonceCache(window_seconds=60, max_entries=0)
+def test_a_reused_nonce_refusal_keeps_what_was_read() -> None:
+    replay = refuse_reused_nonce(verify())
+    assert replay.refusal is SignatureRefusal.NONCE_REUSED
+    assert not replay.ok
+    assert (replay.nonce, replay.timestamp) == (NONCE, int(TIMESTAMP))
 
 
 @settings(max_examples=100, deadline=None)
