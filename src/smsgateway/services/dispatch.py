@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -190,12 +191,21 @@ class Dispatcher:
                 {},
             )
         await self._wait_for_send_slot(len(request.to))
-        async with self._pool.acquire() as connection:
-            if not await outbox.extend_lease(connection, claim, self._policy.lease_seconds):
-                metrics.LOST_CLAIMS.inc()
-                logger.warning("message %s: claim lost before sending; not sent", message.id)
-                return DispatchOutcome.LOST_CLAIM
+        if not self._surely_held(claim):
+            async with self._pool.acquire() as connection:
+                if not await outbox.extend_lease(connection, claim, self._policy.lease_seconds):
+                    metrics.LOST_CLAIMS.inc()
+                    logger.warning("message %s: claim lost before sending; not sent", message.id)
+                    return DispatchOutcome.LOST_CLAIM
         return await self._send(claim, message, request)
+
+    def _surely_held(self, claim: Claim) -> bool:
+        """Whether the claim is young enough that no other worker can have it and the send's
+        whole timeout still fits in its lease; then renewing it would be a round trip (7 % of
+        a send's CPU) for nothing. A claim that waited (for a slot, the rate cap, a lookup)
+        is renewed, and refused if it was lost."""
+        young_for = self._policy.lease_seconds * (1 - _SEND_SHARE_OF_LEASE) / 2
+        return time.monotonic() - claim.claimed_monotonic < young_for
 
     async def _leave_out_opted_out(
         self, claim: Claim, message: OutgoingMessage

@@ -8,9 +8,10 @@ changes nothing.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -20,13 +21,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A claimed outbox row; ``attempts`` counts this claim, so it is 1 on the first try."""
+    """A claimed outbox row; ``attempts`` counts this claim, so it is 1 on the first try.
+
+    ``claimed_monotonic`` is this process's ``time.monotonic()`` when the claim came back: the
+    lease ends at least ``lease_seconds`` after it.
+    """
 
     message_id: uuid.UUID
     claim_token: uuid.UUID
     claimed_by: str
     attempts: int
     lease_ends_at: datetime
+    claimed_monotonic: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,7 @@ async def claim_due(
 ) -> list[Claim]:
     """Claims up to ``limit`` due rows, oldest due first, skipping rows other workers hold."""
     rows = await connection.fetch(_CLAIM_DUE, limit, float(lease_seconds), worker_id)
+    claimed = time.monotonic()
     return [
         Claim(
             message_id=row["message_id"],
@@ -70,6 +77,7 @@ async def claim_due(
             claimed_by=row["claimed_by"],
             attempts=row["attempts"],
             lease_ends_at=row["due_at"],
+            claimed_monotonic=claimed,
         )
         for row in rows
     ]

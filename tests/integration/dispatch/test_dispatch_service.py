@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -314,9 +316,9 @@ async def test_a_lost_claim_sends_nothing(
 ) -> None:
     async with pool.acquire() as connection:
         message_id = await insert_accepted(connection)
-    stale = await claim(pool, message_id)
+    # A claim made a lease ago (another worker took over after it ended).
+    stale = replace(await claim(pool, message_id), claimed_monotonic=time.monotonic() - 3600)
     async with pool.acquire() as connection:
-        # Another worker took over after the lease ended.
         await connection.execute("UPDATE outbox SET claim_token = gen_random_uuid()")
 
     outcome = await dispatcher(pool, sinch).dispatch(stale)
