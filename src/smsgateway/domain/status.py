@@ -219,6 +219,19 @@ class RecipientState:
 
 
 @dataclass(frozen=True, slots=True)
+class RecipientChange:
+    """A recipient whose state changed (by a report, or by the gateway itself)."""
+
+    msisdn: str
+    previous: RecipientState
+    state: RecipientState
+
+    @property
+    def status_changed(self) -> bool:
+        return self.previous.status is not self.state.status
+
+
+@dataclass(frozen=True, slots=True)
 class RecipientReport:
     """One report about one recipient, from a callback, a poll, or our own progress."""
 

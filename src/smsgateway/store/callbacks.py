@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from smsgateway.domain.callback_targets import target_host
-from smsgateway.domain.status import RecipientState, RecipientStatus
+from smsgateway.domain.status import RecipientChange, RecipientState, RecipientStatus
 
 if TYPE_CHECKING:
     import asyncpg
@@ -121,35 +121,6 @@ class CallbackRoute:
 
     url: str
     client_reference: str | None
-
-
-class StatusChange(Protocol):
-    """A recipient whose state changed, as ``enqueue_status_events`` describes it."""
-
-    @property
-    def msisdn(self) -> str: ...
-
-    @property
-    def previous(self) -> RecipientState: ...
-
-    @property
-    def state(self) -> RecipientState: ...
-
-    @property
-    def status_changed(self) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayChange:
-    """A status the gateway set itself: no Sinch code or times, only the status moved."""
-
-    msisdn: str
-    previous: RecipientState
-    state: RecipientState
-
-    @property
-    def status_changed(self) -> bool:
-        return self.previous.status is not self.state.status
 
 
 def callback_route(row: asyncpg.Record) -> CallbackRoute | None:
@@ -272,7 +243,7 @@ async def enqueue_status_events(
     message_id: uuid.UUID,
     route: CallbackRoute,
     message_status: str,
-    changes: Sequence[StatusChange],
+    changes: Sequence[RecipientChange],
 ) -> int:
     """Queues one event per recipient whose *status* changed; the caller holds the message's
     row lock inside its transaction. Returns how many were queued."""
@@ -307,7 +278,7 @@ async def enqueue_gateway_changes(
     if route is None:
         return 0
     changes = [
-        GatewayChange(msisdn, RecipientState(RecipientStatus(before)), RecipientState(status))
+        RecipientChange(msisdn, RecipientState(RecipientStatus(before)), RecipientState(status))
         for msisdn, before in previous
     ]
     return await enqueue_status_events(
@@ -405,7 +376,7 @@ def _payload(
     message_id: uuid.UUID,
     client_reference: str | None,
     message_status: str,
-    change: StatusChange,
+    change: RecipientChange,
 ) -> str:
     state = change.state
     return json.dumps(

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from smsgateway.domain.status import (
     MergeRefusal,
+    RecipientChange,
     RecipientReport,
     RecipientState,
     RecipientStatus,
@@ -99,19 +100,6 @@ class IncomingReport:
     event_recipient: str | None = None
     event_status: RecipientStatus | None = None
     event_code: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientChange:
-    """A recipient whose state a report changed."""
-
-    msisdn: str
-    previous: RecipientState
-    state: RecipientState
-
-    @property
-    def status_changed(self) -> bool:
-        return self.previous.status is not self.state.status
 
 
 @dataclass(frozen=True, slots=True)
