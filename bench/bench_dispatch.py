@@ -2,11 +2,14 @@
 
 Usage: .venv/bin/python bench/bench_dispatch.py [--messages N] [--workers K]
        [--concurrency C] [--latency-ms L] [--cap R] [--database-url URL]
+       [--transport aiohttp|httpx]
 
 Stores N single-recipient messages, then starts the simulator (its own process, L ms of
 latency per request) and K `smsgateway worker` processes, and measures how fast the outbox
 drains to Sinch. With --cap R the workers share SMSGW_SEND_RATE_PER_SECOND=R and the script
-reports the rate they held against it. Prints figures; not a test.
+reports the rate they held against it. --transport sets the workers' SMSGW_SINCH_TRANSPORT
+(default: the gateway's default). Also prints the CPU the workers and the simulator spent per
+message while the queue drained. Prints figures; not a test.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 
 from smsgateway.store.messages import NewMessage, insert_accepted
 
@@ -76,20 +80,39 @@ async def sent_count(connection: asyncpg.Connection) -> int:
     return count
 
 
-async def watch(dsn: str, total: int, deadline: float) -> list[tuple[float, int]]:
+def cpu_seconds(processes: dict[str, list[psutil.Process]]) -> dict[str, float]:
+    """User + system CPU so far, per group of processes."""
+    return {
+        name: sum(sum(process.cpu_times()[:2]) for process in group)
+        for name, group in processes.items()
+    }
+
+
+async def watch(
+    dsn: str, total: int, deadline: float, processes: dict[str, list[psutil.Process]]
+) -> tuple[list[tuple[float, int]], dict[str, float]]:
+    """Samples of (seconds, messages sent), and each group's CPU from the first send to the
+    last sample."""
     connection = await asyncpg.connect(dsn)
     samples: list[tuple[float, int]] = []
+    first_cpu: dict[str, float] | None = None
+    cpu: dict[str, float] = {}
     try:
         started = time.monotonic()
         while time.monotonic() - started < deadline:
             done = await sent_count(connection)
+            now_cpu = cpu_seconds(processes)
             samples.append((time.monotonic() - started, done))
+            if done > 0 and first_cpu is None:
+                first_cpu = now_cpu
+            if first_cpu is not None:
+                cpu = {name: now_cpu[name] - first_cpu[name] for name in now_cpu}
             if done >= total:
                 break
             await asyncio.sleep(0.25)
     finally:
         await connection.close()
-    return samples
+    return samples, cpu
 
 
 def main() -> None:
@@ -100,6 +123,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--cap", type=float)
     parser.add_argument("--database-url")
+    parser.add_argument("--transport", choices=["aiohttp", "httpx"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workspace:
         embedded = None
@@ -161,6 +185,8 @@ def run(args: argparse.Namespace, dsn: str) -> None:
         }
         if args.cap:
             worker_env["SMSGW_SEND_RATE_PER_SECOND"] = str(args.cap)
+        if args.transport:
+            worker_env["SMSGW_SINCH_TRANSPORT"] = args.transport
         for _ in range(args.workers):
             workers.append(
                 subprocess.Popen(
@@ -170,7 +196,11 @@ def run(args: argparse.Namespace, dsn: str) -> None:
                     stdout=subprocess.DEVNULL,
                 )
             )
-        samples = asyncio.run(watch(dsn, args.messages, deadline=600))
+        processes = {
+            "workers": [psutil.Process(process.pid) for process in workers],
+            "simulator": [psutil.Process(simulator.pid)],
+        }
+        samples, cpu = asyncio.run(watch(dsn, args.messages, 600, processes))
     finally:
         for process in workers:
             process.terminate()
@@ -178,13 +208,16 @@ def run(args: argparse.Namespace, dsn: str) -> None:
             process.wait(timeout=30)
         simulator.terminate()
         simulator.wait(timeout=30)
-    report(args, samples)
+    report(args, samples, cpu)
 
 
-def report(args: argparse.Namespace, samples: list[tuple[float, int]]) -> None:
+def report(
+    args: argparse.Namespace, samples: list[tuple[float, int]], cpu: dict[str, float]
+) -> None:
     print(
         f"machine: {os.cpu_count()} cores; {args.workers} worker processes x "
         f"{args.concurrency} concurrent sends; simulator latency {args.latency_ms:g} ms; "
+        f"Sinch transport {args.transport or 'default'}; "
         "Postgres, simulator and workers on this machine"
     )
     done = samples[-1][1]
@@ -204,6 +237,13 @@ def report(args: argparse.Namespace, samples: list[tuple[float, int]]) -> None:
         if args.cap:
             line += f"; cap {args.cap:g}/s, deviation {(steady - args.cap) / args.cap:+.1%}"
         print(line)
+    sent = done - next((n for _, n in samples if n > 0), 0)
+    if sent > 0 and cpu:
+        print(
+            "CPU per message while draining: "
+            + ", ".join(f"{name} {seconds / sent * 1000:.3f} ms" for name, seconds in cpu.items())
+            + f" (over {sent} messages)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Sinch client throughput and overhead, against the simulator running in another process.
 
 Usage: .venv/bin/python bench/bench_sinch_client.py [--duration 10] [--concurrency 64 128]
-       [--pool httpx sharded] [--loop asyncio|uvloop]
+       [--pool httpx sharded aiohttp] [--loop asyncio|uvloop] [--rounds 1]
        [--latency-ms 50] [--overhead-duration 5] [--overhead-concurrency 32]
 
 Starts `python -m smsgateway simulator --port P` as a separate process, then drives ONE
@@ -11,8 +11,10 @@ concurrent senders for a fixed time and prints sends/second. The simulator's fau
 overhead run sets no latency and divides the client process's CPU time by the requests made:
 what one send costs the gateway's process (httpx, the client, pydantic, the event loop).
 Both processes share this machine's cores, so the simulator's CPU is printed too. Each figure
-is taken twice: on httpx's own pool, and on ShardedTransport (pools of 8), whose reason to
-exist these figures are. Last, a sequential run splits the client's own CPU from httpx's.
+is taken for every --pool: httpx's own pool, ShardedTransport (pools of 8), and
+AiohttpTransport (httpx on aiohttp's pool, the gateway's default). A sequential run then splits
+the client's own CPU from httpx's and the transport's. With --rounds N every pool runs N times,
+interleaved (A/B back to back on a shared machine), and a summary gives each figure's range.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import httpcore
 import httpx
 import psutil
 
-from smsgateway.sinch import RetryPolicy, ShardedTransport, SinchClient
+from smsgateway.sinch import AiohttpTransport, RetryPolicy, ShardedTransport, SinchClient
 from smsgateway.sinch.models import SendBatchRequest, to_wire
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,16 +120,33 @@ class Run:
     def rate(self) -> float:
         return self.sent / self.seconds
 
+    @property
+    def requests(self) -> int:
+        return self.sent + sum(self.errors.values())
+
+    @property
+    def client_ms(self) -> float:
+        return self.client_cpu / self.requests * 1000
+
+    @property
+    def simulator_ms(self) -> float:
+        return self.simulator_cpu / self.requests * 1000
+
     def percentile(self, fraction: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
 
 
+POOLS = ("httpx", "sharded", "aiohttp")
+
+
 def http_client(pool: str, connections: int) -> httpx.AsyncClient:
-    """One pooled client: httpx's own pool, or ShardedTransport's pools of 8."""
+    """One pooled client: httpx's own pool, ShardedTransport's pools of 8, or aiohttp's."""
     timeout = httpx.Timeout(10.0)
     if pool == "sharded":
         return httpx.AsyncClient(transport=ShardedTransport(connections), timeout=timeout)
+    if pool == "aiohttp":
+        return httpx.AsyncClient(transport=AiohttpTransport(connections), timeout=timeout)
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     return httpx.AsyncClient(limits=limits, timeout=timeout)
 
@@ -190,13 +209,13 @@ async def send_one(client: SinchClient, reference: str) -> None:
     )
 
 
-async def own_overhead(base_url: str, requests: int) -> tuple[float, float]:
+async def own_overhead(base_url: str, pool: str, requests: int) -> tuple[float, float]:
     """CPU ms per request, one at a time: a bare httpx POST of the same body, then send_batch.
 
     The difference is what the SinchClient itself adds (model dump, auth, error mapping,
-    observer, parsing the answer into a Batch) on top of httpx.
+    observer, parsing the answer into a Batch) on top of httpx and its transport.
     """
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
+    async with http_client(pool, 4) as http:
         client = SinchClient.for_api_token(
             http, service_plan_id=PLAN_ID, api_token=API_TOKEN, base_url=base_url
         )
@@ -223,8 +242,13 @@ async def own_overhead(base_url: str, requests: int) -> tuple[float, float]:
         return figures[0], figures[1]
 
 
+def span(values: list[float]) -> str:
+    low, high = min(values), max(values)
+    digits = 0 if high >= 100 else 3
+    return f"{low:,.{digits}f}" if low == high else f"{low:,.{digits}f}-{high:,.{digits}f}"
+
+
 def report(title: str, run: Run) -> None:
-    requests = run.sent + sum(run.errors.values())
     ceiling = run.concurrency / (run.latency_ms / 1000) if run.latency_ms else float("inf")
     print(f"{title}")
     print(f"  sends/s: {run.rate:,.0f}  ({run.sent:,} in {run.seconds:.1f} s, errors {run.errors})")
@@ -236,8 +260,8 @@ def report(title: str, run: Run) -> None:
         f"mean {statistics.fmean(run.latencies) * 1000 if run.latencies else 0:.1f} ms"
     )
     print(
-        f"  CPU per request: client {run.client_cpu / requests * 1000:.3f} ms, "
-        f"simulator {run.simulator_cpu / requests * 1000:.3f} ms "
+        f"  CPU per request: client {run.client_ms:.3f} ms, "
+        f"simulator {run.simulator_ms:.3f} ms "
         f"(client {run.client_cpu / run.seconds:.0%} of a core, "
         f"simulator {run.simulator_cpu / run.seconds:.0%})"
     )
@@ -250,10 +274,9 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--overhead-duration", type=float, default=5.0)
     parser.add_argument("--overhead-concurrency", type=int, default=32)
-    parser.add_argument(
-        "--pool", choices=["httpx", "sharded"], nargs="+", default=["httpx", "sharded"]
-    )
+    parser.add_argument("--pool", choices=POOLS, nargs="+", default=list(POOLS))
     parser.add_argument("--sequential-requests", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every pool, interleaved")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--port", type=int, default=0, help="simulator port (default: a free one)")
     args = parser.parse_args()
@@ -274,31 +297,60 @@ def main() -> None:
         import uvloop
 
         runner = uvloop.run
+    figures: dict[str, dict[str, list[float]]] = {pool: {} for pool in args.pool}
+
+    def note(pool: str, name: str, value: float) -> None:
+        figures[pool].setdefault(name, []).append(value)
+
     try:
         simulator = psutil.Process(process.pid)
-        for pool in args.pool:
-            for concurrency in args.concurrency:
+        for round_number in range(1, args.rounds + 1):
+            if args.rounds > 1:
+                print(f"--- round {round_number} of {args.rounds}")
+            # Every pool once per round, back to back, so that a neighbour's load hits all alike.
+            for pool in args.pool:
+                for concurrency in args.concurrency:
+                    run = runner(
+                        drive(
+                            base_url, simulator, pool, concurrency, args.latency_ms, args.duration
+                        )
+                    )
+                    report(
+                        f"[{pool} pool] {concurrency} concurrent sends, "
+                        f"{args.latency_ms:g} ms injected latency, {args.duration:g} s",
+                        run,
+                    )
+                    note(pool, f"sends/s at {concurrency}", run.rate)
+                    note(pool, f"client ms/send at {concurrency}", run.client_ms)
+                    note(pool, f"simulator ms/send at {concurrency}", run.simulator_ms)
+                overhead = args.overhead_concurrency
                 run = runner(
-                    drive(base_url, simulator, pool, concurrency, args.latency_ms, args.duration)
+                    drive(base_url, simulator, pool, overhead, 0.0, args.overhead_duration)
                 )
                 report(
-                    f"[{pool} pool] {concurrency} concurrent sends, "
-                    f"{args.latency_ms:g} ms injected latency, {args.duration:g} s",
+                    f"[{pool} pool] overhead: {overhead} concurrent sends, no injected latency, "
+                    f"{args.overhead_duration:g} s",
                     run,
                 )
-            overhead = args.overhead_concurrency
-            run = runner(drive(base_url, simulator, pool, overhead, 0.0, args.overhead_duration))
-            report(
-                f"[{pool} pool] overhead: {overhead} concurrent sends, no injected latency, "
-                f"{args.overhead_duration:g} s",
-                run,
-            )
-        bare, sinch = runner(own_overhead(base_url, args.sequential_requests))
-        print(f"one at a time, no injected latency, {args.sequential_requests} requests each:")
-        print(
-            f"  bare httpx POST: {bare:.3f} ms CPU/request; SinchClient.send_batch: {sinch:.3f} ms"
-        )
-        print(f"  the SinchClient's own share: {sinch - bare:.3f} ms CPU/request")
+                note(pool, "overhead: client ms/send", run.client_ms)
+                note(pool, "overhead: simulator ms/send", run.simulator_ms)
+                bare, sinch = runner(own_overhead(base_url, pool, args.sequential_requests))
+                print(
+                    f"[{pool} pool] one at a time, no injected latency, "
+                    f"{args.sequential_requests} requests each:"
+                )
+                print(
+                    f"  bare httpx POST: {bare:.3f} ms CPU/request; "
+                    f"SinchClient.send_batch: {sinch:.3f} ms"
+                )
+                print(f"  the SinchClient's own share: {sinch - bare:.3f} ms CPU/request")
+                note(pool, "one at a time: bare httpx ms/request", bare)
+                note(pool, "one at a time: SinchClient's own ms/send", sinch - bare)
+        print(f"summary over {args.rounds} round(s), lowest-highest:")
+        for pool, named in figures.items():
+            print(f"  [{pool} pool]")
+            for name, values in named.items():
+                print(f"    {name}: {span(values)}")
     finally:
         stop_simulator(process)
 

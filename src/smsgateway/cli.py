@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import sys
@@ -169,6 +168,8 @@ def _segments(_: Settings, args: argparse.Namespace) -> int:
 
 
 def _simulator(settings: Settings, args: argparse.Namespace) -> int:
+    import uvloop
+
     from smsgateway.simulator import SimulatorConfig, serve_simulator
 
     overrides: dict[str, object] = {}
@@ -181,7 +182,8 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
     config = SimulatorConfig.model_validate(overrides)
     port = args.port or settings.simulator_port
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_simulator(config, host=args.host, port=port, log_level="warning"))
+        # uvloop, as uvicorn itself would pick: it shares the machine with what it serves.
+        uvloop.run(serve_simulator(config, host=args.host, port=port, log_level="warning"))
     return 0
 
 

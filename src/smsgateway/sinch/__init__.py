@@ -4,6 +4,7 @@ Start at :class:`SinchClient`; the error tree is drawn in :mod:`smsgateway.sinch
 """
 
 from smsgateway.sinch._exchange import REQUEST_ID_HEADER
+from smsgateway.sinch.aiohttp_transport import AiohttpTransport
 from smsgateway.sinch.auth import ApiTokenAuth, OAuth2ClientCredentials
 from smsgateway.sinch.client import SinchClient
 from smsgateway.sinch.errors import (
@@ -27,6 +28,7 @@ from smsgateway.sinch.transport import ShardedTransport
 __all__ = [
     "NO_RETRY",
     "REQUEST_ID_HEADER",
+    "AiohttpTransport",
     "ApiTokenAuth",
     "NullObserver",
     "OAuth2ClientCredentials",

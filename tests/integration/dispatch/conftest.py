@@ -16,7 +16,7 @@ import httpx
 import pytest_asyncio
 
 from smsgateway.simulator import SimulatorConfig
-from smsgateway.sinch import SinchClient
+from smsgateway.sinch import AiohttpTransport, SinchClient
 from smsgateway.workers.outbox import DispatchConfig, OutboxWorker
 from tests.integration.dispatch.accepted import open_pool
 from tests.integration.dispatch.harness import FAST, READ_TIMEOUT_S, StartWorker, sinch_client
@@ -56,9 +56,9 @@ async def second_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """On the gateway's default transport (tests/integration/sinch covers both)."""
     async with httpx.AsyncClient(
-        timeout=httpx.Timeout(5.0, read=READ_TIMEOUT_S),
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=50),
+        transport=AiohttpTransport(50), timeout=httpx.Timeout(5.0, read=READ_TIMEOUT_S)
     ) as client:
         yield client
 

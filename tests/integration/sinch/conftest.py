@@ -2,8 +2,9 @@
 
 One simulator serves each test module (starting uvicorn per test would dominate the run);
 each test gets it reset. Clients are built per test on their own pooled ``httpx.AsyncClient``,
-with a retry policy whose sleep is recorded instead of waited, so Retry-After and backoff can be
-asserted without making the suite slow. Every byte still goes over a socket.
+once per transport (aiohttp's pool, the default, and httpx's, sharded), with a retry policy whose
+sleep is recorded instead of waited, so Retry-After and backoff can be asserted without making
+the suite slow. Every byte still goes over a socket.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from tests.integration.sinch.sinch_live import (
     OAUTH_KEY_SECRET,
     OAUTH_PROJECT,
     READ_TIMEOUT_S,
+    TRANSPORTS,
     MakeClient,
     RecordedSleep,
     RequestLog,
+    pooled_transport,
 )
 from tests.support.sinch_simulator import RunningSimulator, running_simulator
 
@@ -67,12 +70,15 @@ def policy(recorded_sleep: RecordedSleep) -> RetryPolicy:
     )
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def http(request_log: RequestLog) -> AsyncIterator[httpx.AsyncClient]:
-    """The pooled client a gateway process would own, with a short read timeout."""
+@pytest_asyncio.fixture(loop_scope="session", params=TRANSPORTS)
+async def http(
+    request: pytest.FixtureRequest, request_log: RequestLog
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The pooled client a gateway process would own, with a short read timeout, on each
+    transport the gateway can use: every live test runs on both."""
     async with httpx.AsyncClient(
+        transport=pooled_transport(request.param, 50),
         timeout=httpx.Timeout(5.0, read=READ_TIMEOUT_S),
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=50),
         event_hooks={"request": [request_log]},
     ) as client:
         yield client

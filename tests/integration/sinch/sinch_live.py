@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from smsgateway.sinch import SinchClient
+from smsgateway.sinch import AiohttpTransport, ShardedTransport, SinchClient
 from tests.support.sinch_simulator import RunningSimulator
 
 OAUTH_PROJECT = "project-1"
@@ -19,6 +19,16 @@ OAUTH_KEY_SECRET = "key-secret-1"
 # Short enough to keep the unknown-outcome tests fast, long enough for loopback answers
 # on a busy two-core machine.
 READ_TIMEOUT_S = 0.3
+
+# SMSGW_SINCH_TRANSPORT's values, the default first.
+TRANSPORTS = ("aiohttp", "httpx")
+
+
+def pooled_transport(kind: str, max_connections: int) -> httpx.AsyncBaseTransport:
+    """The transport the gateway builds for ``kind`` (components.build_http_client)."""
+    if kind == "aiohttp":
+        return AiohttpTransport(max_connections)
+    return ShardedTransport(max_connections)
 
 
 @dataclass

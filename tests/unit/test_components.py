@@ -1,0 +1,39 @@
+"""The pooled Sinch HTTP client is built as the settings say: transport, limits, timeouts."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from smsgateway.components import build_http_client
+from smsgateway.sinch import AiohttpTransport, ShardedTransport
+from tests.support.settings import make_settings
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_the_sinch_client_runs_on_aiohttp_by_default() -> None:
+    settings = make_settings(
+        sinch_max_connections=7,
+        sinch_connect_timeout_seconds=1,
+        sinch_read_timeout_seconds=2,
+        sinch_write_timeout_seconds=3,
+        sinch_pool_timeout_seconds=4,
+    )
+
+    async with build_http_client(settings) as http:
+        transport = http._transport
+
+    assert isinstance(transport, AiohttpTransport)
+    assert transport.max_connections == 7
+    assert http.timeout == httpx.Timeout(connect=1, read=2, write=3, pool=4)
+
+
+async def test_httpx_is_still_selectable() -> None:
+    settings = make_settings(sinch_transport="httpx", sinch_max_connections=16)
+
+    async with build_http_client(settings) as http:
+        transport = http._transport
+
+    assert isinstance(transport, ShardedTransport)
+    assert len(transport.in_flight) == 2  # 16 connections in pools of 8
