@@ -21,12 +21,14 @@ import asyncio
 import logging
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 from pydantic import ValidationError
 
 from smsgateway.domain.backoff import BackoffPolicy, GiveUp, plan_retry
@@ -44,14 +46,15 @@ from smsgateway.sinch.errors import (
 )
 from smsgateway.sinch.models import Batch, DeliveryReportType, SendBatchRequest
 from smsgateway.store import dispatch as store
-from smsgateway.store import outbox, throttle
+from smsgateway.store import outbox, reports, throttle
+from smsgateway.store.batching import BatchCall, BatchLookup
+from smsgateway.store.errors import CONNECTION_ERRORS, DatabaseUnavailableError
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from smsgateway.sinch.client import SinchClient
     from smsgateway.store.dispatch import OutgoingMessage
     from smsgateway.store.outbox import Claim
+    from smsgateway.store.pool import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,12 @@ logger = logging.getLogger(__name__)
 _LOOKUP_MARGIN = timedelta(minutes=10)
 # The send must end well inside the lease, so no other worker can start while it may be live.
 _SEND_SHARE_OF_LEASE = 0.8
+
+_REPORT_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    DatabaseUnavailableError,
+    *CONNECTION_ERRORS,
+)
 
 
 class DispatchOutcome(StrEnum):
@@ -139,6 +148,9 @@ class Dispatcher:
         self._random = random
         self._clock = clock
         self._sleep = sleep
+        # Concurrent sends load their messages, and look for early reports, in one query.
+        self._loads: BatchCall[uuid.UUID, OutgoingMessage | None] = BatchCall(pool, _load_many)
+        self._kept: BatchLookup[str] = BatchLookup(pool, reports.kept_batches)
 
     @property
     def policy(self) -> DispatchPolicy:
@@ -149,12 +161,12 @@ class Dispatcher:
 
         Database errors propagate: the caller logs them and the claim expires by itself.
         """
-        async with self._pool.acquire() as connection:
-            message = await store.load_outgoing(connection, claim.message_id)
-            if message is None or not message.is_pending:
-                # Cancelled or recorded meanwhile: the outbox row has nothing left to do.
+        message = await self._loads.call(claim.message_id)
+        if message is None or not message.is_pending:
+            # Cancelled or recorded meanwhile: the outbox row has nothing left to do.
+            async with self._pool.acquire() as connection:
                 await outbox.complete(connection, claim.message_id, claim.claim_token)
-                return DispatchOutcome.SKIPPED
+            return DispatchOutcome.SKIPPED
         if not message.recipients:
             return await self._end(
                 claim, message, "failed", "no_recipients", "No recipient is left to send to.", {}
@@ -198,6 +210,23 @@ class Dispatcher:
                     logger.warning("message %s: claim lost before sending; not sent", message.id)
                     return DispatchOutcome.LOST_CLAIM
         return await self._send(claim, message, request)
+
+    async def _apply_early_reports(self, batch_id: str) -> None:
+        """Applies the delivery reports kept because they came before ``batch_id`` was known.
+
+        It must look after the batch id is committed (``store.reports`` tells why), and it
+        almost never finds any, so concurrent sends share one look. A failure loses nothing:
+        the reports stay kept, for the batch's next report or the retention job to apply.
+        """
+        try:
+            if batch_id not in await self._kept.lookup((batch_id,)):
+                return
+            async with self._pool.acquire() as connection:
+                await reports.apply_unmatched(connection, batch_id)
+        except _REPORT_ERRORS:
+            logger.warning(
+                "batch %s: early delivery reports left for later", batch_id, exc_info=True
+            )
 
     def _surely_held(self, claim: Claim) -> bool:
         """Whether the claim is young enough that no other worker can have it and the send's
@@ -304,6 +333,7 @@ class Dispatcher:
                 resolved_by_lookup=resolved_by_lookup,
                 route=message.callback_route,
             )
+        await self._apply_early_reports(batch.id)
         if not held:
             logger.warning("message %s: batch %s recorded from a lost claim", message.id, batch.id)
         via = "lookup" if resolved_by_lookup else "send"
@@ -424,3 +454,10 @@ def _transient_reason(exc: SinchError) -> str:
     if isinstance(exc, SinchOutcomeUnknown):
         return "outcome_unknown"
     return "sinch_error"
+
+
+async def _load_many(
+    connection: Connection, message_ids: list[uuid.UUID]
+) -> list[OutgoingMessage | None]:
+    loaded = await store.load_outgoing_many(connection, message_ids)
+    return [loaded.get(message_id) for message_id in message_ids]

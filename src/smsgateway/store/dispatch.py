@@ -20,7 +20,6 @@ overwritten.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,22 +29,17 @@ from typing import TYPE_CHECKING, Any, Literal
 import asyncpg
 
 from smsgateway.domain.status import RecipientStatus, derive_message_status
-from smsgateway.store import outbox, reports
+from smsgateway.store import outbox
 from smsgateway.store.callbacks import (
     CallbackRoute,
     callback_route,
     enqueue_gateway_changes,
     route_columns,
 )
-from smsgateway.store.errors import CONNECTION_ERRORS
 
 if TYPE_CHECKING:
     from smsgateway.store.outbox import Claim
     from smsgateway.store.pool import Connection
-
-logger = logging.getLogger(__name__)
-
-_REPORT_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError, *CONNECTION_ERRORS)
 
 FinalStatus = Literal["rejected", "expired", "failed"]
 
@@ -131,13 +125,20 @@ CROSS JOIN LATERAL (
     LEFT JOIN opt_out AS o ON o.msisdn = r.msisdn AND o.opted_out
     WHERE r.message_id = m.id AND r.status IN ('queued', 'scheduled')
 ) AS p
-WHERE m.id = $1
+WHERE m.id = ANY($1::uuid[])
 """
 
 
 async def load_outgoing(connection: Connection, message_id: uuid.UUID) -> OutgoingMessage | None:
-    row = await connection.fetchrow(_LOAD, message_id)
-    return None if row is None else _outgoing(row)
+    return (await load_outgoing_many(connection, [message_id])).get(message_id)
+
+
+async def load_outgoing_many(
+    connection: Connection, message_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, OutgoingMessage]:
+    """The messages among ``message_ids`` that exist, by id (concurrent sends load together)."""
+    rows = await connection.fetch(_LOAD, list(message_ids))
+    return {row["id"]: _outgoing(row) for row in rows}
 
 
 async def record_submitted(
@@ -149,10 +150,11 @@ async def record_submitted(
     route: CallbackRoute | None,
 ) -> bool:
     """Records Sinch's batch id and marks message and pending recipients submitted (queuing
-    their status callbacks to ``route``), then applies the delivery reports that arrived before
-    the batch id was known.
+    their status callbacks to ``route``).
 
-    Returns whether the outbox row was still ours (and is now gone).
+    Returns whether the outbox row was still ours (and is now gone). Reports that arrived
+    before the batch id was known are kept: once this has returned (committed), the caller
+    applies them (``reports.kept_batches``, ``reports.apply_unmatched``).
     """
     detail = {
         "batch_id": batch_id,
@@ -176,13 +178,6 @@ async def record_submitted(
                 previous=_moved(row),
             )
     assert row is not None
-    # After the commit, so that a delivery report kept meanwhile is found here, or finds the
-    # batch id itself (store.reports). A failure here loses nothing: the reports stay kept,
-    # and the batch's next report applies them.
-    try:
-        await reports.apply_unmatched(connection, batch_id)
-    except _REPORT_ERRORS:
-        logger.warning("batch %s: early delivery reports left for later", batch_id, exc_info=True)
     return bool(row["completed"])
 
 

@@ -16,9 +16,10 @@ paying for its own.
   batch size, and is what makes the derived status correct.
 - **Early reports.** A report that matches no message is kept in ``unmatched_report`` (kind
   ``unknown_batch``) and applied, in arrival order, once its batch id is recorded
-  (``apply_unmatched``, which ``dispatch.record_submitted`` calls after its commit). Both sides
-  commit their own write before looking for the other's (the report path keeps the report,
-  then looks for the batch again), so whichever looks last finds the other's: a report is
+  (``apply_unmatched``, which the dispatcher calls once its ``dispatch.record_submitted`` has
+  committed). Both sides commit their own write before looking for the other's (the report
+  path keeps the report, then looks for the batch again), so whichever looks last finds the
+  other's: a report is
   never stranded between "no such batch" and "batch recorded". Taking the kept rows with
   ``DELETE ... RETURNING`` under the message lock applies each once. Any later report for the
   batch also sweeps up kept ones, before itself, since they arrived first.
@@ -320,6 +321,16 @@ async def record_unprocessable(
         None,
     )
     return AppliedReport(ReportOutcome.UNPROCESSABLE if stored else ReportOutcome.DUPLICATE)
+
+
+async def kept_batches(connection: Connection, batch_ids: Sequence[str]) -> frozenset[str]:
+    """Those of ``batch_ids`` that have reports kept for them, waiting to be applied."""
+    rows = await connection.fetch(
+        "SELECT DISTINCT batch_id FROM unmatched_report"
+        " WHERE kind = 'unknown_batch' AND batch_id = ANY($1::text[])",
+        list(batch_ids),
+    )
+    return frozenset(row["batch_id"] for row in rows)
 
 
 async def apply_unmatched(connection: Connection, batch_id: str) -> list[AppliedReport]:

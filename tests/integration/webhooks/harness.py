@@ -12,6 +12,7 @@ import httpx
 
 from smsgateway.store import outbox
 from smsgateway.store.dispatch import load_outgoing, record_submitted
+from smsgateway.store.reports import apply_unmatched
 
 DLR_PATH = "/webhooks/sinch/delivery-reports"
 INBOUND_PATH = "/webhooks/sinch/inbound"
@@ -90,7 +91,8 @@ async def send_message(client: httpx.AsyncClient, to: Sequence[str], **fields: o
 
 
 async def record_batch(database_url: str, message_id: str, batch_id: str) -> None:
-    """What the dispatcher does once Sinch accepted the batch: claim, load, record_submitted."""
+    """What the dispatcher does once Sinch accepted the batch: claim, load, record_submitted,
+    then apply the reports that came before the batch id."""
     connection = await connect(database_url)
     try:
         claims = await outbox.claim_due(connection, 100, 30.0, "test-worker")
@@ -104,6 +106,7 @@ async def record_batch(database_url: str, message_id: str, batch_id: str) -> Non
             resolved_by_lookup=False,
             route=loaded.callback_route,
         )
+        await apply_unmatched(connection, batch_id)
     finally:
         await connection.close()
 
