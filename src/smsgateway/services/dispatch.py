@@ -148,8 +148,12 @@ class Dispatcher:
         self._random = random
         self._clock = clock
         self._sleep = sleep
-        # Concurrent sends load their messages, and look for early reports, in one query.
+        # Concurrent sends load their messages, record their batches (when no callbacks are
+        # to be queued) and look for early reports together: one statement for all waiting.
         self._loads: BatchCall[uuid.UUID, OutgoingMessage | None] = BatchCall(pool, _load_many)
+        self._submissions: BatchCall[store.Submission, bool] = BatchCall(
+            pool, store.record_submitted_many
+        )
         self._kept: BatchLookup[str] = BatchLookup(pool, reports.kept_batches)
 
     @property
@@ -325,14 +329,19 @@ class Dispatcher:
     async def _record(
         self, claim: Claim, message: OutgoingMessage, batch: Batch, *, resolved_by_lookup: bool
     ) -> DispatchOutcome:
-        async with self._pool.acquire() as connection:
-            held = await store.record_submitted(
-                connection,
-                claim,
-                batch_id=batch.id,
-                resolved_by_lookup=resolved_by_lookup,
-                route=message.callback_route,
+        if message.callback_route is None:
+            held = await self._submissions.call(
+                store.Submission(claim, batch.id, resolved_by_lookup)
             )
+        else:
+            async with self._pool.acquire() as connection:
+                held = await store.record_submitted(
+                    connection,
+                    claim,
+                    batch_id=batch.id,
+                    resolved_by_lookup=resolved_by_lookup,
+                    route=message.callback_route,
+                )
         await self._apply_early_reports(batch.id)
         if not held:
             logger.warning("message %s: batch %s recorded from a lost claim", message.id, batch.id)

@@ -156,12 +156,7 @@ async def record_submitted(
     before the batch id was known are kept: once this has returned (committed), the caller
     applies them (``reports.kept_batches``, ``reports.apply_unmatched``).
     """
-    detail = {
-        "batch_id": batch_id,
-        "attempt": claim.attempts,
-        "worker": claim.claimed_by,
-        "resolved_by_lookup": resolved_by_lookup,
-    }
+    detail = _submitted_detail(claim, batch_id, resolved_by_lookup)
     arguments = (claim.message_id, batch_id, claim.claim_token, detail)
     if route is None:
         row = await connection.fetchrow(_RECORD_SUBMITTED, *arguments)
@@ -179,6 +174,76 @@ async def record_submitted(
             )
     assert row is not None
     return bool(row["completed"])
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A batch Sinch accepted, to record for a message with no status callbacks to queue."""
+
+    claim: Claim
+    batch_id: str
+    resolved_by_lookup: bool
+
+
+async def record_submitted_many(
+    connection: Connection, submissions: Sequence[Submission]
+) -> list[bool]:
+    """``record_submitted`` for messages without a callback route, many in one statement
+    (concurrent sends share it); returns, for each, whether its outbox row was still ours."""
+    rows = await connection.fetch(
+        _RECORD_SUBMITTED_MANY,
+        [item.claim.message_id for item in submissions],
+        [item.batch_id for item in submissions],
+        [item.claim.claim_token for item in submissions],
+        [
+            _submitted_detail(item.claim, item.batch_id, item.resolved_by_lookup)
+            for item in submissions
+        ],
+    )
+    completed = {row["message_id"] for row in rows}
+    return [item.claim.message_id in completed for item in submissions]
+
+
+def _submitted_detail(claim: Claim, batch_id: str, resolved_by_lookup: bool) -> dict[str, Any]:
+    return {
+        "batch_id": batch_id,
+        "attempt": claim.attempts,
+        "worker": claim.claimed_by,
+        "resolved_by_lookup": resolved_by_lookup,
+    }
+
+
+# _RECORD_SUBMITTED for many messages at once, without the moved recipients (no callbacks).
+# The messages are locked in id order, as a batch of delivery reports locks them.
+_RECORD_SUBMITTED_MANY = """
+WITH input AS (
+    SELECT i.message_id, i.batch_id, i.claim_token, i.detail
+    FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::jsonb[])
+        AS i(message_id, batch_id, claim_token, detail)
+), locked AS (
+    SELECT s.id, i.batch_id
+    FROM sms_log AS s JOIN input AS i ON i.message_id = s.id
+    ORDER BY s.id
+    FOR UPDATE OF s
+), message AS (
+    UPDATE sms_log AS s
+    SET sinch_batch_id = l.batch_id, submitted_at = coalesce(s.submitted_at, now()),
+        status = CASE WHEN s.status IN ('queued', 'scheduled') THEN 'submitted' ELSE s.status END,
+        updated_at = now()
+    FROM locked AS l
+    WHERE s.id = l.id AND (s.sinch_batch_id IS NULL OR s.sinch_batch_id = l.batch_id)
+), recipient AS (
+    UPDATE sms_recipient AS r SET status = 'submitted', updated_at = now()
+    FROM locked AS l
+    WHERE r.message_id = l.id AND r.status IN ('queued', 'scheduled')
+), event AS (
+    INSERT INTO sms_event (message_id, kind, status, detail)
+    SELECT i.message_id, 'submitted', 'submitted', i.detail FROM input AS i
+)
+DELETE FROM outbox AS o USING input AS i
+WHERE o.message_id = i.message_id AND o.claim_token = i.claim_token
+RETURNING o.message_id
+"""
 
 
 # One statement (one round trip; alone in its transaction, one commit, when no callbacks are
