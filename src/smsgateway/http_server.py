@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 SHUTDOWN_SECONDS = 30.0
 _POLL_SECONDS = 0.2
+_STEADY_SECONDS = 10.0
+_MAX_RESTART_PAUSE_SECONDS = 10.0
 
 
 class GracefulServer(uvicorn.Server):
@@ -123,6 +125,9 @@ def run_workers(settings: Settings, log_config: dict[str, Any]) -> int:
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     workers = [start() for _ in range(settings.workers)]
+    started = [time.monotonic()] * len(workers)
+    # A worker that keeps dying soon after it starts is replaced ever more slowly.
+    pauses = [0.0] * len(workers)
     exit_code = 0
     try:
         while not stopping.wait(_POLL_SECONDS):
@@ -135,10 +140,23 @@ def run_workers(settings: Settings, log_config: dict[str, Any]) -> int:
                     exit_code = STARTUP_FAILURE
                     stopping.set()
                     break
-                logger.warning(
-                    "worker %s exited with %s; starting another", process.pid, process.exitcode
+                lived = time.monotonic() - started[index]
+                pauses[index] = (
+                    min(_MAX_RESTART_PAUSE_SECONDS, max(_POLL_SECONDS, 2 * pauses[index]))
+                    if lived < _STEADY_SECONDS
+                    else 0.0
                 )
+                logger.warning(
+                    "worker %s exited with %s after %.1f s; starting another in %.1f s",
+                    process.pid,
+                    process.exitcode,
+                    lived,
+                    pauses[index],
+                )
+                if stopping.wait(pauses[index]):
+                    break
                 workers[index] = start()
+                started[index] = time.monotonic()
     finally:
         _stop_all(workers)
         holder.close()

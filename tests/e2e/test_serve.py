@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import httpx
@@ -23,6 +26,8 @@ from tests.support.processes import (
 )
 
 pytestmark = pytest.mark.slow
+
+T = TypeVar("T")
 
 
 def postgres_processes_using(data_dir: Path) -> list[psutil.Process]:
@@ -104,6 +109,51 @@ def test_several_workers_share_one_set_of_metrics(database_url: str, tmp_path: P
         assert stop_gateway(process) == 0
     assert counts == {40.0}, "every worker must report the total of all workers"
     assert len(pids) == 2, log.read_text()
+
+
+def test_a_worker_that_dies_is_replaced_and_each_listens_on_its_own_socket(
+    database_url: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "gateway.log"
+    port = free_port()
+    environment = gateway_environment(DATABASE_URL=database_url, PORT=str(port))
+    base_url = f"http://127.0.0.1:{port}"
+    process = start_gateway(["serve", "--workers", "2"], environment, log)
+    try:
+        wait_until_ready(base_url, process, 60, log)
+        first = _poll(lambda: _listeners(port) if len(_listeners(port)) == 2 else None, 60)
+        victim = min(first)
+        psutil.Process(victim).kill()
+
+        def replaced() -> set[int] | None:
+            now = _listeners(port)
+            return now if len(now) == 2 and victim not in now else None
+
+        second = _poll(replaced, 60)
+        assert httpx.get(f"{base_url}/readyz").status_code == 200
+    finally:
+        assert stop_gateway(process) == 0
+    assert second & first == first - {victim}
+    assert "exited with -9" in log.read_text()
+
+
+def _listeners(port: int) -> set[int]:
+    """The processes listening on ``port``: with several workers, one socket each."""
+    return {
+        connection.pid
+        for connection in psutil.net_connections(kind="tcp")
+        if connection.status == psutil.CONN_LISTEN
+        and connection.laddr.port == port
+        and connection.pid is not None
+    }
+
+
+def _poll(probe: Callable[[], T | None], timeout_s: float) -> T:
+    deadline = time.monotonic() + timeout_s
+    while (found := probe()) is None:
+        assert time.monotonic() < deadline, f"not within {timeout_s} s"
+        time.sleep(0.05)
+    return found
 
 
 def test_a_wrong_setting_stops_start_up_with_one_clear_line(tmp_path: Path) -> None:
