@@ -20,6 +20,9 @@ MAX_BODY_CHARS = 2000  # Sinch's current limit; older docs said 1600
 MAX_REFERENCE_CHARS = 2048  # client_reference and callback_url alike
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
+# Sinch's status codes are small numbers (0, 400-412, ...); one beyond 32 bits is no code Sinch
+# sends, and a report carrying one is unreadable (kept as unprocessable), not stored as is.
+SinchCode = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
 
 class DeliveryReportType(StrEnum):
@@ -131,7 +134,7 @@ class DryRunResult(WireModel):
 class StatusCount(WireModel):
     """One status of a batch report; ``recipients`` only in ``full`` reports."""
 
-    code: int
+    code: SinchCode
     status: str
     count: int = Field(ge=0)
     recipients: list[str] = Field(default_factory=list)
@@ -153,7 +156,7 @@ class RecipientDeliveryReport(WireModel):
     type: Literal["recipient_delivery_report_sms", "recipient_delivery_report_mms"]
     batch_id: NonEmptyStr
     recipient: NonEmptyStr
-    code: int
+    code: SinchCode
     status: str
     at: datetime
     operator_status_at: datetime | None = None

@@ -280,6 +280,20 @@ async def test_an_unknown_type_is_kept_and_answered_200(
     )
 
 
+@pytest.mark.parametrize("code", [2**31, -(2**31) - 1, 10**30])
+async def test_a_code_beyond_any_sinch_code_is_kept_and_answered_200(
+    gateway: httpx.AsyncClient, database_url: str, code: int
+) -> None:
+    message_id = await sent(gateway, database_url, SE)
+    payload = recipient_report(BATCH, SE, "Delivered", code, "2026-11-27T10:00:00Z")
+    response = await post_report(gateway, payload)
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "unprocessable"
+    [kept] = await fetch(database_url, "SELECT kind, payload FROM unmatched_report")
+    assert (kept["kind"], kept["payload"]) == ("unprocessable", payload)
+    assert recipient_states(await message(gateway, message_id)) == {SE: "submitted"}
+
+
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'"text"', b"\xff\xfe"])
 async def test_a_body_that_is_not_a_json_object_is_a_400(
     gateway: httpx.AsyncClient, body: bytes
