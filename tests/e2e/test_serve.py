@@ -6,7 +6,8 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -87,14 +88,23 @@ def test_embedded_serve_keeps_data_across_restarts_and_leaves_no_postgres(tmp_pa
     assert "Traceback" not in output
 
 
-def test_several_workers_share_one_set_of_metrics(database_url: str, tmp_path: Path) -> None:
-    log = tmp_path / "gateway.log"
+@contextmanager
+def two_workers(database_url: str, log: Path) -> Iterator[int]:
+    """``serve --workers 2`` on a free port, ready; yields the port, stops it cleanly after."""
     port = free_port()
     environment = gateway_environment(DATABASE_URL=database_url, PORT=str(port))
-    base_url = f"http://127.0.0.1:{port}"
     process = start_gateway(["serve", "--workers", "2"], environment, log)
     try:
-        wait_until_ready(base_url, process, 60, log)
+        wait_until_ready(f"http://127.0.0.1:{port}", process, 60, log)
+        yield port
+    finally:
+        assert stop_gateway(process) == 0
+
+
+def test_several_workers_share_one_set_of_metrics(database_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "gateway.log"
+    with two_workers(database_url, log) as port:
+        base_url = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base_url) as client:
             for _ in range(40):
                 assert client.get("/healthz").status_code == 200
@@ -105,8 +115,6 @@ def test_several_workers_share_one_set_of_metrics(database_url: str, tmp_path: P
                 text = httpx.get(f"{base_url}/metrics", headers={"connection": "close"}).text
                 counts.add(_healthz_count(text))
                 pids |= _worker_pids(text)
-    finally:
-        assert stop_gateway(process) == 0
     assert counts == {40.0}, "every worker must report the total of all workers"
     assert len(pids) == 2, log.read_text()
 
@@ -115,12 +123,7 @@ def test_a_worker_that_dies_is_replaced_and_each_listens_on_its_own_socket(
     database_url: str, tmp_path: Path
 ) -> None:
     log = tmp_path / "gateway.log"
-    port = free_port()
-    environment = gateway_environment(DATABASE_URL=database_url, PORT=str(port))
-    base_url = f"http://127.0.0.1:{port}"
-    process = start_gateway(["serve", "--workers", "2"], environment, log)
-    try:
-        wait_until_ready(base_url, process, 60, log)
+    with two_workers(database_url, log) as port:
         first = _poll(lambda: _listeners(port) if len(_listeners(port)) == 2 else None, 60)
         victim = min(first)
         psutil.Process(victim).kill()
@@ -130,9 +133,7 @@ def test_a_worker_that_dies_is_replaced_and_each_listens_on_its_own_socket(
             return now if len(now) == 2 and victim not in now else None
 
         second = _poll(replaced, 60)
-        assert httpx.get(f"{base_url}/readyz").status_code == 200
-    finally:
-        assert stop_gateway(process) == 0
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
     assert second & first == first - {victim}
     assert "exited with -9" in log.read_text()
 

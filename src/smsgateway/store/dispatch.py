@@ -164,14 +164,7 @@ async def record_submitted(
         async with connection.transaction():
             row = await connection.fetchrow(_RECORD_SUBMITTED, *arguments)
             assert row is not None
-            await enqueue_gateway_changes(
-                connection,
-                message_id=claim.message_id,
-                route=route,
-                message_status=row["message_status"],
-                status=RecipientStatus.SUBMITTED,
-                previous=_moved(row),
-            )
+            await _queue_callbacks(connection, claim, route, row, RecipientStatus.SUBMITTED)
     assert row is not None
     return bool(row["completed"])
 
@@ -301,14 +294,7 @@ async def record_final(
             _RECORD_FINAL, claim.message_id, status, code, detail, event
         )
         assert row is not None
-        await enqueue_gateway_changes(
-            connection,
-            message_id=claim.message_id,
-            route=route,
-            message_status=row["message_status"],
-            status=RecipientStatus(status),
-            previous=_moved(row),
-        )
+        await _queue_callbacks(connection, claim, route, row, RecipientStatus(status))
         return True
 
 
@@ -457,6 +443,25 @@ async def _insert_event(
         kind,
         status,
         detail,
+    )
+
+
+async def _queue_callbacks(
+    connection: Connection,
+    claim: Claim,
+    route: CallbackRoute | None,
+    row: asyncpg.Record,
+    status: RecipientStatus,
+) -> None:
+    """Queues callbacks for the recipients a statement moved to ``status`` (its ``moved`` and
+    ``moved_from`` columns, and the message's status after it)."""
+    await enqueue_gateway_changes(
+        connection,
+        message_id=claim.message_id,
+        route=route,
+        message_status=row["message_status"],
+        status=status,
+        previous=_moved(row),
     )
 
 
