@@ -227,10 +227,14 @@ class DeliveryReportService:
 
     def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 256) -> None:
         self._pool = pool
+        # One batch in flight at a time: reports arriving meanwhile go together in the next,
+        # so batches are larger and each report costs Postgres less (bench_reports.py, back to
+        # back: 3,602-3,744 reports/s with one, 3,330-3,452 with two).
         self._batches: BatchCall[IncomingReport, AppliedReport | Exception] = BatchCall(
             pool,
             _record_batch,
             max_batch=max_batch,
+            max_concurrent_batches=1,
             acquire_timeout=ACQUIRE_TIMEOUT_SECONDS,
         )
 
