@@ -21,16 +21,14 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import benchmark_database, clean_environment, free_port, migrate
 from loadgen import post_request, run_load, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,26 +36,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 def swedish_mobile(rng: random.Random) -> str:
     return f"+4670{rng.randrange(10**7):07d}"
-
-
-async def create_database(server_dsn: str) -> str:
-    name = f"smsgw_bench_{uuid.uuid4().hex[:8]}"
-    connection = await asyncpg.connect(server_dsn)
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    head, sep, query = server_dsn.partition("?")
-    return f"{head.rsplit('/', 1)[0]}/{name}{sep}{query}"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def main() -> None:
@@ -69,25 +47,14 @@ def main() -> None:
     parser.add_argument("--database-url")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as workspace:
-        embedded = None
-        server_dsn = args.database_url
-        if server_dsn is None:
-            from smsgateway.store.embedded import start_embedded_postgres
-
-            embedded = start_embedded_postgres(Path(workspace), database="postgres")
-            server_dsn = embedded.dsn
-        try:
-            run(args, asyncio.run(create_database(server_dsn)))
-        finally:
-            if embedded is not None:
-                embedded.stop()
+    with benchmark_database(args.database_url) as dsn:
+        run(args, dsn)
 
 
 def run(args: argparse.Namespace, database_url: str) -> None:
     port = free_port()
     environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SMSGW_", "SINCH_"))},
+        **clean_environment(),
         "DATABASE_URL": database_url,
         "PORT": str(port),
         "SMSGW_WORKERS": str(args.workers),
@@ -96,12 +63,7 @@ def run(args: argparse.Namespace, database_url: str) -> None:
         "SMSGW_SIMULATOR_PORT": str(free_port()),
         "SMSGW_DB_POOL_MAX_SIZE": "10",
     }
-    subprocess.run(
-        [sys.executable, "-m", "smsgateway", "migrate"],
-        env=environment,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    migrate(environment)
     created = subprocess.run(
         [
             sys.executable,

@@ -17,7 +17,6 @@ import json
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_accept import create_database, free_port
+from harness import benchmark_database, free_port
 from smsgateway.domain.backoff import BackoffPolicy
 from smsgateway.services.callbacks import CallbackDeliverer, CallbackPolicy
 from smsgateway.sinch import ShardedTransport
@@ -188,23 +187,13 @@ def main() -> None:
     port = free_port()
     receiver = multiprocessing.Process(target=serve_receiver, args=(port,), daemon=True)
     receiver.start()
-    with tempfile.TemporaryDirectory() as workspace:
-        embedded = None
-        server_dsn = args.database_url
-        if server_dsn is None:
-            from smsgateway.store.embedded import start_embedded_postgres
-
-            embedded = start_embedded_postgres(Path(workspace), database="postgres")
-            server_dsn = embedded.dsn
-        try:
-            dsn = asyncio.run(create_database(server_dsn))
+    try:
+        with benchmark_database(args.database_url) as dsn:
             upgrade_to_head(REPO / "migrations", dsn)
             asyncio.run(measure(dsn, f"http://127.0.0.1:{port}/callbacks", args))
-        finally:
-            if embedded is not None:
-                embedded.stop()
-            receiver.terminate()
-            receiver.join(timeout=5)
+    finally:
+        receiver.terminate()
+        receiver.join(timeout=5)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -32,7 +31,7 @@ import psutil
 from smsgateway.store.messages import NewMessage, insert_accepted
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_accept import create_database, free_port
+from harness import benchmark_database, clean_environment, free_port, migrate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,34 +124,18 @@ def main() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--transport", choices=["aiohttp", "httpx"])
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as workspace:
-        embedded = None
-        server_dsn = args.database_url
-        if server_dsn is None:
-            from smsgateway.store.embedded import start_embedded_postgres
-
-            embedded = start_embedded_postgres(Path(workspace), database="postgres")
-            server_dsn = embedded.dsn
-        try:
-            run(args, asyncio.run(create_database(server_dsn)))
-        finally:
-            if embedded is not None:
-                embedded.stop()
+    with benchmark_database(args.database_url) as dsn:
+        run(args, dsn)
 
 
 def run(args: argparse.Namespace, dsn: str) -> None:
     simulator_port = free_port()
     base_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SMSGW_", "SINCH_"))},
+        **clean_environment(),
         "DATABASE_URL": dsn,
         "SMSGW_LOG_LEVEL": "WARNING",
     }
-    subprocess.run(
-        [sys.executable, "-m", "smsgateway", "migrate"],
-        env=base_env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    migrate(base_env)
     asyncio.run(store_messages(dsn, args.messages))
     simulator = subprocess.Popen(
         [sys.executable, "-m", "smsgateway", "simulator", "--port", str(simulator_port)],

@@ -16,7 +16,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import tempfile
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +23,8 @@ from pathlib import Path
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_accept import cpu_seconds, create_database, free_port
+from bench_accept import cpu_seconds
+from harness import benchmark_database, clean_environment, free_port, migrate
 from loadgen import post_request, run_load, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,25 +73,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as workspace:
-        embedded = None
-        server_dsn = args.database_url
-        if server_dsn is None:
-            from smsgateway.store.embedded import start_embedded_postgres
-
-            embedded = start_embedded_postgres(Path(workspace), database="postgres")
-            server_dsn = embedded.dsn
-        try:
-            run(args, asyncio.run(create_database(server_dsn)))
-        finally:
-            if embedded is not None:
-                embedded.stop()
+    with benchmark_database(args.database_url) as dsn:
+        run(args, dsn)
 
 
 def run(args: argparse.Namespace, dsn: str) -> None:
     port = free_port()
     environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SMSGW_", "SINCH_"))},
+        **clean_environment(),
         "DATABASE_URL": dsn,
         "PORT": str(port),
         "SMSGW_WORKERS": str(args.workers),
@@ -100,12 +89,7 @@ def run(args: argparse.Namespace, dsn: str) -> None:
         "SMSGW_SIMULATOR_PORT": str(free_port()),
         "SMSGW_DB_POOL_MAX_SIZE": "10",
     }
-    subprocess.run(
-        [sys.executable, "-m", "smsgateway", "migrate"],
-        env=environment,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    migrate(environment)
     pairs = asyncio.run(store_submitted(dsn, args.messages, args.recipients))
     gateway = subprocess.Popen(
         [sys.executable, "-m", "smsgateway", "serve"],

@@ -26,7 +26,6 @@ import os
 import platform
 import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,18 +37,12 @@ import httpcore
 import httpx
 import psutil
 
+from harness import clean_environment, free_port
 from smsgateway.sinch import AiohttpTransport, RetryPolicy, ShardedTransport, SinchClient
 from smsgateway.sinch.models import SendBatchRequest, to_wire
 
 REPO = Path(__file__).resolve().parents[1]
 PLAN_ID, API_TOKEN = "simulator-plan", "simulator-token"  # the simulator's default plan
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def cpu_model() -> str:
@@ -69,11 +62,7 @@ def has_sniffio() -> bool:
 
 def start_simulator(port: int) -> tuple[subprocess.Popen[bytes], list[str]]:
     command = [sys.executable, "-m", "smsgateway", "simulator", "--port", str(port)]
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("SMSGW_", "SINCH_", "PROMETHEUS_"))
-    }
+    environment = clean_environment()
     process = subprocess.Popen(
         command,
         cwd=REPO,

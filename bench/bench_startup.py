@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,23 +21,17 @@ from pathlib import Path
 import httpx
 import psutil
 
+from harness import clean_environment, free_port
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def clean_environment(**extra: str) -> dict[str, str]:
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("SMSGW_", "SINCH_", "PROMETHEUS_", "VIRTUAL_ENV"))
-        and key not in {"DATABASE_URL", "PORT"}
-    }
+def startup_environment(**extra: str) -> dict[str, str]:
+    """Ours dropped, and the virtualenv's and the caller's database and port too: ``make run``
+    must find its own."""
+    environment = clean_environment(drop=("VIRTUAL_ENV",))
+    environment.pop("DATABASE_URL", None)
+    environment.pop("PORT", None)
     environment.update(extra)
     return environment
 
@@ -47,7 +40,7 @@ def time_to_ready(
     command: list[str], cwd: Path, port: int, deadline: float, **extra_env: str
 ) -> tuple[float, int]:
     """Runs ``command``; returns (seconds to /readyz 200, RSS in bytes of the gateway)."""
-    environment = clean_environment(PORT=str(port), **extra_env)
+    environment = startup_environment(PORT=str(port), **extra_env)
     started = time.monotonic()
     process = subprocess.Popen(
         command,

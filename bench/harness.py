@@ -1,0 +1,81 @@
+"""What the benchmarks share: a throwaway database, free ports, an environment of their own.
+
+Each benchmark runs the gateway (or a worker, or the simulator) as a child process whose
+settings come only from what the benchmark passes: variables of ours set in the caller's shell
+are dropped, so the figures do not depend on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Settings a child process must not inherit from the caller's shell.
+_OURS = ("SMSGW_", "SINCH_", "PROMETHEUS_")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def clean_environment(*, drop: tuple[str, ...] = (), **extra: str) -> dict[str, str]:
+    """This process's environment without our settings (nor ``drop``), plus ``extra``."""
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith(_OURS + drop)
+    }
+    environment.update(extra)
+    return environment
+
+
+def migrate(environment: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "smsgateway", "migrate"],
+        env=environment,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+@contextmanager
+def benchmark_database(server_dsn: str | None) -> Iterator[str]:
+    """A new, empty database on ``server_dsn``'s server, or on a throwaway embedded Postgres
+    when it is None; yields its DSN. (The embedded one is stopped after; a database made on
+    a given server is left there, for a look at what the run wrote.)"""
+    with tempfile.TemporaryDirectory() as workspace:
+        embedded = None
+        if server_dsn is None:
+            from smsgateway.store.embedded import start_embedded_postgres
+
+            embedded = start_embedded_postgres(Path(workspace), database="postgres")
+            server_dsn = embedded.dsn
+        try:
+            yield asyncio.run(create_database(server_dsn))
+        finally:
+            if embedded is not None:
+                embedded.stop()
+
+
+async def create_database(server_dsn: str) -> str:
+    name = f"smsgw_bench_{uuid.uuid4().hex[:8]}"
+    connection = await asyncpg.connect(server_dsn)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    head, sep, query = server_dsn.partition("?")
+    return f"{head.rsplit('/', 1)[0]}/{name}{sep}{query}"
