@@ -47,11 +47,21 @@ class _Coalescer(Generic[Item, Result]):
         if len(self._runners) < self._max_runners:
             runner = asyncio.create_task(self._drain())
             self._runners.add(runner)
-            runner.add_done_callback(self._runners.discard)
         # Shielded: a caller that goes away must not cancel a round trip that carries others.
         return await asyncio.shield(future)
 
     async def _drain(self) -> None:
+        try:
+            await self._drain_pending()
+        finally:
+            # Leaves the set in the same step that found nothing pending. Left to a done
+            # callback, it would stay counted until that ran, and an item submitted meanwhile
+            # would find the runners full and wait for ever.
+            current = asyncio.current_task()
+            assert current is not None
+            self._runners.discard(current)
+
+    async def _drain_pending(self) -> None:
         while self._pending:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]

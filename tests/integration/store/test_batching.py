@@ -1,0 +1,66 @@
+"""Group commit (store.batching): every caller's item is written, however calls interleave."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from smsgateway.store.batching import BatchWriter
+from tests.integration.dispatch.accepted import open_pool
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    opened = await open_pool(database_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+class PoolThatRunsBesideTheRelease:
+    """The real pool; as a batch gives its connection back, ``beside`` runs, so that a task
+    it starts takes its first step on the same loop turn the batch's runner finishes on."""
+
+    def __init__(self, pool: asyncpg.Pool, beside: Callable[[], None]) -> None:
+        self._pool = pool
+        self._beside = beside
+
+    async def acquire(self, *, timeout: float) -> Any:  # noqa: ASYNC109 (asyncpg's own)
+        return await self._pool.acquire(timeout=timeout)
+
+    async def release(self, connection: Any) -> None:
+        await self._pool.release(connection)
+        loop = asyncio.get_running_loop()
+        released = loop.create_future()
+        loop.call_soon(released.set_result, None)
+        loop.call_soon(self._beside)
+        await released
+
+
+async def test_an_item_submitted_as_the_last_batch_ends_is_still_written(
+    pool: asyncpg.Pool,
+) -> None:
+    written: list[list[int]] = []
+    late: list[asyncio.Task[None]] = []
+
+    def submit_late() -> None:
+        if not late:
+            late.append(asyncio.ensure_future(writer.submit(2)))
+
+    async def write(_: Any, items: list[int]) -> None:
+        written.append(items)
+
+    wrapped: Any = PoolThatRunsBesideTheRelease(pool, submit_late)
+    writer: BatchWriter[int] = BatchWriter(wrapped, write, max_concurrent_writes=1)
+    await writer.submit(1)
+    await asyncio.wait_for(late[0], timeout=5)
+
+    assert written == [[1], [2]]
