@@ -9,14 +9,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smsgateway.app import create_app
-from smsgateway.services.api_keys import create_api_key
 from smsgateway.simulator import SimulatorConfig
+from tests.support.api_keys import issue_api_key
 from tests.support.live_server import live_server
 from tests.support.polling import wait_until
 from tests.support.settings import make_settings
@@ -83,11 +82,7 @@ class Setup:
 async def running(
     database_url: str, *, signed: bool = False, **simulator: object
 ) -> AsyncIterator[Setup]:
-    pool = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
-    try:
-        key = (await create_api_key(pool, name="e2e")).key
-    finally:
-        await pool.close()
+    key = await issue_api_key(database_url, name="e2e")
     shim = LateBoundApp()
     async with live_server(shim) as base_url:
         config: dict[str, object] = {"inbound_url": base_url + INBOUND_PATH, **simulator}

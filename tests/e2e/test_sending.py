@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
 
 from smsgateway.app import create_app
-from smsgateway.services.api_keys import create_api_key
 from smsgateway.simulator import SimulatorConfig
+from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
 from tests.support.polling import wait_until
 from tests.support.settings import make_settings
@@ -30,11 +29,7 @@ async def simulator() -> AsyncIterator[RunningSimulator]:
 async def gateway(
     database_url: str, simulator: RunningSimulator
 ) -> AsyncIterator[httpx.AsyncClient]:
-    pool = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
-    try:
-        key = (await create_api_key(pool, name="e2e")).key
-    finally:
-        await pool.close()
+    key = await issue_api_key(database_url, name="e2e")
     settings = make_settings(
         database_url,
         dispatcher="on",

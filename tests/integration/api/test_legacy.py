@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from smsgateway.app import create_app
-from smsgateway.services.api_keys import create_api_key
+from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
 from tests.support.settings import make_settings
 
@@ -19,11 +19,7 @@ pytestmark = pytest.mark.asyncio
 
 @pytest_asyncio.fixture
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    pool = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
-    try:
-        key = (await create_api_key(pool, name="legacy")).key
-    finally:
-        await pool.close()
+    key = await issue_api_key(database_url, name="legacy")
     settings = make_settings(database_url, legacy_wait_seconds=0.3, dispatcher="off")
     async with lifespan_client(create_app(settings)) as client:
         client.headers["X-API-Key"] = key

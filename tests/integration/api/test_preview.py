@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from smsgateway.app import create_app
-from smsgateway.services.api_keys import create_api_key
+from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
 from tests.support.settings import make_settings
 
@@ -25,11 +25,7 @@ US_MOBILE = "+12015550123"
 
 @pytest_asyncio.fixture
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    pool = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
-    try:
-        key = (await create_api_key(pool, name="previewer")).key
-    finally:
-        await pool.close()
+    key = await issue_api_key(database_url, name="previewer")
     settings = make_settings(
         database_url,
         SINCH_NUMBER="+12025550123",

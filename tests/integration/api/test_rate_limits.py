@@ -6,13 +6,12 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
 
 from smsgateway.app import create_app
-from smsgateway.services.api_keys import create_api_key
+from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
 from tests.support.settings import make_settings
 
@@ -22,11 +21,7 @@ PREVIEW = {"to": "+46701234567", "body": "hi"}
 
 
 async def make_key(database_url: str, rate: str | None) -> str:
-    pool = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
-    try:
-        return (await create_api_key(pool, name=f"k-{uuid.uuid4().hex[:6]}", rate_limit=rate)).key
-    finally:
-        await pool.close()
+    return await issue_api_key(database_url, name=f"k-{uuid.uuid4().hex[:6]}", rate_limit=rate)
 
 
 @pytest_asyncio.fixture

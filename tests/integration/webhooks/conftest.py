@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import asyncpg
 import httpx
 import pytest_asyncio
 
 from smsgateway.app import create_app
-from smsgateway.services.api_keys import create_api_key
+from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
 from tests.support.settings import make_settings
 
 
 @pytest_asyncio.fixture
 async def api_key(database_url: str) -> str:
-    pool = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
-    try:
-        return (await create_api_key(pool, name="operator", tenant="acme")).key
-    finally:
-        await pool.close()
+    return await issue_api_key(database_url, name="operator", tenant="acme")
 
 
 @pytest_asyncio.fixture

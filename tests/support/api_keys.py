@@ -1,0 +1,18 @@
+"""API keys for tests, issued straight into a test database."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from smsgateway.services.api_keys import create_api_key
+
+
+async def issue_api_key(
+    database_url: str, name: str, *, tenant: str | None = None, rate_limit: str | None = None
+) -> str:
+    """A new key's secret, as `smsgateway apikey create` would show it."""
+    pool = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
+    try:
+        return (await create_api_key(pool, name=name, tenant=tenant, rate_limit=rate_limit)).key
+    finally:
+        await pool.close()
