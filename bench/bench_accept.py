@@ -28,7 +28,7 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import benchmark_database, clean_environment, free_port, migrate
+from harness import benchmark_database, free_port, gateway_environment, migrate
 from loadgen import post_request, run_load, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,16 +53,7 @@ def main() -> None:
 
 def run(args: argparse.Namespace, database_url: str) -> None:
     port = free_port()
-    environment = {
-        **clean_environment(),
-        "DATABASE_URL": database_url,
-        "PORT": str(port),
-        "SMSGW_WORKERS": str(args.workers),
-        "SMSGW_LOG_LEVEL": "WARNING",
-        "SMSGW_DISPATCHER": "off",
-        "SMSGW_SIMULATOR_PORT": str(free_port()),
-        "SMSGW_DB_POOL_MAX_SIZE": "10",
-    }
+    environment = gateway_environment(database_url, port, args.workers)
     migrate(environment)
     created = subprocess.run(
         [

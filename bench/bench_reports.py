@@ -24,7 +24,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accept import cpu_seconds
-from harness import benchmark_database, clean_environment, free_port, migrate
+from harness import benchmark_database, free_port, gateway_environment, migrate
 from loadgen import post_request, run_load, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,16 +79,7 @@ def main() -> None:
 
 def run(args: argparse.Namespace, dsn: str) -> None:
     port = free_port()
-    environment = {
-        **clean_environment(),
-        "DATABASE_URL": dsn,
-        "PORT": str(port),
-        "SMSGW_WORKERS": str(args.workers),
-        "SMSGW_LOG_LEVEL": "WARNING",
-        "SMSGW_DISPATCHER": "off",
-        "SMSGW_SIMULATOR_PORT": str(free_port()),
-        "SMSGW_DB_POOL_MAX_SIZE": "10",
-    }
+    environment = gateway_environment(dsn, port, args.workers)
     migrate(environment)
     pairs = asyncio.run(store_submitted(dsn, args.messages, args.recipients))
     gateway = subprocess.Popen(

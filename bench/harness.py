@@ -42,6 +42,20 @@ def clean_environment(*, drop: tuple[str, ...] = (), **extra: str) -> dict[str, 
     return environment
 
 
+def gateway_environment(database_url: str, port: int, workers: int) -> dict[str, str]:
+    """`smsgateway serve` for an HTTP benchmark: quiet, no dispatcher (the accept or webhook
+    path alone), its simulator on a port of its own."""
+    return clean_environment(
+        DATABASE_URL=database_url,
+        PORT=str(port),
+        SMSGW_WORKERS=str(workers),
+        SMSGW_LOG_LEVEL="WARNING",
+        SMSGW_DISPATCHER="off",
+        SMSGW_SIMULATOR_PORT=str(free_port()),
+        SMSGW_DB_POOL_MAX_SIZE="10",
+    )
+
+
 def migrate(environment: dict[str, str]) -> None:
     subprocess.run(
         [sys.executable, "-m", "smsgateway", "migrate"],
