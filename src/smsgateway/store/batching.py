@@ -65,18 +65,30 @@ class _Coalescer(Generic[Item, Result]):
         while self._pending:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
-            try:
-                results = await self._with_connection([item for item, _ in batch])
-            except BaseException as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-            else:
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
+            await self._settle(batch)
+
+    async def _settle(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        """Runs ``batch`` and gives each caller its result. A batch the database refuses for
+        something other than being away is run again item by item: one caller's bad item
+        (text or a date Postgres cannot store) must fail that caller alone, not everyone who
+        shared its round trip."""
+        try:
+            results = await self._with_connection([item for item, _ in batch])
+        except DatabaseUnavailableError as exc:
+            _fail(batch, exc)
+        except Exception as exc:
+            if len(batch) == 1:
+                _fail(batch, exc)
+                return
+            for single in batch:
+                await self._settle([single])
+        except BaseException as exc:
+            _fail(batch, exc)
+            raise
+        else:
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
 
     async def _with_connection(self, items: list[Item]) -> list[Result]:
         try:
@@ -94,11 +106,18 @@ class _Coalescer(Generic[Item, Result]):
         raise NotImplementedError
 
 
+def _fail(batch: list[tuple[Item, asyncio.Future[Result]]], exc: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
+
+
 class BatchWriter(_Coalescer[Item, None]):
     """Writes items from concurrent ``submit`` calls with ``write``, a batch at a time.
 
     ``write`` receives one connection and the batch, and must write all of it in one
-    transaction (or one statement): a batch succeeds or fails as a whole.
+    transaction (or one statement): a batch succeeds or fails as a whole, and one that fails
+    is written again an item at a time, so only the faulty items' callers see the error.
     """
 
     def __init__(

@@ -64,3 +64,32 @@ async def test_an_item_submitted_as_the_last_batch_ends_is_still_written(
     await asyncio.wait_for(late[0], timeout=5)
 
     assert written == [[1], [2]]
+
+
+async def test_an_item_the_database_refuses_fails_only_its_own_caller(
+    pool: asyncpg.Pool,
+) -> None:
+    async with pool.acquire() as connection:
+        await connection.execute("CREATE TABLE batching_probe (value text NOT NULL)")
+
+    async def write(connection: Any, items: list[str]) -> None:
+        await connection.executemany(
+            "INSERT INTO batching_probe (value) VALUES ($1)", [(item,) for item in items]
+        )
+
+    # One runner: everything submitted while the first write is in flight shares the second.
+    writer: BatchWriter[str] = BatchWriter(pool, write, max_concurrent_writes=1)
+    values = [f"item-{n}" for n in range(40)]
+    poisoned = {7: "nul \x00 inside", 23: "lone \ud800 surrogate"}
+    submitted = [poisoned.get(n, value) for n, value in enumerate(values)]
+    outcomes = await asyncio.gather(
+        *(writer.submit(value) for value in submitted), return_exceptions=True
+    )
+
+    failed = {n for n, outcome in enumerate(outcomes) if isinstance(outcome, BaseException)}
+    assert failed == set(poisoned)
+    async with pool.acquire() as connection:
+        stored = {
+            row["value"] for row in await connection.fetch("SELECT value FROM batching_probe")
+        }
+    assert stored == {value for n, value in enumerate(values) if n not in poisoned}
