@@ -112,6 +112,9 @@ def main() -> None:
                     runs.append(run)
                     print(f"round {round_number}: {_line(run)}", flush=True)
         _report(runs, targets, args)
+    if args.profile:
+        for path in sorted(Path(args.profile).glob("*.txt")):
+            print("\n" + summarise_profile(path))
 
 
 def _arguments() -> argparse.Namespace:
@@ -123,6 +126,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--latency-ms", type=int, default=50, help="fake Sinch latency")
     parser.add_argument("--no-peer", action="store_true", help="gateway targets only")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="record each gateway run's measured window with py-spy (pip install py-spy) into "
+        "DIR: a flame graph (.svg) and the collapsed stacks (.txt) per run",
+    )
     parser.add_argument("--peer-dir", default=str(Path(tempfile.gettempdir()) / "smsgw-peer"))
     args = parser.parse_args()
     args.workers = [int(n) for n in args.workers.split()]
@@ -256,6 +265,7 @@ def _measure(
         roles = _roles(process.pid, data_dir, fake)
         before = {name: role.cpu_seconds() for name, role in roles.items()}
         created_before = _fake_created(fake_port)
+        profiler = _start_profiler(args.profile, target, process.pid, args.duration)
         started = time.monotonic()
         summary, peak_rss = _wrk(target, url, args.connections, args.duration, watch=process.pid)
         elapsed = time.monotonic() - started
@@ -263,6 +273,8 @@ def _measure(
         spent = {name: role.cpu_seconds() - before[name] for name, role in roles.items()}
         spent["wrk"] = summary["cpu_seconds"]
         backlog = _outbox_depth(data_dir) if data_dir is not None else None
+        for recorder in profiler:
+            recorder.wait(timeout=60)
     finally:
         _stop(process)
     answered = max(1, summary["s2xx"])
@@ -306,6 +318,52 @@ def _roles(root: int, data_dir: Path | None, fake: psutil.Process) -> dict[str, 
         "postgres": Processes(postgres_processes),
         "fake": Processes(lambda: [fake]),
     }
+
+
+def _start_profiler(
+    directory: str | None, target: Target, root: int, seconds: int
+) -> list[subprocess.Popen[bytes]]:
+    """py-spy over the gateway's processes (workers included) for the measured window."""
+    if directory is None or target.workers == 0:
+        return []
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    output = Path(directory) / f"{target.name}-{time.strftime('%H%M%S')}.txt"
+    # Collapsed stacks: speedscope.app or flamegraph.pl draw them; _summarise_profile reads them.
+    command = ["py-spy", "record", "--pid", str(root), "--subprocesses", "--nonblocking"]
+    command += ["--rate", "100", "--duration", str(seconds), "--format", "raw"]
+    command += ["--output", str(output)]
+    return [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+
+
+def summarise_profile(path: Path, top: int = 25) -> str:
+    """The functions that hold the most samples, inclusive (on the stack) and by their own
+    code (at the top of the stack), from py-spy's collapsed stacks."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        total += count
+        frames = [_frame_name(f) for f in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+    lines = [f"{path.name}: {total} samples"]
+    for title, table in (("inclusive", inclusive), ("own", own)):
+        lines.append(f"  {title}:")
+        for name, count in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"    {100 * count / max(1, total):5.1f} %  {name}")
+    return "\n".join(lines)
+
+
+def _frame_name(frame: str) -> str:
+    # "function (path/to/module.py:123)" -> "function (module.py)"
+    name, _, where = frame.partition(" (")
+    module = where.rsplit("/", 1)[-1].split(":", 1)[0]
+    return f"{name} ({module})" if module else name
 
 
 def _is_postgres(process: psutil.Process) -> bool:
