@@ -25,6 +25,8 @@ async def test_outage_is_answered_503_quickly_and_recovery_is_automatic(tmp_path
         await asyncio.to_thread(upgrade_to_head, MIGRATIONS_DIR, server.dsn)
         pool = await asyncpg.create_pool(server.dsn, min_size=0, max_size=1)
         key = (await create_api_key(pool, name="outage")).key
+        # Never used before the outage, so the gateway has nothing cached for it.
+        uncached = (await create_api_key(pool, name="uncached")).key
         await pool.close()
 
         app = create_app(make_settings(server.dsn, dispatcher="off"))
@@ -42,6 +44,16 @@ async def test_outage_is_answered_503_quickly_and_recovery_is_automatic(tmp_path
             assert during.json()["code"] == "database_unavailable"
             assert during.headers["retry-after"] == "1"
             assert elapsed < 1.0
+            for method, path in (("POST", "/v1/messages"), ("GET", "/v1/messages")):
+                answer = await client.request(
+                    method,
+                    path,
+                    json={"to": "+46701234567", "body": "4"} if method == "POST" else None,
+                    headers={"X-API-Key": uncached},
+                )
+                assert answer.status_code == 503, (method, path, answer.text)
+                assert answer.json()["code"] == "database_unavailable"
+                assert answer.headers["retry-after"] == "1"
             ready = await client.get("/readyz")
             assert ready.status_code == 503
             assert "database" in ready.json()["detail"]

@@ -21,7 +21,7 @@ from starlette.types import Send
 
 from smsgateway.domain.errors import DomainError, RecipientsRefused
 from smsgateway.observability.logging import request_id_var
-from smsgateway.store.errors import DatabaseUnavailableError
+from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Routes validation, domain and HTTP errors and ``ProblemError`` to problem+json answers."""
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(DomainError, _on_domain_error)  # type: ignore[arg-type]
-    app.add_exception_handler(DatabaseUnavailableError, _on_database_unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(DatabaseUnavailableError, _on_database_unavailable)
+    # A safety net: a connection error that a service let through is still the database
+    # being away (503, retry), never a 500 with a traceback.
+    for error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, _on_database_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(ProblemError, _on_problem_error)  # type: ignore[arg-type]
 
@@ -203,8 +207,8 @@ async def _on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
     )
 
 
-async def _on_database_unavailable(request: Request, exc: DatabaseUnavailableError) -> JSONResponse:
-    logger.warning("database unavailable", extra={"error": str(exc)})
+async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("database unavailable", extra={"error": str(exc) or type(exc).__name__})
     return problem_response(
         503,
         "database_unavailable",

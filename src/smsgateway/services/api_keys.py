@@ -20,6 +20,7 @@ from smsgateway.domain.api_keys import (
 from smsgateway.domain.callback_targets import check_callback_url
 from smsgateway.store import api_keys as store
 from smsgateway.store.api_keys import ApiKeyRecord
+from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 
 # A revoked key stops working within this many seconds in every worker.
 AUTH_CACHE_SECONDS = 30.0
@@ -124,8 +125,12 @@ class ApiKeyAuthenticator:
         now = time.monotonic()
         if cached is not None and cached[1] > now:
             return cached[0]
-        async with self._pool.acquire() as connection:
-            record = await store.find_api_key_by_prefix(connection, visible_prefix(presented))
+        try:
+            async with self._pool.acquire() as connection:
+                record = await store.find_api_key_by_prefix(connection, visible_prefix(presented))
+        except UNAVAILABLE_ERRORS as exc:
+            # Once the cache has expired, every authenticated call depends on this look-up.
+            raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
         if record is None or not record.is_active or not key_matches(presented, record.key_hash):
             self._cache.pop(digest, None)
             return None

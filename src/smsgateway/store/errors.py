@@ -18,6 +18,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # A pooled connection the server dropped while a statement was under way ("cannot switch
+    # to state ..."): unusable now, not a fault of the statement.
+    asyncpg.InternalClientError,
 )
 
 
