@@ -15,6 +15,7 @@ from smsgateway import __version__
 from smsgateway.observability.logging import configure_logging
 from smsgateway.settings import Settings, describe_settings_error
 from smsgateway.store.embedded import EmbeddedPostgresUnavailableError
+from smsgateway.store.errors import DatabaseUnreachableError
 
 EXIT_CONFIG_ERROR = 2
 
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level)
     try:
         result: int = args.run(settings, args)
-    except EmbeddedPostgresUnavailableError as exc:
+    except (EmbeddedPostgresUnavailableError, DatabaseUnreachableError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
     return result

@@ -199,11 +199,13 @@ def with_pool(settings: Settings, use: Callable[[asyncpg.Pool], Awaitable[T]]) -
     """Runs one async store operation from the command line, inside its own event loop."""
 
     async def run(configured: Settings) -> T:
+        from smsgateway.store.errors import CONNECT_ERRORS, unreachable
         from smsgateway.store.pool import create_pool
 
         assert configured.database_url is not None
+        dsn = configured.database_url.get_secret_value()
         pool = await create_pool(
-            configured.database_url.get_secret_value(),
+            dsn,
             min_size=0,
             max_size=2,
             command_timeout=configured.db_command_timeout_seconds,
@@ -211,6 +213,8 @@ def with_pool(settings: Settings, use: Callable[[asyncpg.Pool], Awaitable[T]]) -
         )
         try:
             return await use(pool)
+        except CONNECT_ERRORS as exc:
+            raise unreachable(dsn, exc) from exc
         finally:
             await pool.close()
 

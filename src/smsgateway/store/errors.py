@@ -2,10 +2,13 @@
 
 StoreError
  ├── SchemaNotFoundError     the migrations folder is missing
+ ├── DatabaseUnreachableError  a command (migrate, apikey) cannot connect at all: one line
  └── DatabaseUnavailableError  no connection within the deadline; retry later
 """
 
 from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
@@ -32,9 +35,36 @@ class SchemaNotFoundError(StoreError):
     """The Alembic migrations are not where the settings say."""
 
 
+class DatabaseUnreachableError(StoreError):
+    """A command could not connect to the database; the message names where, never how
+    (no password)."""
+
+
 class DatabaseUnavailableError(StoreError):
     """Postgres could not be reached in time; the operation did nothing and may be retried."""
 
 
 # Also a pool that could not lend a connection in time.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, *CONNECTION_ERRORS)
+
+
+# Refusals that come while connecting (the server is not there, refuses us, or has no such
+# database), as opposed to a statement that failed.
+CONNECT_ERRORS: tuple[type[BaseException], ...] = (
+    *UNAVAILABLE_ERRORS,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidPasswordError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def unreachable(dsn: str, exc: BaseException) -> DatabaseUnreachableError:
+    """The one-line error for a failed connection to ``dsn``: host, port and database only."""
+    target = urlsplit(dsn)
+    # A Unix socket comes as ?host=/path; a TCP server as host:port.
+    socket_dir = parse_qs(target.query).get("host", [None])[0]
+    host = target.hostname or socket_dir or "localhost"
+    where = f"{host}:{target.port or 5432}{target.path or '/'}"
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return DatabaseUnreachableError(f"cannot reach the database at {where}: {reason}")

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy.exc import DBAPIError
 
-from smsgateway.store.errors import SchemaNotFoundError
+from smsgateway.store.errors import CONNECT_ERRORS, SchemaNotFoundError, unreachable
 
 if TYPE_CHECKING:
     from smsgateway.store.pool import Connection
@@ -32,8 +33,19 @@ def alembic_config(migrations_dir: Path, dsn: str) -> Config:
 
 
 def upgrade_to_head(migrations_dir: Path, dsn: str) -> None:
-    """Applies every pending migration. Blocking: call it before the event loop or in a thread."""
-    command.upgrade(alembic_config(migrations_dir, dsn), "head")
+    """Applies every pending migration. Blocking: call it before the event loop or in a thread.
+
+    Raises ``DatabaseUnreachableError`` (one line, no password) when it cannot connect."""
+    try:
+        command.upgrade(alembic_config(migrations_dir, dsn), "head")
+    except CONNECT_ERRORS as exc:
+        raise unreachable(dsn, exc) from exc
+    except DBAPIError as exc:
+        # SQLAlchemy (under Alembic) wraps asyncpg's refusal; the cause says what it was.
+        cause = exc.orig.__cause__ if exc.orig is not None else None
+        if isinstance(cause, CONNECT_ERRORS):
+            raise unreachable(dsn, cause) from exc
+        raise
 
 
 def downgrade_to(migrations_dir: Path, dsn: str, revision: str) -> None:
