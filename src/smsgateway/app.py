@@ -26,7 +26,11 @@ from smsgateway.api import (
 )
 from smsgateway.api.auth import SECURITY_SCHEMES
 from smsgateway.api.deps import AppState
-from smsgateway.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from smsgateway.api.middleware import (
+    BodySizeLimitMiddleware,
+    QueryTextMiddleware,
+    RequestContextMiddleware,
+)
 from smsgateway.api.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from smsgateway.api.webhook_auth import WebhookGuard
 from smsgateway.components import (
@@ -113,6 +117,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     _register_problem_schema(app)
     # Added last is outermost: the request context wraps the body limit, so a 413 has an id.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(QueryTextMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app
 

@@ -6,11 +6,12 @@ import logging
 import random
 import re
 import time
+from urllib.parse import parse_qsl
 
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smsgateway.api.problems import RequestTooLargeError, send_problem
+from smsgateway.api.problems import ProblemField, RequestTooLargeError, send_problem
 from smsgateway.observability.logging import request_id_var
 from smsgateway.observability.metrics import (
     HTTP_REQUEST_DURATION,
@@ -123,6 +124,36 @@ class BodySizeLimitMiddleware:
 
     def _detail(self) -> str:
         return f"The request body is larger than the limit of {self.max_bytes} bytes."
+
+
+class QueryTextMiddleware:
+    """Refuses a query string holding U+0000 with 422 naming the parameter: Postgres cannot
+    store or compare text with NUL in it, and a filter must not turn that into a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query: bytes = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        if b"%00" not in query and b"\x00" not in query:
+            await self.app(scope, receive, send)
+            return
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+        names = sorted({name for name, value in pairs if "\x00" in name or "\x00" in value})
+        await send_problem(
+            send,
+            422,
+            "invalid_character",
+            "A query parameter holds U+0000 (NUL), which the gateway cannot search for.",
+            [
+                ProblemField(
+                    field=f"query.{name.replace(chr(0), '')}",
+                    code="invalid_character",
+                    message="U+0000 (NUL) is not allowed.",
+                )
+                for name in names
+            ],
+        )
 
 
 def _request_id_from(scope: Scope) -> str:

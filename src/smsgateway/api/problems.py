@@ -130,9 +130,11 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-async def send_problem(send: Send, status: int, code: str, detail: str) -> None:
+async def send_problem(
+    send: Send, status: int, code: str, detail: str, errors: Sequence[ProblemField] = ()
+) -> None:
     """Writes a problem answer straight to an ASGI ``send``, for middleware outside routing."""
-    response = problem_response(status, code, detail)
+    response = problem_response(status, code, detail, errors=errors)
     await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from smsgateway.app import create_app
+from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
 from tests.support.settings import make_settings
 
@@ -139,3 +140,23 @@ async def test_unexpected_error_is_a_bare_500_and_logged_with_its_traceback(
     assert logged, "the traceback must be logged"
     assert logged[0].exc_info is not None
     assert logged[0].exc_info[0] is RuntimeError
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/messages?recipient=%00", "query.recipient"),
+        ("/v1/messages?client_reference=a%00b", "query.client_reference"),
+        ("/v1/inbound-messages?from=%2B1%00", "query.from"),
+        ("/v1/opt-outs?cursor=%00", "query.cursor"),
+    ],
+)
+async def test_nul_in_a_query_parameter_is_a_422_naming_it(
+    client: httpx.AsyncClient, database_url: str, path: str, field: str
+) -> None:
+    client.headers["X-API-Key"] = await issue_api_key(database_url, "nul-probe")
+
+    response = await client.get(path)
+
+    problem = assert_problem(response, 422, "invalid_character")
+    assert [error["field"] for error in problem["errors"]] == [field]  # type: ignore[attr-defined]
