@@ -5,8 +5,10 @@ Pure: no resolution happens here. The rules:
 
 - ``http`` or ``https`` only, with a host; no other scheme.
 - A host written as an IP literal is refused when the address is not globally routable
-  (private, loopback, link-local, shared, reserved, multicast, unspecified; IPv4-mapped IPv6
-  addresses are judged as their IPv4 address), unless private targets are allowed.
+  (private, loopback, link-local, shared, reserved, multicast, unspecified), unless private
+  targets are allowed. An IPv6 form that carries an IPv4 address (mapped, compatible, NAT64,
+  6to4) is judged as that IPv4 address; Teredo and RFC 8215's local-use NAT64 prefix are
+  refused whatever they carry.
 - ``localhost`` and names under ``.localhost`` are loopback by definition (RFC 6761).
 - Any other host *name* passes here; the worker resolves it when it delivers and refuses the
   call if any resolved address is refused by ``is_refused_address`` (then it connects to an
@@ -67,9 +69,32 @@ def is_refused_address(address: str, *, allow_private: bool) -> bool:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return True
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return True
+        wrapped = _embedded_ipv4(ip)
+        if wrapped is not None:
+            # A translator or tunnel delivers to the IPv4 address inside: judge that one.
+            ip = wrapped
     return not ip.is_global or ip.is_multicast
+
+
+# RFC 8215's local-use NAT64 prefix: operators embed IPv4 at a prefix length of their own
+# choosing, so nothing in it can be judged from outside, and no public receiver lives there.
+_LOCAL_NAT64: Final = ipaddress.IPv6Network("64:ff9b:1::/48")
+_WELL_KNOWN_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE: Final = ipaddress.IPv6Network("::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 form carries: IPv4-mapped, IPv4-compatible, NAT64 (RFC
+    6052's well-known prefix) or 6to4 (RFC 3056). Teredo (2001::/32, RFC 4380) needs no
+    unwrapping: its prefix is not globally routable, so it is refused whatever it carries."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _WELL_KNOWN_NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
 
 
 def target_host(url: str) -> str:
