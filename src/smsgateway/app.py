@@ -116,7 +116,11 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         docs.install_docs(app, title=TITLE)
     _register_problem_schema(app)
     # Added last is outermost: the request context wraps the body limit, so a 413 has an id.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+    )
     app.add_middleware(QueryTextMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

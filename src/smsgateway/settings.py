@@ -210,6 +210,8 @@ class Settings(BaseSettings):
     legacy_wait_seconds: float = Field(default=10.0, gt=0, le=60)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # All request headers together; more is answered 431 (a header is no place for data).
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     log_level: LogLevel = "INFO"
     docs_enabled: bool = True
 

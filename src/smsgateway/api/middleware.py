@@ -91,21 +91,31 @@ class RequestContextMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuses bodies over ``max_bytes`` with 413 before any parsing.
+    """Refuses bodies over ``max_bytes`` with 413 before any parsing, and headers over
+    ``max_header_bytes`` (all of them together) with 431.
 
     A declared ``Content-Length`` over the limit is refused before reading a byte; a chunked
     body is counted as it streams and refused as soon as it passes the limit.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_header_bytes: int = 16 * 1024) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared, header_bytes = _content_length_and_header_bytes(scope)
+        if header_bytes > self.max_header_bytes:
+            await send_problem(
+                send,
+                431,
+                "request_headers_too_large",
+                f"The request headers are larger than the limit of {self.max_header_bytes} bytes.",
+            )
+            return
         if declared is not None and declared > self.max_bytes:
             await send_problem(send, 413, "payload_too_large", self._detail())
             return
@@ -168,14 +178,20 @@ def _request_id_from(scope: Scope) -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def _content_length(scope: Scope) -> int | None:
+def _content_length_and_header_bytes(scope: Scope) -> tuple[int | None, int]:
+    """The declared body length, and the size of all headers (names, values, ': ', CRLF)."""
+    declared: int | None = None
+    seen_length = False
+    total = 0
     for name, value in scope["headers"]:
-        if name == b"content-length":
+        total += len(name) + len(value) + 4
+        if name == b"content-length" and not seen_length:
+            seen_length = True
             try:
-                return int(value)
+                declared = int(value)
             except ValueError:
-                return None
-    return None
+                declared = None
+    return declared, total
 
 
 def _route_template(scope: Scope) -> str:

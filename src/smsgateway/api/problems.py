@@ -37,6 +37,7 @@ _CODE_BY_STATUS = {
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    431: "request_headers_too_large",
     422: "validation_error",
     429: "rate_limited",
     500: "internal_error",

@@ -160,3 +160,10 @@ async def test_nul_in_a_query_parameter_is_a_422_naming_it(
 
     problem = assert_problem(response, 422, "invalid_character")
     assert [error["field"] for error in problem["errors"]] == [field]  # type: ignore[attr-defined]
+
+
+async def test_request_headers_over_the_limit_are_a_431(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz", headers={"x-padding": "a" * 20_000})
+
+    assert_problem(response, 431, "request_headers_too_large")
+    assert (await client.get("/healthz", headers={"x-padding": "a" * 8_000})).status_code == 200
