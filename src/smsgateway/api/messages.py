@@ -156,16 +156,19 @@ async def list_messages(
     openapi_extra=AUTHENTICATED,
 )
 async def cancel_message(message_id: UUID, key: CurrentKey, pool: PoolDep) -> MessageOut:
-    """Works while the message waits in the gateway (queued, or scheduled for later); 409
-    `not_cancellable` once it is being sent or has been handed to Sinch."""
+    """Works while the message waits in the gateway (queued, or scheduled for later) and no
+    send attempt has been made; 409 `not_cancellable` once one has (its outcome may be a
+    batch at Sinch), or the message was handed to Sinch or has ended."""
     try:
         record = await messages_service.cancel_message(pool, key.tenant, message_id)
     except NotCancellableError as exc:
-        raise ProblemError(
-            409,
-            "not_cancellable",
-            f"The message is {exc.status}; only queued or scheduled messages can be cancelled.",
-        ) from exc
+        detail = (
+            "The message is sending: an attempt may already have reached Sinch, so it can no "
+            "longer be cancelled."
+            if exc.status == "sending"
+            else f"The message is {exc.status}; only queued or scheduled messages can be cancelled."
+        )
+        raise ProblemError(409, "not_cancellable", detail) from exc
     if record is None:
         raise _not_found(message_id)
     return message_out(record, with_events=True)

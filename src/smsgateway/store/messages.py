@@ -322,9 +322,11 @@ SELECT msisdn, previous FROM recipient ORDER BY position
 async def cancel_pending(
     connection: Connection, tenant: str, message_id: uuid.UUID
 ) -> MessageRecord | None:
-    """Cancels a queued or scheduled message that no dispatcher holds; None if unknown.
+    """Cancels a queued or scheduled message that no send attempt has touched; None if
+    unknown.
 
-    Raises ``NotCancellableError`` with the current status when it is too late.
+    Raises ``NotCancellableError`` with the current status when it is too late, or
+    ``sending`` when an attempt was made whose outcome is not known to be "nothing sent".
     """
     async with connection.transaction():
         message = await connection.fetchrow(_LOCK_FOR_CANCEL, message_id, tenant)
@@ -332,10 +334,12 @@ async def cancel_pending(
             return None
         if message["status"] not in PENDING_STATUSES:
             raise NotCancellableError(message["status"])
-        # A claimed entry whose lease is running may be on its way to Sinch right now.
+        # Only an entry never claimed can be cancelled here. A claim counts an attempt, and
+        # an attempt whose claim has since lapsed (a crash, a timeout, a reset) may have
+        # reached Sinch; the dispatcher resolves it by client_reference before anything else.
         released = await connection.fetchval(
-            "DELETE FROM outbox WHERE message_id = $1"
-            " AND (claim_token IS NULL OR due_at <= now()) RETURNING message_id",
+            "DELETE FROM outbox WHERE message_id = $1 AND attempts = 0 AND claim_token IS NULL"
+            " RETURNING message_id",
             message_id,
         )
         if released is None:

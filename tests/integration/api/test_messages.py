@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -13,6 +14,7 @@ import pytest_asyncio
 
 from smsgateway.app import create_app
 from smsgateway.services.api_keys import create_api_key
+from smsgateway.store import outbox
 from tests.support.asgi import lifespan_client
 from tests.support.settings import make_settings
 
@@ -275,3 +277,41 @@ async def test_listing_is_newest_first_filtered_and_paged_by_cursor(
     bad = await client.get("/v1/messages", params={"cursor": "garbage!"})
     assert bad.status_code == 422
     assert bad.json()["code"] == "invalid_cursor"
+
+
+async def test_cancel_refuses_once_an_attempt_may_have_reached_sinch(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    crashed = (await client.post("/v1/messages", json={"to": SE_MOBILE, "body": "a"})).json()
+    released = (await client.post("/v1/messages", json={"to": SE_MOBILE, "body": "b"})).json()
+    connection = await asyncpg.connect(database_url)
+    try:
+        claims = await outbox.claim_due(connection, 10, 60.0, "test-worker")
+        by_id = {claim.message_id: claim for claim in claims}
+        # A worker crashed after claiming the first (its Sinch call may have gone through),
+        # and gave the second back untried on a graceful stop.
+        await connection.execute(
+            "UPDATE outbox SET due_at = now() - interval '1 second' WHERE message_id = $1",
+            by_id[UUID(crashed["id"])].message_id,
+        )
+        await outbox.release(connection, [by_id[UUID(released["id"])]])
+    finally:
+        await connection.close()
+
+    refused = await client.post(f"/v1/messages/{crashed['id']}/cancel")
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "not_cancellable"
+    assert "may already have reached Sinch" in refused.json()["detail"]
+    assert (await client.get(f"/v1/messages/{crashed['id']}")).json()["status"] == "queued"
+    assert (
+        len(
+            await rows(
+                database_url, "SELECT 1 FROM outbox WHERE message_id = $1", UUID(crashed["id"])
+            )
+        )
+        == 1
+    )
+
+    cancelled = await client.post(f"/v1/messages/{released['id']}/cancel")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
