@@ -214,7 +214,7 @@ WITH input AS (
     FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::jsonb[])
         AS i(message_id, batch_id, claim_token, detail)
 ), locked AS (
-    SELECT s.id, i.batch_id
+    SELECT s.id, i.batch_id, s.sinch_batch_id AS had_batch_id
     FROM sms_log AS s JOIN input AS i ON i.message_id = s.id
     ORDER BY s.id
     FOR UPDATE OF s
@@ -230,8 +230,11 @@ WITH input AS (
     FROM locked AS l
     WHERE r.message_id = l.id AND r.status IN ('queued', 'scheduled')
 ), event AS (
+    -- None when a delivery report recorded the batch first (store.batch_adoption).
     INSERT INTO sms_event (message_id, kind, status, detail)
-    SELECT i.message_id, 'submitted', 'submitted', i.detail FROM input AS i
+    SELECT i.message_id, 'submitted', 'submitted', i.detail
+    FROM input AS i JOIN locked AS l ON l.id = i.message_id
+    WHERE l.had_batch_id IS NULL
 )
 DELETE FROM outbox AS o USING input AS i
 WHERE o.message_id = i.message_id AND o.claim_token = i.claim_token
@@ -248,7 +251,7 @@ RETURNING o.message_id
 # is held, and this statement's snapshot predates any wait for it.
 _RECORD_SUBMITTED = f"""
 WITH locked AS (
-    SELECT id, status FROM sms_log WHERE id = $1 FOR UPDATE
+    SELECT id, status, sinch_batch_id AS had_batch_id FROM sms_log WHERE id = $1 FOR UPDATE
 ), message AS (
     UPDATE sms_log SET sinch_batch_id = $2, submitted_at = coalesce(submitted_at, now()),
         status = CASE WHEN status IN ('queued', 'scheduled') THEN 'submitted' ELSE status END,
@@ -258,8 +261,9 @@ WITH locked AS (
 ), recipient AS (
     {_move_pending("(SELECT id FROM locked)", "'submitted'")}
 ), event AS (
+    -- None when a delivery report recorded the batch first (store.batch_adoption).
     INSERT INTO sms_event (message_id, kind, status, detail)
-    VALUES ($1, 'submitted', 'submitted', $4)
+    SELECT $1, 'submitted', 'submitted', $4 FROM locked WHERE had_batch_id IS NULL
 ), completed AS (
     DELETE FROM outbox WHERE message_id = $1 AND claim_token = $3 RETURNING 1
 )

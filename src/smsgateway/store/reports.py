@@ -50,6 +50,7 @@ from smsgateway.domain.status import (
     derive_message_status,
     merge,
 )
+from smsgateway.store.batch_adoption import adopt_batches
 from smsgateway.store.callbacks import CallbackRoute, enqueue_status_events
 
 if TYPE_CHECKING:
@@ -259,6 +260,7 @@ async def record_reports(
             owners[index] = row["id"]
             if row["kept"]:
                 hinted.setdefault(report.batch_id, row["id"])
+        statuses = await _adopt_batch_ids(connection, reports, messages, owners)
         queue: list[tuple[uuid.UUID, IncomingReport, datetime | None, int | None]] = []
         if hinted:
             kept = await connection.fetch(_TAKE_KEPT, list(hinted))
@@ -267,7 +269,7 @@ async def record_reports(
                 queue.append((hinted[row["batch_id"]], report, row["received_at"], None))
         queue.extend((owners[index], reports[index], None, index) for index in sorted(owners))
         if queue:
-            for index, applied in await _apply_all(connection, messages, queue):
+            for index, applied in await _apply_all(connection, messages, statuses, queue):
                 if index is not None:
                     results[index] = applied
         orphans = [index for index in range(len(reports)) if index not in owners]
@@ -352,9 +354,8 @@ async def apply_unmatched(connection: Connection, batch_id: str) -> list[Applied
         ]
         if not queue:
             return []
-        return [
-            applied for _, applied in await _apply_all(connection, {message["id"]: message}, queue)
-        ]
+        applied = await _apply_all(connection, {message["id"]: message}, {}, queue)
+        return [result for _, result in applied]
 
 
 def _belongs(message: asyncpg.Record, report: IncomingReport) -> bool:
@@ -514,15 +515,38 @@ class _EventRow:
     dedupe_key: str
 
 
+async def _adopt_batch_ids(
+    connection: Connection,
+    reports: Sequence[IncomingReport],
+    messages: dict[uuid.UUID, asyncpg.Record],
+    owners: dict[int, uuid.UUID],
+) -> dict[uuid.UUID, str]:
+    """Records the batch id of messages that reports found by ``client_reference`` before
+    the dispatcher recorded it (``batch_adoption``); returns their statuses now. A later
+    report in the batch that names another batch id for such a message is dropped from
+    ``owners``, to be kept unmatched like any report of an unknown batch."""
+    adopted: dict[uuid.UUID, str] = {}
+    for index in sorted(owners):
+        message_id = owners[index]
+        if messages[message_id]["sinch_batch_id"] is not None:
+            continue
+        if adopted.setdefault(message_id, reports[index].batch_id) != reports[index].batch_id:
+            del owners[index]
+    routes = {message_id: _callback_route(messages[message_id]) for message_id in adopted}
+    return await adopt_batches(connection, adopted, routes)
+
+
 async def _apply_all(
     connection: Connection,
     messages: dict[uuid.UUID, asyncpg.Record],
+    statuses: dict[uuid.UUID, str],
     queue: Sequence[tuple[uuid.UUID, IncomingReport, datetime | None, int | None]],
 ) -> list[tuple[int | None, AppliedReport]]:
     """Applies the queued reports (message, report, when it was kept, index in the caller's
     batch, None for a kept one) to their locked messages in order and writes the outcome;
-    returns each report's index and result, in queue order."""
-    ledgers = await _load_ledgers(connection, messages, [(m, r) for m, r, _, _ in queue])
+    returns each report's index and result, in queue order. ``statuses`` are messages'
+    statuses changed in this transaction since they were locked."""
+    ledgers = await _load_ledgers(connection, messages, statuses, [(m, r) for m, r, _, _ in queue])
     pending: list[_Pending] = []
     events: list[_EventRow] = []
     for message_id, report, kept_at, _ in queue:
@@ -559,6 +583,7 @@ async def _apply_all(
 async def _load_ledgers(
     connection: Connection,
     messages: dict[uuid.UUID, asyncpg.Record],
+    statuses: dict[uuid.UUID, str],
     reports: Sequence[tuple[uuid.UUID, IncomingReport]],
 ) -> dict[uuid.UUID, _Ledger]:
     batch_wide = {
@@ -607,7 +632,7 @@ async def _load_ledgers(
     return {
         message_id: _Ledger(
             message_id=message_id,
-            status=message["status"],
+            status=statuses.get(message_id, message["status"]),
             route=_callback_route(message),
             states=states[message_id],
             sent=sorted(set(sent[message_id])),

@@ -61,7 +61,7 @@ async def test_a_cancel_queues_an_event_per_pending_recipient(
     assert [row["sequence"] for row in rows] == [1, 2]
 
 
-async def test_a_recipient_an_early_report_moved_gets_no_submitted_event(
+async def test_an_early_report_records_the_submission_once_and_first(
     database_url: str, api_key: str
 ) -> None:
     async with gateway(database_url, api_key) as client:
@@ -80,11 +80,21 @@ async def test_a_recipient_an_early_report_moved_gets_no_submitted_event(
         assert await report(client, batch, message_id, "Delivered", 0, "2026-11-26T10:02:42Z") == (
             "applied"
         )
+        # Final by now for SE; the message already carries what the dispatcher would record.
+        early = (await client.get(f"/v1/messages/{message_id}")).json()
         await record_batch(database_url, message_id, batch)
+        late = (await client.get(f"/v1/messages/{message_id}")).json()
 
+    assert early["sinch_batch_id"] == batch
+    assert early["submitted_at"] is not None
+    assert late["submitted_at"] == early["submitted_at"]
+    kinds = [event["kind"] for event in late["events"]]
+    assert kinds == ["accepted", "submitted", "delivery_report"]
+    assert late["events"][1]["detail"]["source"] == "delivery_report"
     assert moves(await event_rows(database_url, message_id)) == [
-        (SE, "queued", "delivered", "queued"),
+        (SE, "queued", "submitted", "submitted"),
         (US, "queued", "submitted", "submitted"),
+        (SE, "submitted", "delivered", "submitted"),
     ]
 
 
@@ -128,9 +138,6 @@ async def test_recording_the_batch_while_reports_arrive_keeps_one_sequence(
     rows = await event_rows(database_url, message_id)
     assert [row["sequence"] for row in rows] == list(range(1, len(rows) + 1))
     for msisdn in recipients:
-        # Whichever came first, each recipient's events chain from queued to delivered.
+        # Whichever came first records the submission: each chain passes through it once.
         chain = [m[1:3] for m in moves(rows) if m[0] == msisdn]
-        assert chain in (
-            [("queued", "submitted"), ("submitted", "delivered")],
-            [("queued", "delivered")],
-        )
+        assert chain == [("queued", "submitted"), ("submitted", "delivered")]
