@@ -29,16 +29,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     # `check` reports a bad setting as a failed check (exit 1) rather than as a refusal.
-    refused = EXIT_CHECK_FAILED if args.verb == "check" else EXIT_CONFIG_ERROR
-    prefix = "fail  settings: " if args.verb == "check" else ""
+    checking = args.verb == "check"
+    refused, prefix = (
+        (EXIT_CHECK_FAILED, "fail  settings: ") if checking else (EXIT_CONFIG_ERROR, "")
+    )
+    out = sys.stdout if checking else sys.stderr
     try:
         settings = Settings()
     except ValidationError as exc:
         for line in describe_settings_error(exc):
-            sys.stderr.write(prefix + line + "\n")
+            out.write(prefix + line + "\n")
         return refused
     except SettingsError as exc:
-        sys.stderr.write(f"{prefix}configuration error: {exc}\n")
+        out.write(f"{prefix}configuration error: {exc}\n")
         return refused
     overrides = {
         key: value

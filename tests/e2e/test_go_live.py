@@ -225,3 +225,22 @@ def test_check_says_clearly_when_sinch_cannot_be_reached(database_url: str) -> N
         line.startswith("fail  Sinch: cannot reach http://127.0.0.1:")
         for line in result.stdout.splitlines()
     ), result.stdout
+
+
+def test_check_reports_a_bad_setting_as_a_failed_check(tmp_path: Path) -> None:
+    result = run_cli(
+        ["check"], gateway_environment(SINCH_REGION="xx", SMSGW_DATA_DIR=str(tmp_path))
+    )
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "fail  settings: configuration error: SINCH_REGION='xx' is not valid; "
+        "allowed values: us, eu, au, br or ca"
+    ]
+
+
+def test_check_on_the_simulator_warns_that_nothing_is_real(database_url: str) -> None:
+    result = run_cli(["check"], gateway_environment(DATABASE_URL=database_url))
+    assert result.returncode == 0, result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[0] == "ok    settings: valid; Sinch: the built-in simulator (no real account)"
+    assert lines[-1].startswith("warn  Sinch: no credentials: the built-in simulator is used")

@@ -66,7 +66,15 @@ async def check_configuration(
         sender_finding(settings),
         await database_finding(settings, schema_head),
     ]
-    if sinch is not None:
+    if sinch is None:
+        findings.append(
+            Finding(
+                "warn",
+                "Sinch",
+                "no credentials: the built-in simulator is used and nothing reaches a real phone",
+            )
+        )
+    else:
         findings.append(await sinch_finding(settings, sinch))
     return CheckReport(tuple(findings))
 
@@ -120,9 +128,12 @@ async def sinch_finding(settings: Settings, sinch: SinchClient) -> Finding:
     try:
         page = await sinch.list_batches(page=0, page_size=1)
     except SinchUnauthorized:
-        return Finding(
-            "fail", name, f"{base_url} refused the credentials (401): token or plan id wrong"
+        wrong = (
+            "key id, key secret or project id wrong"
+            if settings.sinch_auth == "oauth2"
+            else "token or plan id wrong"
         )
+        return Finding("fail", name, f"{base_url} refused the credentials (401): {wrong}")
     except SinchNotSent as exc:
         return Finding("fail", name, f"cannot reach {base_url}: {exc}")
     except SinchHTTPError as exc:

@@ -126,3 +126,13 @@ async def test_the_dispatcher_rejects_a_queued_message_without_a_sender_unsent(
     ended = message["events"][-1]
     assert ended["kind"] == "rejected"
     assert ended["detail"]["code"] == "sender_required"
+
+
+async def test_openapi_documents_sender_required(database_url: str) -> None:
+    async with running_recording_sinch() as sinch, gateway(database_url, sinch) as client:
+        document = (await client.get("/openapi.json")).json()
+    send = document["paths"]["/v1/messages"]["post"]
+    preview = document["paths"]["/v1/messages/preview"]["post"]
+    assert "422 `sender_required`" in send["description"]
+    assert "`sender_required`" in preview["description"]
+    assert "422" in send["responses"]
