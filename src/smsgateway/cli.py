@@ -21,7 +21,7 @@ from smsgateway.store.embedded import EmbeddedPostgresUnavailableError
 EXIT_CONFIG_ERROR = 2
 EXIT_CHECK_FAILED = 1
 
-logger = logging.getLogger("smsgateway.cli")
+logger = logging.getLogger(__name__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
