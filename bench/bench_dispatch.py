@@ -161,6 +161,8 @@ def run(args: argparse.Namespace, dsn: str) -> None:
             "SINCH_BASE_URL": simulator_url,
             "SINCH_SERVICE_PLAN_ID": "simulator-plan",
             "SINCH_API_TOKEN": "simulator-token",
+            # The simulator, not a real account: no public URL or sender rules apply.
+            "SMSGW_SINCH_SIMULATOR": "on",
             "SMSGW_DISPATCH_CONCURRENCY": str(args.concurrency),
             "SMSGW_DISPATCH_BATCH_SIZE": str(args.concurrency * 2),
             "SMSGW_DISPATCH_POLL_SECONDS": "0.05",

@@ -1,10 +1,12 @@
-"""The ``smsgateway`` command: serve, simulator, migrate, apikey; each verb calls one function."""
+"""The ``smsgateway`` command: serve, worker, check, simulator, migrate, apikey, segments; each
+verb calls one function."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -18,21 +20,30 @@ from smsgateway.store.embedded import EmbeddedPostgresUnavailableError
 from smsgateway.store.errors import DatabaseUnreachableError
 
 EXIT_CONFIG_ERROR = 2
+EXIT_CHECK_FAILED = 1
+
+logger = logging.getLogger(__name__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parses the command line and runs one verb; returns the process exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    # `check` reports a bad setting as a failed check (exit 1) rather than as a refusal.
+    checking = args.verb == "check"
+    refused, prefix = (
+        (EXIT_CHECK_FAILED, "fail  settings: ") if checking else (EXIT_CONFIG_ERROR, "")
+    )
+    out = sys.stdout if checking else sys.stderr
     try:
         settings = Settings()
     except ValidationError as exc:
         for line in describe_settings_error(exc):
-            sys.stderr.write(line + "\n")
-        return EXIT_CONFIG_ERROR
+            out.write(prefix + line + "\n")
+        return refused
     except SettingsError as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
-        return EXIT_CONFIG_ERROR
+        out.write(f"{prefix}configuration error: {exc}\n")
+        return refused
     overrides = {
         key: value
         for key in ("host", "port", "workers")
@@ -40,12 +51,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     settings = settings.model_copy(update=overrides)
     configure_logging(settings.log_level)
+    if getattr(args, "goes_live", False) and not _may_go_live(settings):
+        return EXIT_CONFIG_ERROR
     try:
         result: int = args.run(settings, args)
     except (EmbeddedPostgresUnavailableError, DatabaseUnreachableError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
     return result
+
+
+def _may_go_live(settings: Settings) -> bool:
+    """The go-live rules for ``serve`` and ``worker``: one line on stderr and False when they
+    must not start; a warning logged when no message could get a sender."""
+    from smsgateway.services.go_live import sender_warning, start_up_refusal
+
+    refusal = start_up_refusal(settings)
+    if refusal is not None:
+        sys.stderr.write(refusal + "\n")
+        return False
+    warning = sender_warning(settings)
+    if warning is not None:
+        logger.warning(warning)
+    return True
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,12 +88,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--migrate", action="store_true", help="apply pending migrations before serving"
     )
-    serve.set_defaults(run=_serve)
+    serve.set_defaults(run=_serve, goes_live=True)
 
     worker = verbs.add_parser(
         "worker", help="dispatch the outbox to Sinch without serving HTTP (scale-out)"
     )
-    worker.set_defaults(run=_worker)
+    worker.set_defaults(run=_worker, goes_live=True)
+
+    check = verbs.add_parser(
+        "check",
+        help="check the configuration, the database and (with real credentials) one "
+        "harmless authenticated call to Sinch; exit 1 if a check failed",
+    )
+    check.set_defaults(run=_check)
 
     segments = verbs.add_parser(
         "segments", help="print a message's encoding and part count as JSON (stdin or --text)"
@@ -121,6 +156,15 @@ def _worker(settings: Settings, _: argparse.Namespace) -> int:
 
     run_worker(settings)
     return 0
+
+
+def _check(settings: Settings, _: argparse.Namespace) -> int:
+    from smsgateway.serving import run_check
+
+    report = run_check(settings)
+    for line in report.lines():
+        sys.stdout.write(line + "\n")
+    return EXIT_CHECK_FAILED if report.failed else 0
 
 
 def _migrate(settings: Settings, _: argparse.Namespace) -> int:

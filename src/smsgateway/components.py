@@ -76,6 +76,7 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
         dlr_callback_url=dlr_callback_url(settings),
         # An OAuth2 token can expire between refreshes; an API token that fails is wrong.
         retry_unauthorized=settings.sinch_auth == "oauth2",
+        sender_required=settings.sender_required,
     )
 
 

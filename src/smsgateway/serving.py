@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 import asyncpg
 import httpx
@@ -30,6 +30,9 @@ from smsgateway.http_server import balances_own_sockets, run_single, run_workers
 from smsgateway.observability.logging import uvicorn_log_config
 from smsgateway.settings import Settings
 from smsgateway.store.embedded import start_embedded_postgres
+
+if TYPE_CHECKING:
+    from smsgateway.services.config_check import CheckReport
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -217,6 +220,37 @@ def with_pool(settings: Settings, use: Callable[[asyncpg.Pool], Awaitable[T]]) -
             raise unreachable(dsn, exc) from exc
         finally:
             await pool.close()
+
+    with database(settings) as configured:
+        return asyncio.run(run(configured))
+
+
+def run_check(settings: Settings) -> CheckReport:
+    """``smsgateway check``: the configuration checks, with the parts they call built here
+    (the database is started first when it is the embedded one)."""
+    from smsgateway.components import build_http_client, build_sinch_client, dlr_callback_url
+    from smsgateway.services.config_check import check_configuration
+    from smsgateway.sinch import NO_RETRY
+    from smsgateway.store.schema import head_revision
+
+    async def run(configured: Settings) -> CheckReport:
+        http = build_http_client(configured)
+        try:
+            sinch = (
+                None
+                if configured.uses_simulator
+                else build_sinch_client(configured, http, retry_policy=NO_RETRY)
+            )
+            path_secret = configured.webhook_path_secret
+            return await check_configuration(
+                configured,
+                sinch=sinch,
+                webhook_url=dlr_callback_url(configured),
+                secrets=() if path_secret is None else (path_secret.get_secret_value(),),
+                schema_head=head_revision(configured.migrations_dir),
+            )
+        finally:
+            await http.aclose()
 
     with database(settings) as configured:
         return asyncio.run(run(configured))

@@ -127,9 +127,16 @@ class Settings(BaseSettings):
     # The outbox dispatcher: runs inside `serve` unless off (then run `smsgateway worker`).
     dispatcher: Literal["on", "off"] = "on"
     # How Sinch reaches this gateway's webhooks (delivery reports); default http://HOST:PORT.
+    # With real Sinch credentials it must be set to a public http(s) URL (services/go_live.py).
     public_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("PUBLIC_BASE_URL", "public_base_url")
     )
+    # Let PUBLIC_BASE_URL name a private, loopback or link-local host (Sinch reaches the
+    # gateway through a private link); without it such a URL stops start-up.
+    allow_private_public_base_url: bool = False
+    # The service plan has an automatic default originator, so batches may go without `from`;
+    # false: a message with no sender is refused (sender_required) on a real Sinch account.
+    sinch_default_originator: bool = False
     # Sinch webhooks (delivery reports, inbound messages): each check is on when set, and a
     # call must pass every check that is on. The HMAC secret Sinch signs callbacks with:
     webhook_signing_secret: SecretStr | None = None
@@ -323,6 +330,12 @@ class Settings(BaseSettings):
         return self.sinch_simulator == "on" or (
             self.sinch_simulator == "auto" and self.sinch_auth == "none"
         )
+
+    @property
+    def sender_required(self) -> bool:
+        """Every batch needs a ``from``: a real Sinch account whose plan has no declared
+        default originator. The simulator behaves as if its plan had one."""
+        return not self.uses_simulator and not self.sinch_default_originator
 
     @property
     def webhook_base_url(self) -> str:

@@ -73,6 +73,9 @@ async def test_a_killed_gateway_sends_every_acknowledged_message_exactly_once(
         SINCH_NUMBER="+12025550123",
         # Credentials are set: never start a simulator of its own beside the gateway.
         SMSGW_SINCH_SIMULATOR="off",
+        # A "real" account on loopback: say so, or the gateway refuses to go live.
+        PUBLIC_BASE_URL=gateway_url,
+        SMSGW_ALLOW_PRIVATE_PUBLIC_BASE_URL="true",
         SMSGW_DISPATCH_LEASE_SECONDS="5",
         SMSGW_DISPATCH_POLL_SECONDS="0.05",
         SMSGW_DISPATCH_CONCURRENCY=str(DISPATCH_CONCURRENCY),

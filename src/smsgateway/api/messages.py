@@ -81,7 +81,9 @@ async def send_message(
 ) -> Response:
     """Answers 202 once the message, its recipients and its outbox entry are committed to
     Postgres; `Location` names the message. Every recipient must be valid (each refusal is
-    listed by index). The Sinch batch id appears on the message once Sinch has accepted it."""
+    listed by index). The Sinch batch id appears on the message once Sinch has accepted it.
+    On a real Sinch account whose plan declares no default originator, a message with no
+    `from` and no configured default sender is refused: 422 `sender_required`, field `from`."""
     state = state_of(request)
     if message.callback_url is not None:
         refuse_callback_url(str(message.callback_url), state.callbacks)
@@ -269,7 +271,8 @@ def message_out(message: MessageRecord | NewMessage, *, with_events: bool = Fals
 async def preview_message(message: MessageIn, _: CurrentKey, request: Request) -> PreviewOut:
     """Checks a message exactly as sending would and says what would happen. Nothing is stored
     or sent. Refused recipients are listed with their reasons; a body that cannot be sent, or a
-    request that is malformed, is a 422 problem naming each failing field."""
+    request that is malformed, is a 422 problem naming each failing field (`sender_required`
+    on `from` when sending would have no sender, as for `POST /v1/messages`)."""
     return preview_out(draft_message(draft_request(message), state_of(request).policy))
 
 

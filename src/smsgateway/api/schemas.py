@@ -52,7 +52,9 @@ class MessageIn(BaseModel):
         default=None,
         alias="from",
         max_length=32,
-        description="Sender id; default SINCH_NUMBER. Others only if allowed by the operator.",
+        description="Sender id; default SINCH_NUMBER. Others only if allowed by the operator. "
+        "Without either, the Sinch plan's default originator if the operator declared one; "
+        "else the message is refused (422 sender_required).",
     )
     region: str | None = Field(
         default=None,

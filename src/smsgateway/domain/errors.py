@@ -17,7 +17,8 @@ DomainError                       code varies; message; field (the input it is a
 │   ├── InvalidSender             a SenderRefusal: sender_empty, sender_too_long,
 │   │                             sender_invalid_characters, short_code_not_allowed
 │   ├── InvalidRegion             invalid_region (the default region for national numbers)
-│   └── SenderNotAllowed          sender_not_allowed (a valid sender this gateway may not use)
+│   ├── SenderNotAllowed          sender_not_allowed (a valid sender this gateway may not use)
+│   └── SenderRequired            sender_required (no sender, and the plan has no default)
 ├── RecipientListError
 │   ├── NoRecipients              no_recipients
 │   ├── TooManyRecipients         too_many_recipients (count, max_recipients)
@@ -139,6 +140,20 @@ class SenderNotAllowed(AddressError):
             field=field,
         )
         self.sender = sender
+
+
+class SenderRequired(AddressError):
+    """No sender was given, none is configured, and the Sinch plan has no declared default
+    originator: Sinch would refuse the batch."""
+
+    default_code = "sender_required"
+
+    def __init__(self, *, field: str | None = "from") -> None:
+        super().__init__(
+            "A sender is required: name one in 'from'; this gateway has no default sender "
+            "(SINCH_NUMBER) and its Sinch plan no declared default originator.",
+            field=field,
+        )
 
 
 class RecipientListError(DomainError):

@@ -91,6 +91,9 @@ class DispatchPolicy:
     plan's default). ``send_rate_per_second`` caps messages (recipients) per second across all
     workers on the database, ``None`` for no cap; ``send_burst`` is the bucket's size.
     ``retry_unauthorized`` treats a 401 as transient instead of rejecting the message.
+    ``sender_required``: the plan has no declared default originator, so a message without a
+    sender (accepted before that was so) ends ``rejected`` unsent rather than going without
+    ``from``.
     """
 
     dlr_callback_url: str | None = None
@@ -100,6 +103,7 @@ class DispatchPolicy:
     send_burst: float | None = None
     throttle_name: str = "sinch"
     retry_unauthorized: bool = False
+    sender_required: bool = False
 
     def __post_init__(self) -> None:
         if self.lease_seconds <= 0:
@@ -195,6 +199,15 @@ class Dispatcher:
             if outcome is not None:
                 return outcome
 
+        if message.sender is None and self._policy.sender_required:
+            return await self._end(
+                claim,
+                message,
+                "rejected",
+                "sender_required",
+                "The message has no sender and the Sinch plan no declared default originator.",
+                {},
+            )
         try:
             request = self._request(message)
         except ValidationError as exc:

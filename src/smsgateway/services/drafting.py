@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from smsgateway.domain.compose import PreparedBody, prepare_body
-from smsgateway.domain.errors import SenderNotAllowed
+from smsgateway.domain.errors import SenderNotAllowed, SenderRequired
 from smsgateway.domain.phone import Sender, parse_region, parse_sender
 from smsgateway.domain.pricing import CostEstimate, PriceTable, estimate_cost, load_price_table
 from smsgateway.domain.recipients import RecipientList, normalise_recipients
@@ -28,6 +28,8 @@ class MessagePolicy:
     default_sender: str | None = None
     allowed_senders: frozenset[str] = field(default_factory=frozenset)
     price_table: PriceTable | None = None
+    # No sender and no default sender: refuse (the plan has no declared default originator).
+    sender_required: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MessagePolicy:
@@ -38,6 +40,7 @@ class MessagePolicy:
             default_sender=settings.sinch_number,
             allowed_senders=frozenset(settings.allowed_senders),
             price_table=_read_price_table(settings.price_table_file),
+            sender_required=settings.sender_required,
         )
 
 
@@ -90,6 +93,8 @@ def draft_message(request: DraftRequest, policy: MessagePolicy) -> MessageDraft:
 def _resolve_sender(given: str | None, region: str | None, policy: MessagePolicy) -> Sender | None:
     if given is None:
         if policy.default_sender is None:
+            if policy.sender_required:
+                raise SenderRequired
             return None  # Sinch uses the service plan's default originator.
         return parse_sender(policy.default_sender, region=region, field="from")
     sender = parse_sender(given, region=region, field="from")

@@ -51,6 +51,7 @@ class DispatchConfig:
     make (its timeouts and retries). ``send_rate_per_second`` is the global cap across all
     workers on the database (``None``: no cap), ``send_burst`` its bucket size (default one
     second's worth). ``dlr_callback_url`` is the gateway's Sinch delivery-report webhook.
+    ``sender_required``: a message without a sender is rejected, never sent without ``from``.
     """
 
     batch_size: int = 50
@@ -66,6 +67,7 @@ class DispatchConfig:
     retry_max_delay: float = 300.0
     max_retry_after: float = 600.0
     retry_unauthorized: bool = False
+    sender_required: bool = False
     metrics_interval: float = 15.0
 
     def __post_init__(self) -> None:
@@ -87,6 +89,7 @@ class DispatchConfig:
             send_rate_per_second=self.send_rate_per_second,
             send_burst=self.send_burst,
             retry_unauthorized=self.retry_unauthorized,
+            sender_required=self.sender_required,
         )
 
 
