@@ -67,8 +67,15 @@ RETURNING o.message_id, o.claim_token, o.claimed_by, o.attempts, o.due_at
 async def claim_due(
     connection: Connection, limit: int, lease_seconds: float, worker_id: str
 ) -> list[Claim]:
-    """Claims up to ``limit`` due rows, oldest due first, skipping rows other workers hold."""
-    rows = await connection.fetch(_CLAIM_DUE, limit, float(lease_seconds), worker_id)
+    """Claims up to ``limit`` due rows, oldest due first, skipping rows other workers hold.
+
+    The claim is committed durably even on the dispatcher's pool, whose commits do not wait
+    for the disk: its attempt count is what tells the next attempt to look the message up at
+    Sinch before sending, so a Postgres crash must not lose it once a send may have begun.
+    """
+    async with connection.transaction():
+        await connection.execute("SET LOCAL synchronous_commit TO on")
+        rows = await connection.fetch(_CLAIM_DUE, limit, float(lease_seconds), worker_id)
     claimed = time.monotonic()
     return [
         Claim(
