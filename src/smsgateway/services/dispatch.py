@@ -295,7 +295,7 @@ class Dispatcher:
             return await self._reject(claim, message, exc)
         except SinchError as exc:
             return await self._retry(claim, message, _transient_reason(exc), str(exc))
-        return await self._record(claim, message, batch, resolved_by_lookup=False)
+        return await self._record(claim, message, batch, resolved_by_lookup=batch.found_by_lookup)
 
     async def _resolve_earlier_try(
         self, claim: Claim, message: OutgoingMessage

@@ -155,7 +155,8 @@ class SinchClient:
         return f"SinchClient(base_url={self._base_url!r}, auth={self._auth!r})"
 
     async def send_batch(self, batch: SendBatchRequest, *, request_id: str | None = None) -> Batch:
-        """Sends ``batch`` and returns it as Sinch stored it (with its ``id``).
+        """Sends ``batch`` and returns it as Sinch stored it (with its ``id``;
+        ``found_by_lookup`` says it came from the lookup below).
 
         Retries 429 and not-sent failures. After a 5xx or an unknown outcome the batch may exist,
         so the client looks for it by ``client_reference`` and returns it if found; only if Sinch
@@ -192,6 +193,7 @@ class SinchClient:
                     await self._policy.sleep(wait)
                 existing = await self._lookup_unknown_send(reference, rid, exc)
                 if existing is not None:
+                    existing._found_by_lookup = True
                     return existing
                 if wait is None:
                     self._note_give_up(operation, exc, attempts, rid)

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
 
 MAX_RECIPIENTS = 1000
 MAX_BODY_CHARS = 2000  # Sinch's current limit; older docs said 1600
@@ -103,6 +103,13 @@ class Batch(WireModel):
     max_number_of_message_parts: int | None = None
     flash_message: bool | None = None
     feedback_enabled: bool | None = None
+    # Not on the wire: whether send_batch found this batch by client_reference after a send
+    # whose outcome was unknown, rather than from the send's own answer.
+    _found_by_lookup: bool = PrivateAttr(default=False)
+
+    @property
+    def found_by_lookup(self) -> bool:
+        return self._found_by_lookup
 
 
 class BatchPage(WireModel):

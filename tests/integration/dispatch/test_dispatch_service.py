@@ -200,12 +200,14 @@ async def test_an_unanswered_send_that_sinch_recorded_is_not_sent_again(
 
     outcome = await dispatcher(pool, sinch).dispatch(await claim(pool, message_id))
 
-    assert outcome in {DispatchOutcome.SUBMITTED, DispatchOutcome.RESOLVED}
+    # The client found it by client_reference within the same attempt, and says so.
+    assert outcome is DispatchOutcome.RESOLVED
     (batch,) = await sim_batches(sim, message_id)
     async with pool.acquire() as connection:
         row = await message_row(connection, message_id)
     assert row.status == "submitted"
     assert row.sinch_batch_id == batch["id"]
+    assert row.events[-1]["resolved_by_lookup"] is True
     assert not row.in_outbox
 
 

@@ -130,7 +130,9 @@ async def test_a_5xx_send_is_looked_up_before_sending_again(make_client) -> None
     )
     client = make_client(routes)
 
-    assert (await client.send_batch(text_batch())).id == "EXISTING"
+    batch = await client.send_batch(text_batch())
+    assert batch.id == "EXISTING"
+    assert batch.found_by_lookup
     assert len(posts(routes)) == 1
 
 
@@ -143,7 +145,9 @@ async def test_a_5xx_send_not_found_is_sent_again(make_client) -> None:
     )
     client = make_client(routes)
 
-    assert (await client.send_batch(text_batch())).id == BATCH_ID
+    sent = await client.send_batch(text_batch())
+    assert sent.id == BATCH_ID
+    assert not sent.found_by_lookup
     assert len(posts(routes)) == 2
 
 
