@@ -64,13 +64,15 @@ class EmptyBody(BodyError):
 
 
 class InvalidCharacter(BodyError):
-    """The body holds a control character (other than CR, LF, form feed) or a lone surrogate."""
+    """The body holds a control character (other than tab, CR, LF, form feed) or a lone
+    surrogate."""
 
     default_code = "invalid_character"
 
     def __init__(self, *, position: int, character: str, field: str | None = "body") -> None:
         super().__init__(
-            f"The message body holds the character U+{ord(character):04X} at position "
+            f"{'The message body' if field in (None, 'body') else 'The text'} holds the "
+            f"character U+{ord(character):04X} at position "
             f"{position}, which cannot be sent.",
             field=field,
         )
