@@ -83,7 +83,12 @@ class MessageIn(BaseModel):
     parameters: dict[str, dict[str, str]] | None = Field(
         default=None,
         description="Sinch's per-recipient templating: ${name} in body, "
-        '{"name": {"+46701234567": "Ann", "default": "there"}}.',
+        '{"name": {"+46701234567": "Ann", "default": "there"}}. Each key is `default` or one '
+        "of the recipients in `to`, written in any form `to` accepts (read with the same "
+        "region); it is stored and sent in E.164 like `to`. A key that is not a valid number "
+        "(`invalid_phone_number`), names no recipient (`parameter_recipient_unknown`) or the "
+        "same number as another key (`duplicate_parameter_recipient`) is refused, field "
+        "`parameters.<name>.<key>`.",
     )
 
     @field_validator("to", mode="before")
@@ -168,6 +173,11 @@ class PreviewOut(BaseModel):
     parts: list[str] = Field(description="The text of each part as carriers split it.")
     replacements: list[ReplacementOut]
     cost: CostOut | None = Field(description="Null when no price table is configured.")
+    parameters: dict[str, dict[str, str]] | None = Field(
+        default=None,
+        description="The parameters as they would be sent: keys in E.164 (or `default`).",
+        examples=[{"name": {"+14155550157": "Ann", "default": "there"}}],
+    )
 
 
 class MessageRecipientOut(BaseModel):
