@@ -1,4 +1,6 @@
-"""What reaches Sinch (the simulator, over sockets): parameters keyed like `to`, tabs in text."""
+"""Wire details over sockets: parameters keyed like `to` and tabs in text reach Sinch (the
+simulator) as they should; inbound numbers Sinch writes without `+` are stored and found in
+E.164."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from smsgateway.app import create_app
 from smsgateway.simulator import SimulatorConfig
 from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
+from tests.support.live_server import live_server
 from tests.support.polling import wait_until
 from tests.support.settings import make_settings
 from tests.support.sinch_simulator import RunningSimulator, running_simulator
@@ -128,3 +131,47 @@ async def test_smart_encoding_sends_a_tab_as_a_space(
     assert accepted.json()["encoding"] == "GSM-7"
     batch = await sent_batch(gateway, simulator, accepted.json()["id"])
     assert batch["body"] == "Name: Ann"
+
+
+async def test_inbound_numbers_without_plus_are_stored_and_found_in_e164(
+    database_url: str, simulator: RunningSimulator
+) -> None:
+    key = await issue_api_key(database_url, name="inbound")
+    app = create_app(make_settings(database_url, dispatcher="off"))
+    async with (
+        live_server(app) as base_url,
+        httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": key}) as gateway,
+    ):
+        inbound_url = base_url + "/webhooks/sinch/inbound"
+        for sender, to, body in (
+            ("12015550123", "15550009999", "STOP"),
+            ("12015550124", "72345", "hello"),
+        ):
+            injected = await simulator.client.post(
+                "/_admin/inbounds",
+                json={"from": sender, "to": to, "body": body, "url": inbound_url},
+            )
+            assert injected.status_code == 202, injected.text
+
+        async def listed(**params: str) -> list[dict[str, Any]]:
+            page = (await gateway.get("/v1/inbound-messages", params=params)).json()
+            items: list[dict[str, Any]] = page["items"]
+            return items
+
+        async def both_stored() -> bool:
+            return len(await listed()) == 2
+
+        await wait_until(both_stored, timeout_s=10, message="both inbounds to be stored")
+        for to in ("+15550009999", "15550009999"):
+            (item,) = await listed(to=to)
+            assert (item["sender"], item["to"], item["keyword"]) == (
+                "+12015550123",
+                "+15550009999",
+                "opt_out",
+            )
+        for sender in ("+12015550123", "12015550123"):
+            assert [item["body"] for item in await listed(**{"from": sender})] == ["STOP"]
+        # A short code is kept as given, and found as given.
+        assert [item["to"] for item in await listed(to="72345")] == ["72345"]
+        # The STOP opted the number out in its E.164 form, which is what sending checks.
+        assert (await gateway.get("/v1/opt-outs/+12015550123")).status_code == 200
