@@ -272,8 +272,9 @@ def normalise_address(raw: str) -> str:
     ``+``; a short code or an alphanumeric id is kept as given (surrounding spaces dropped).
     Digits with ``+`` are a number. Digits without it are a number from 9 to 15 digits; 3 to
     8 digits are a short code (as ``parse_sender`` reads them) unless, read with a ``+``,
-    they are a valid number in libphonenumber's plan (Niue's ``6834002``): short codes are
-    never valid international numbers, so a subscriber there can still send STOP.
+    they are a valid number in libphonenumber's plan (Niue's ``6834002``), so a subscriber
+    there can still send STOP. No string of 3 to 5 digits is a valid number and only a few
+    of 6 (Vienna's ``+43 1 110``...), so short codes as operators have them stay as sent.
     No validity check beyond that: a callback is never refused for its address.
     """
     text = raw.strip()
