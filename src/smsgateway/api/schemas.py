@@ -88,7 +88,9 @@ class MessageIn(BaseModel):
         "region); it is stored and sent in E.164 like `to`. A key that is not a valid number "
         "(`invalid_phone_number`), names no recipient (`parameter_recipient_unknown`) or the "
         "same number as another key (`duplicate_parameter_recipient`) is refused, field "
-        "`parameters.<name>.<key>`.",
+        "`parameters.<name>.<key>`; so is a `${name}` in the body that some recipient has no "
+        "value for, without a `default` (`parameter_value_missing`, field "
+        "`parameters.<name>`), since Sinch would abort that recipient's message (405).",
     )
 
     @field_validator("to", mode="before")

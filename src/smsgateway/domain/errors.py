@@ -25,7 +25,7 @@ DomainError                       code varies; message; field (the input it is a
 ├── ParametersRefused             the refusals' one code, else invalid_parameters (refusals:
 │                                 field, code, message each: parameter_recipient_unknown,
 │                                 duplicate_parameter_recipient, invalid_phone_number,
-│                                 invalid_character)
+│                                 invalid_character, parameter_value_missing)
 └── PriceTableError               invalid_price_table
 ```
 """

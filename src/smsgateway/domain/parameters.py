@@ -6,12 +6,15 @@ looks a recipient's value up by the number it sends to, so each key is parsed as
 in the same E.164 form. A key must be ``default`` or one of the message's recipients; a key
 that is not a valid number, names no recipient, or names the same number as another key of
 the same parameter is refused. A key whose text is a ``to`` entry refused for its own reason
-is not refused twice: it follows that recipient out of the message.
+is not refused twice: it follows that recipient out of the message. A ``${name}`` in the body
+whose parameter has neither a ``default`` nor a value for every recipient is refused too:
+Sinch would abort those recipients' messages (code 405, unmatched parameter).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import re
+from collections.abc import Collection, Mapping, Sequence
 from typing import Final
 
 from smsgateway.domain.errors import (
@@ -29,6 +32,9 @@ DEFAULT_KEY: Final = "default"
 
 Parameters = dict[str, dict[str, str]]
 """``{name: {E.164 number or "default": value}}``, as Sinch takes it."""
+
+_PLACEHOLDER: Final = re.compile(r"\$\{([^}]+)\}")
+"""``${name}`` as Sinch fills it in."""
 
 
 def normalise_parameters(
@@ -95,6 +101,34 @@ def normalise_parameters(
     if refusals:
         raise ParametersRefused(refusals)
     return normalised
+
+
+def refuse_unmatched(
+    body: str, parameters: Mapping[str, Mapping[str, str]], recipients: Sequence[str]
+) -> None:
+    """Refuse a ``${name}`` in ``body`` that some of ``recipients`` (E.164) have no value for,
+    with no ``default``: Sinch aborts those messages (405). A ``${name}`` that names no
+    parameter is sent as written, as Sinch does; it is not ours to refuse.
+
+    Raises ``ParametersRefused`` (``parameter_value_missing``, field ``parameters.<name>``).
+    """
+    refusals: list[ParameterRefusal] = []
+    for name in dict.fromkeys(_PLACEHOLDER.findall(body)):
+        values = parameters.get(name)
+        if values is None or DEFAULT_KEY in values:
+            continue
+        missing = sum(1 for recipient in recipients if recipient not in values)
+        if missing:
+            refusals.append(
+                ParameterRefusal(
+                    f"parameters.{name}",
+                    "parameter_value_missing",
+                    f"The body uses ${{{name}}}, but {missing} recipient(s) have no value for "
+                    "it and there is no 'default': Sinch would not send them the message.",
+                )
+            )
+    if refusals:
+        raise ParametersRefused(refusals)
 
 
 def parameters_for(

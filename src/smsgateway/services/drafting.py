@@ -12,7 +12,7 @@ from pathlib import Path
 
 from smsgateway.domain.compose import PreparedBody, prepare_body
 from smsgateway.domain.errors import SenderNotAllowed
-from smsgateway.domain.parameters import Parameters, normalise_parameters
+from smsgateway.domain.parameters import Parameters, normalise_parameters, refuse_unmatched
 from smsgateway.domain.phone import Sender, parse_region, parse_sender
 from smsgateway.domain.pricing import CostEstimate, PriceTable, estimate_cost, load_price_table
 from smsgateway.domain.recipients import RecipientList, normalise_recipients
@@ -93,7 +93,7 @@ def draft_message(request: DraftRequest, policy: MessagePolicy) -> MessageDraft:
         sender=sender,
         body=body,
         cost=cost,
-        parameters=_normalise_parameters(request, recipients, region, policy),
+        parameters=_normalise_parameters(request, recipients, region, policy, body.text),
     )
 
 
@@ -114,11 +114,17 @@ def _read_price_table(path: Path | None) -> PriceTable | None:
 
 
 def _normalise_parameters(
-    request: DraftRequest, recipients: RecipientList, region: str | None, policy: MessagePolicy
+    request: DraftRequest,
+    recipients: RecipientList,
+    region: str | None,
+    policy: MessagePolicy,
+    body: str,
 ) -> Parameters | None:
     # Keys are numbers read exactly as `to` is: same region, same fixed-line rule.
     if request.parameters is None:
         return None
-    return normalise_parameters(
+    parameters = normalise_parameters(
         request.parameters, recipients, region=region, refuse_fixed_line=policy.refuse_fixed_line
     )
+    refuse_unmatched(body, parameters, recipients.e164s)
+    return parameters

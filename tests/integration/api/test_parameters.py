@@ -107,6 +107,17 @@ async def test_a_refused_key_is_a_422_problem_naming_it(
         await connection.close()
 
 
+@pytest.mark.parametrize("path", ["/v1/messages/preview", "/v1/messages"])
+async def test_a_placeholder_some_recipient_has_no_value_for_is_refused(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.post(path, json=templated(name={"(415) 555-0157": "Ann"}))
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["code"] == "parameter_value_missing"
+    assert [error["field"] for error in problem["errors"]] == ["body.parameters.name"]
+
+
 async def test_the_problem_codes_are_in_the_openapi_document(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
     described = schema["components"]["schemas"]["MessageIn"]["properties"]["parameters"]
@@ -114,6 +125,7 @@ async def test_the_problem_codes_are_in_the_openapi_document(client: httpx.Async
         "parameter_recipient_unknown",
         "invalid_phone_number",
         "duplicate_parameter_recipient",
+        "parameter_value_missing",
     ):
         assert code in described["description"]
     assert "parameters" in schema["components"]["schemas"]["PreviewOut"]["properties"]

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smsgateway.domain.errors import ParametersRefused
-from smsgateway.domain.parameters import normalise_parameters, parameters_for
+from smsgateway.domain.parameters import normalise_parameters, parameters_for, refuse_unmatched
 from smsgateway.domain.recipients import normalise_recipients
 
 ANN = "+14155550157"
@@ -97,6 +97,22 @@ def test_only_sendable_recipients_keys_go_to_sinch() -> None:
         "name": {ANN: "Ann", "default": "there"},
         "code": {},
     }
+
+
+def test_a_placeholder_without_a_value_for_everyone_nor_a_default_is_refused() -> None:
+    with pytest.raises(ParametersRefused) as caught:
+        refuse_unmatched("Hi ${name}, ${code}", {"name": {ANN: "Ann"}, "code": {}}, (ANN, BOB))
+    assert caught.value.code == "parameter_value_missing"
+    assert [r.field for r in caught.value.refusals] == ["parameters.name", "parameters.code"]
+    assert "1 recipient" in caught.value.refusals[0].message
+    assert "2 recipient" in caught.value.refusals[1].message
+
+
+def test_a_default_a_value_for_everyone_or_an_unknown_name_is_fine() -> None:
+    refuse_unmatched("Hi ${name}", {"name": {"default": "there"}}, (ANN, BOB))
+    refuse_unmatched("Hi ${name}", {"name": {ANN: "Ann", BOB: "Bob"}}, (ANN, BOB))
+    refuse_unmatched("Costs ${price}", {"name": {}}, (ANN,))  # sent as written, as Sinch does
+    refuse_unmatched("Hi there", {"name": {}}, (ANN,))
 
 
 US_NUMBERS = st.integers(min_value=0, max_value=9999).map(lambda n: f"+1415555{n:04d}")
