@@ -23,7 +23,7 @@ from smsgateway.domain.errors import (
     ParameterRefusal,
     ParametersRefused,
 )
-from smsgateway.domain.phone import parse_phone_number
+from smsgateway.domain.phone import E164_FLOOR, parse_phone_number
 from smsgateway.domain.recipients import RecipientList
 from smsgateway.domain.segments import check_characters
 
@@ -134,11 +134,17 @@ def refuse_unmatched(
 def parameters_for(
     parameters: Mapping[str, Mapping[str, str]], sendable: Collection[str]
 ) -> Parameters:
-    """The parameters to hand Sinch with a batch to ``sendable``: keys of recipients left out
-    (opted out) are dropped, since a number never handed to Sinch is not handed in a key either.
-    A parameter keeps its name even if no key is left, so the body renders as it would have."""
+    """The parameters to hand Sinch with a batch to ``sendable``: the keys of recipients left
+    out (opted out) are dropped, since a number never handed to Sinch is not handed over in a
+    key either. A key that is not E.164 (stored before keys were normalised) is kept as it was
+    sent then. A parameter keeps its name even if no key is left, so the body renders as it
+    would have."""
     return {
-        name: {key: value for key, value in values.items() if key == DEFAULT_KEY or key in sendable}
+        name: {
+            key: value
+            for key, value in values.items()
+            if key in sendable or key == DEFAULT_KEY or not E164_FLOOR.fullmatch(key)
+        }
         for name, values in parameters.items()
     }
 

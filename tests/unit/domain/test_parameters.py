@@ -99,6 +99,11 @@ def test_only_sendable_recipients_keys_go_to_sinch() -> None:
     }
 
 
+def test_a_key_stored_before_keys_were_normalised_is_sent_as_it_was() -> None:
+    stored = {"name": {"(415) 555-0157": "Ann", BOB: "Bob"}}
+    assert parameters_for(stored, (ANN,)) == {"name": {"(415) 555-0157": "Ann"}}
+
+
 def test_a_placeholder_without_a_value_for_everyone_nor_a_default_is_refused() -> None:
     with pytest.raises(ParametersRefused) as caught:
         refuse_unmatched("Hi ${name}, ${code}", {"name": {ANN: "Ann"}, "code": {}}, (ANN, BOB))
