@@ -84,8 +84,12 @@ class OptOutPage(BaseModel):
 async def list_inbound_messages(
     _: CurrentKey,
     pool: PoolDep,
-    sender: Annotated[str | None, Query(alias="from", description="E.164")] = None,
-    to: Annotated[str | None, Query(description="Our number or short code")] = None,
+    sender: Annotated[
+        str | None, Query(alias="from", description="E.164; the `+` may be left out")
+    ] = None,
+    to: Annotated[
+        str | None, Query(description="Our number (the `+` may be left out) or short code")
+    ] = None,
     keyword: Annotated[Keyword | None, Query()] = None,
     received_from: Annotated[AwareDatetime | None, Query()] = None,
     received_to: Annotated[AwareDatetime | None, Query()] = None,
@@ -94,7 +98,9 @@ async def list_inbound_messages(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> InboundMessagePage:
-    """Keyset pagination: pass the previous page's `next` as `cursor` until it is null."""
+    """Keyset pagination: pass the previous page's `next` as `cursor` until it is null.
+    Numbers are stored in E.164 with `+` even when Sinch left it out, and `from`/`to` are
+    read the same way: `+14155550100` and `14155550100` find the same messages."""
     before = None if cursor is None else decode_uuid_cursor(cursor)
     records = await find_inbound(
         pool,

@@ -208,7 +208,6 @@ def accept_request(message: MessageIn, *, idempotent: bool = False) -> AcceptReq
         expire_at=message.expire_at,
         callback_url=None if message.callback_url is None else str(message.callback_url),
         delivery_report=message.delivery_report,
-        parameters=message.parameters,
         fingerprint=digest,
     )
 
@@ -284,6 +283,7 @@ def draft_request(message: MessageIn) -> DraftRequest:
         region=message.region,
         smart_encoding=message.smart_encoding,
         max_segments=message.max_segments,
+        parameters=message.parameters,
     )
 
 
@@ -355,4 +355,5 @@ def preview_out(draft: MessageDraft) -> PreviewOut:
             ],
             unknown_country_codes=list(cost.unknown_country_codes),
         ),
+        parameters=draft.parameters,
     )

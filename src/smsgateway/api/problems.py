@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
-from smsgateway.domain.errors import DomainError, RecipientsRefused
+from smsgateway.domain.errors import DomainError, ParametersRefused, RecipientsRefused
 from smsgateway.observability.logging import request_id_var
 from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 
@@ -191,6 +191,11 @@ def domain_problem_fields(exc: DomainError) -> list[ProblemField]:
                 message=refused.message,
             )
             for refused in exc.refused
+        ]
+    if isinstance(exc, ParametersRefused):
+        return [
+            ProblemField(field=f"body.{refusal.field}", code=refusal.code, message=refusal.message)
+            for refusal in exc.refusals
         ]
     return [
         ProblemField(

@@ -23,6 +23,10 @@ DomainError                       code varies; message; field (the input it is a
 │   ├── NoRecipients              no_recipients
 │   ├── TooManyRecipients         too_many_recipients (count, max_recipients)
 │   └── RecipientsRefused         invalid_recipients (refused: index, raw, code, message each)
+├── ParametersRefused             the refusals' one code, else invalid_parameters (refusals:
+│                                 field, code, message each: parameter_recipient_unknown,
+│                                 duplicate_parameter_recipient, invalid_phone_number,
+│                                 invalid_character, parameter_value_missing)
 └── PriceTableError               invalid_price_table
 ```
 """
@@ -30,6 +34,7 @@ DomainError                       code varies; message; field (the input it is a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
@@ -65,13 +70,15 @@ class EmptyBody(BodyError):
 
 
 class InvalidCharacter(BodyError):
-    """The body holds a control character (other than CR, LF, form feed) or a lone surrogate."""
+    """The body holds a control character (other than tab, CR, LF, form feed) or a lone
+    surrogate."""
 
     default_code = "invalid_character"
 
     def __init__(self, *, position: int, character: str, field: str | None = "body") -> None:
         super().__init__(
-            f"The message body holds the character U+{ord(character):04X} at position "
+            f"{'The message body' if field in (None, 'body') else 'The text'} holds the "
+            f"character U+{ord(character):04X} at position "
             f"{position}, which cannot be sent.",
             field=field,
         )
@@ -197,6 +204,37 @@ class RecipientsRefused(RecipientListError):
         super().__init__(message, field=field)
         self.refused: tuple[RefusedRecipient, ...] = tuple(refused)
         self.accepted = accepted
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterRefusal:
+    """One refused part of ``parameters``: ``field`` is ``parameters.<name>[.<key>]``."""
+
+    field: str
+    code: str
+    message: str
+
+
+class ParametersRefused(DomainError):
+    """Keys or values of ``parameters`` are refused; ``refusals`` lists each one.
+
+    The code is the refusals' code when they share one, else ``invalid_parameters``.
+    """
+
+    default_code = "invalid_parameters"
+
+    def __init__(self, refusals: Sequence[ParameterRefusal]) -> None:
+        codes = {refusal.code for refusal in refusals}
+        first = refusals[0]
+        message = (
+            first.message if len(refusals) == 1 else f"{len(refusals)} parameters are invalid."
+        )
+        super().__init__(
+            message,
+            field=first.field,
+            code=codes.pop() if len(codes) == 1 else self.default_code,
+        )
+        self.refusals: tuple[ParameterRefusal, ...] = tuple(refusals)
 
 
 class PriceTableError(DomainError):

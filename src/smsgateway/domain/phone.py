@@ -28,6 +28,10 @@ _SHORT_CODE: Final = re.compile(r"[0-9]{3,8}")
 _ALPHANUMERIC: Final = re.compile(r"[A-Za-z0-9 ]+")
 _HAS_LETTER: Final = re.compile(r"[A-Za-z]")
 
+_MIN_UNAMBIGUOUS_DIGITS: Final = 9
+"""Digits from which an address without ``+`` is a number: short codes have at most 8."""
+_MAX_E164_DIGITS: Final = 15
+
 ALPHANUMERIC_SENDER_MAX: Final = 11
 """Characters in an alphanumeric sender id: the GSM originator field holds 11."""
 
@@ -259,6 +263,39 @@ def parse_sender(
         return Sender(text, SenderKind.SHORT_CODE)
     number = parse_phone_number(text, region=region, field=field)
     return Sender(number.e164, SenderKind.NUMBER, number)
+
+
+def normalise_address(raw: str) -> str:
+    """An address as Sinch writes it in callbacks (``from``/``to``), in the form we store.
+
+    Sinch may leave out the ``+`` of a number (``"11203453453"``). A number becomes E.164 with
+    ``+``; a short code or an alphanumeric id is kept as given (surrounding spaces dropped).
+    Digits with ``+`` are a number. Digits without it are a number from 9 to 15 digits; 3 to
+    8 digits are a short code (as ``parse_sender`` reads them) unless, read with a ``+``,
+    they are a valid number in libphonenumber's plan (Niue's ``6834002``), so a subscriber
+    there can still send STOP. No string of 3 to 5 digits is a valid number and only a few
+    of 6 (Vienna's ``+43 1 110``...), so short codes as operators have them stay as sent.
+    No validity check beyond that: a callback is never refused for its address.
+    """
+    text = raw.strip()
+    compact = "".join(text.split())
+    digits = compact.removeprefix("+")
+    if not (digits.isascii() and digits.isdigit()) or digits[0] == "0":
+        return text
+    if len(digits) > _MAX_E164_DIGITS:
+        return text
+    if compact[0] == "+" or len(digits) >= _MIN_UNAMBIGUOUS_DIGITS:
+        return "+" + digits
+    if len(digits) >= 3 and _is_valid_international(digits):
+        return "+" + digits
+    return text
+
+
+def _is_valid_international(digits: str) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse("+" + digits))
+    except NumberParseException:
+        return False
 
 
 def _refusal(reason: PhoneRefusal, field: str | None) -> InvalidPhoneNumber:

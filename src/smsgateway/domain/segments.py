@@ -26,9 +26,12 @@ UCS2_SINGLE: Final = 70
 UCS2_PER_PART: Final = 67
 """UTF-16 code units per part of a concatenated message (the header takes three)."""
 
-# C0 and C1 controls except LF, FF and CR, which GSM-7 itself carries; and lone surrogates,
-# which a JSON body can hold ("\ud83d") but no encoding can send.
-_UNSENDABLE: Final = re.compile("[\x00-\x09\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# C0 and C1 controls except LF, FF and CR, which GSM-7 itself carries, and tab, which is not
+# GSM-7 but which Sinch sends in a UCS-2 message (pasted text is full of tabs); and lone
+# surrogates, which a JSON body can hold ("\ud83d") but no encoding can send (nor Postgres
+# store). The other controls (NUL, BEL, VT, ESC, DEL, C1) mean nothing on a handset, and NUL
+# cannot even be stored: they are refused rather than sent as invisible garbage.
+_UNSENDABLE: Final = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class Encoding(StrEnum):
@@ -72,14 +75,22 @@ class Segmentation:
 def validate_body(text: str) -> None:
     """Refuse an empty or whitespace-only text, or one holding an unsendable character.
 
-    Unsendable: a control character other than CR, LF and form feed, or a lone surrogate.
+    Unsendable: a control character other than tab, CR, LF and form feed, or a lone surrogate.
     Raises ``EmptyBody`` or ``InvalidCharacter`` (whose ``position`` is a code-point index).
     """
     if not text or text.isspace():
         raise EmptyBody
+    check_characters(text)
+
+
+def check_characters(text: str, *, field: str | None = "body") -> None:
+    """Refuse ``text`` if it holds an unsendable character (see ``validate_body``); empty is fine.
+
+    Raises ``InvalidCharacter`` about ``field``.
+    """
     match = _UNSENDABLE.search(text)
     if match is not None:
-        raise InvalidCharacter(position=match.start(), character=match.group())
+        raise InvalidCharacter(position=match.start(), character=match.group(), field=field)
 
 
 def classify(text: str) -> Encoding:

@@ -52,7 +52,9 @@ LOOK_ALIKES: Final = MappingProxyType(
         "\u2215": "/",  # DIVISION SLASH
         "\u02c6": "^",  # MODIFIER LETTER CIRCUMFLEX ACCENT (extension table: two septets)
         "\u02dc": "~",  # SMALL TILDE (extension table: two septets)
-        # Spaces of other widths become a space.
+        # Spaces of other widths become a space; so does a tab (not GSM-7; Sinch would send
+        # the whole text as UCS-2 for it, at up to three times the parts).
+        "\t": " ",  # CHARACTER TABULATION
         "\u00a0": " ",  # NO-BREAK SPACE
         "\u1680": " ",  # OGHAM SPACE MARK
         "\u2000": " ",  # EN QUAD

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -51,7 +51,6 @@ class AcceptRequest:
     expire_at: datetime | None
     callback_url: str | None
     delivery_report: str
-    parameters: Mapping[str, Mapping[str, str]] | None
     fingerprint: bytes | None
     """A digest of the request as sent, to tell an idempotent replay from a reused key;
     needed only with an Idempotency-Key."""
@@ -125,7 +124,7 @@ class AcceptService:
             send_at=request.send_at,
             expire_at=request.expire_at,
             callback_url=request.callback_url,
-            parameters=_plain(request.parameters),
+            parameters=draft.parameters,
             max_segments=request.draft.max_segments,
             created_at=now,
             due_at=schedule.due_at,
@@ -178,9 +177,3 @@ class AcceptService:
 def _count_accepted(message: NewMessage) -> None:
     MESSAGES_ACCEPTED.inc()
     RECIPIENTS_ACCEPTED.inc(len(message.recipients))
-
-
-def _plain(
-    parameters: Mapping[str, Mapping[str, str]] | None,
-) -> dict[str, dict[str, str]] | None:
-    return None if parameters is None else {k: dict(v) for k, v in parameters.items()}

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 import asyncpg
 from pydantic import ValidationError
 
+from smsgateway.domain.phone import normalise_address
 from smsgateway.domain.status import (
     RecipientReport,
     RecipientStatus,
@@ -145,9 +146,9 @@ def payload_digest(document: dict[str, Any]) -> str:
 
 
 def normalise_msisdn(raw: str) -> str:
-    """A number as Sinch writes it in callbacks (``+`` sometimes missing) in E.164 form."""
-    digits = "".join(raw.split())
-    return "+" + digits.removeprefix("+")
+    """A number as Sinch writes it in callbacks (``+`` sometimes missing) in E.164 form
+    (``phone.normalise_address``: the one rule for every address Sinch sends us)."""
+    return normalise_address(raw)
 
 
 def as_recipient_status(raw: str) -> RecipientStatus:

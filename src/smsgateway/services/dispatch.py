@@ -32,6 +32,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from smsgateway.domain.backoff import BackoffPolicy, GiveUp, plan_retry
+from smsgateway.domain.parameters import parameters_for
 from smsgateway.observability import dispatch_metrics as metrics
 from smsgateway.observability.report_metrics import RECIPIENTS_OPTED_OUT
 from smsgateway.sinch.errors import (
@@ -463,7 +464,9 @@ class Dispatcher:
             expire_at=message.expire_at,
             callback_url=self._policy.dlr_callback_url,
             client_reference=str(message.id),
-            parameters=message.parameters,
+            parameters=None
+            if message.parameters is None
+            else parameters_for(message.parameters, message.sendable),
             max_number_of_message_parts=message.max_segments,
         )
 

@@ -6,12 +6,13 @@ has passed exactly the checks that the preview shows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from smsgateway.domain.compose import PreparedBody, prepare_body
 from smsgateway.domain.errors import SenderNotAllowed, SenderRequired
+from smsgateway.domain.parameters import Parameters, normalise_parameters, refuse_unmatched
 from smsgateway.domain.phone import Sender, parse_region, parse_sender
 from smsgateway.domain.pricing import CostEstimate, PriceTable, estimate_cost, load_price_table
 from smsgateway.domain.recipients import RecipientList, normalise_recipients
@@ -54,16 +55,19 @@ class DraftRequest:
     region: str | None = None
     smart_encoding: bool = False
     max_segments: int | None = None
+    parameters: Mapping[str, Mapping[str, str]] | None = None
 
 
 @dataclass(frozen=True)
 class MessageDraft:
-    """A checked message: every recipient's fate, the sender, the body as sent, the cost."""
+    """A checked message: every recipient's fate, the sender, the body as sent, the cost, and
+    the per-recipient parameters keyed as ``to`` is sent (E.164)."""
 
     recipients: RecipientList
     sender: Sender | None
     body: PreparedBody
     cost: CostEstimate | None
+    parameters: Parameters | None = None
 
 
 def draft_message(request: DraftRequest, policy: MessagePolicy) -> MessageDraft:
@@ -87,7 +91,13 @@ def draft_message(request: DraftRequest, policy: MessagePolicy) -> MessageDraft:
         if policy.price_table is not None
         else None
     )
-    return MessageDraft(recipients=recipients, sender=sender, body=body, cost=cost)
+    return MessageDraft(
+        recipients=recipients,
+        sender=sender,
+        body=body,
+        cost=cost,
+        parameters=_normalise_parameters(request, recipients, region, policy, body.text),
+    )
 
 
 def _resolve_sender(given: str | None, region: str | None, policy: MessagePolicy) -> Sender | None:
@@ -106,3 +116,20 @@ def _resolve_sender(given: str | None, region: str | None, policy: MessagePolicy
 
 def _read_price_table(path: Path | None) -> PriceTable | None:
     return None if path is None else load_price_table(path.read_text(encoding="utf-8"))
+
+
+def _normalise_parameters(
+    request: DraftRequest,
+    recipients: RecipientList,
+    region: str | None,
+    policy: MessagePolicy,
+    body: str,
+) -> Parameters | None:
+    # Keys are numbers read exactly as `to` is: same region, same fixed-line rule.
+    if request.parameters is None:
+        return None
+    parameters = normalise_parameters(
+        request.parameters, recipients, region=region, refuse_fixed_line=policy.refuse_fixed_line
+    )
+    refuse_unmatched(body, parameters, recipients.e164s)
+    return parameters

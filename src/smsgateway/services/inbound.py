@@ -4,7 +4,10 @@
 an opt-in keyword (START, ...) opts them back in; HELP is recorded as such (answering it is a
 later feature). ``mo_binary``, ``mo_media`` and types Sinch adds later are stored as received,
 never read for keywords. Opt-outs are per number, for every sender and tenant of the gateway.
-A callback repeated with the same Sinch ``id`` is stored once and acted on once.
+A callback repeated with the same Sinch ``id`` is stored once and acted on once. ``from`` and
+``to`` are stored as ``phone.normalise_address`` reads them (E.164 with ``+`` for a number, as
+Sinch may leave it out; short codes and alphanumeric ids as given), and list filters are read
+the same way, so ``+1415...`` and ``1415...`` find the same messages.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -20,12 +23,9 @@ import asyncpg
 from pydantic import ValidationError
 
 from smsgateway.domain.opt_out import KeywordKind, KeywordSet, normalise_keyword
+from smsgateway.domain.phone import normalise_address
 from smsgateway.observability import report_metrics as metrics
-from smsgateway.services.delivery_reports import (
-    normalise_msisdn,
-    payload_digest,
-    read_json_object,
-)
+from smsgateway.services.delivery_reports import payload_digest, read_json_object
 from smsgateway.sinch.models import INBOUND_MESSAGE_ADAPTER, MoText
 from smsgateway.store import inbound as store
 from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
@@ -61,8 +61,8 @@ def inbound_from_payload(
         return NewInbound(
             sinch_id=parsed.id,
             type=parsed.type,
-            sender=normalise_msisdn(parsed.from_),
-            recipient=parsed.to,
+            sender=normalise_address(parsed.from_),
+            recipient=normalise_address(parsed.to),
             body=parsed.body if is_text else None,
             keyword=_keyword(parsed.body, keywords) if is_text else None,
             client_reference=parsed.client_reference,
@@ -74,11 +74,12 @@ def inbound_from_payload(
     # Without a usable id, the payload's digest keeps repeats idempotent all the same.
     sinch_id = _text(payload.get("id")) or f"sha256:{payload_digest(payload)}"
     sender = _text(payload.get("from"))
+    recipient = _text(payload.get("to"))
     return NewInbound(
         sinch_id=sinch_id,
         type=_text(payload.get("type")) or "unknown",
-        sender=None if sender is None else normalise_msisdn(sender),
-        recipient=_text(payload.get("to")),
+        sender=None if sender is None else normalise_address(sender),
+        recipient=None if recipient is None else normalise_address(recipient),
         body=None,
         keyword=None,
         client_reference=_text(payload.get("client_reference")),
@@ -147,7 +148,13 @@ class InboundService:
 
 
 async def find_inbound(pool: asyncpg.Pool, where: InboundFilter) -> list[InboundRecord]:
-    """Inbound messages matching ``where``, newest first."""
+    """Inbound messages matching ``where`` (its addresses read as stored ones are), newest
+    first."""
+    where = replace(
+        where,
+        sender=None if where.sender is None else normalise_address(where.sender),
+        recipient=None if where.recipient is None else normalise_address(where.recipient),
+    )
     try:
         async with pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as connection:
             return await store.list_inbound(connection, where)

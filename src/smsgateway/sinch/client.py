@@ -35,6 +35,7 @@ from smsgateway.sinch.models import (
     DryRunResult,
     RecipientDeliveryReport,
     SendBatchRequest,
+    sinch_timestamp,
     to_wire,
 )
 from smsgateway.sinch.observer import (
@@ -258,9 +259,9 @@ class SinchClient:
         if sender is not None:
             params["from"] = sender
         if start_date is not None:
-            params["start_date"] = start_date.isoformat()
+            params["start_date"] = sinch_timestamp(start_date)
         if end_date is not None:
-            params["end_date"] = end_date.isoformat()
+            params["end_date"] = sinch_timestamp(end_date)
         response = await self._request(
             "list_batches",
             "GET",

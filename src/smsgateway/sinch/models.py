@@ -9,11 +9,19 @@ StrEnums below name the values known today. ``from`` is a Python keyword: the at
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    TypeAdapter,
+)
 
 MAX_RECIPIENTS = 1000
 MAX_BODY_CHARS = 2000  # Sinch's current limit; older docs said 1600
@@ -23,6 +31,21 @@ NonEmptyStr = Annotated[str, Field(min_length=1)]
 # Sinch's status codes are small numbers (0, 400-412, ...); one beyond 32 bits is no code Sinch
 # sends, and a report carrying one is unreadable (kept as unprocessable), not stored as is.
 SinchCode = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+
+
+def sinch_timestamp(moment: datetime) -> str:
+    """``2026-12-03T10:00:00.123Z``: the ``YYYY-MM-DDThh:mm:ss.SSSZ`` form Sinch documents for
+    ``send_at``, ``expire_at``, ``start_date`` and ``end_date``: UTC, milliseconds (truncated),
+    ``Z``. A naive datetime is refused (``ValueError``): its moment is unknown."""
+    if moment.utcoffset() is None:
+        raise ValueError("a Sinch timestamp needs a timezone-aware datetime")
+    utc = moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    return utc.removesuffix("+00:00") + "Z"
+
+
+# A datetime we send, in Sinch's documented form (pydantic would write "+02:00" and
+# microseconds as given; one form for every timestamp keeps requests comparable).
+SinchTimestamp = Annotated[AwareDatetime, PlainSerializer(sinch_timestamp, when_used="json")]
 
 
 class DeliveryReportType(StrEnum):
@@ -69,8 +92,8 @@ class SendBatchRequest(WireModel):
     from_: NonEmptyStr | None = Field(default=None, alias="from")
     body: str = Field(max_length=MAX_BODY_CHARS)
     delivery_report: DeliveryReportType | None = None
-    send_at: AwareDatetime | None = None
-    expire_at: AwareDatetime | None = None
+    send_at: SinchTimestamp | None = None
+    expire_at: SinchTimestamp | None = None
     callback_url: str | None = Field(default=None, max_length=MAX_REFERENCE_CHARS)
     client_reference: str | None = Field(default=None, max_length=MAX_REFERENCE_CHARS)
     # {"name": {"+15551230001": "Ann", "default": "there"}}, used as ${name} in the body.

@@ -5,6 +5,7 @@ import pytest
 from smsgateway.domain.compose import MAX_BODY_CHARACTERS, prepare_body
 from smsgateway.domain.errors import BodyTooLong, EmptyBody, InvalidCharacter, TooManySegments
 from smsgateway.domain.segments import Encoding
+from smsgateway.domain.smart_encoding import Replacement
 
 CURLY = "\u2019"  # RIGHT SINGLE QUOTATION MARK
 
@@ -63,7 +64,26 @@ def test_a_body_of_invisible_characters_only_is_empty_after_smart_encoding() -> 
 
 def test_unsendable_characters_are_refused_before_smart_encoding() -> None:
     with pytest.raises(InvalidCharacter):
-        prepare_body("a\tb" + CURLY, smart_encoding=True, max_segments=1)
+        prepare_body("a\x07b" + CURLY, smart_encoding=True, max_segments=1)
+
+
+def test_a_tab_is_sent_as_ucs2_without_smart_encoding() -> None:
+    prepared = prepare_body("Name:\tAnn", smart_encoding=False, max_segments=1)
+    assert (prepared.text, prepared.encoding) == ("Name:\tAnn", Encoding.UCS2)
+    assert prepared.replacements == ()
+
+
+def test_smart_encoding_turns_a_tab_into_a_space_and_reports_it() -> None:
+    prepared = prepare_body("Name:\tAnn" + CURLY, smart_encoding=True, max_segments=1)
+    assert prepared.encoding is Encoding.GSM7
+    assert prepared.text.startswith("Name: Ann")
+    assert prepared.replacements[0] == Replacement(5, "\t", " ")
+
+
+def test_a_tab_stays_when_the_rest_needs_ucs2_anyway() -> None:
+    prepared = prepare_body("\u041f\t\u0440", smart_encoding=True, max_segments=1)
+    assert (prepared.text, prepared.encoding) == ("\u041f\t\u0440", Encoding.UCS2)
+    assert prepared.replacements == ()
 
 
 def test_max_segments_must_be_positive() -> None:

@@ -18,6 +18,15 @@ from smsgateway.domain.phone import PhoneRefusal, SenderRefusal
         (errors.RecipientsRefused([], accepted=0), "invalid_recipients"),
         (errors.InvalidRegion("bad"), "invalid_region"),
         (errors.PriceTableError("bad"), "invalid_price_table"),
+        (
+            errors.ParametersRefused(
+                [
+                    errors.ParameterRefusal("parameters.a.x", "invalid_phone_number", "bad"),
+                    errors.ParameterRefusal("parameters.a.y", "parameter_recipient_unknown", "?"),
+                ]
+            ),
+            "invalid_parameters",
+        ),
     ],
 )
 def test_codes(error: errors.DomainError, code: str) -> None:

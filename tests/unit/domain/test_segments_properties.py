@@ -69,7 +69,7 @@ gsm_character = st.one_of(st.sampled_from(BASIC_CHARACTERS), st.sampled_from(EXT
 gsm_texts = st.text(gsm_character, min_size=1, max_size=700).filter(lambda t: not t.isspace())
 # Anything a body may hold: no control characters other than CR, LF, FF; no lone surrogates.
 sendable_character = st.characters(
-    blacklist_categories=("Cc", "Cs"), whitelist_characters="\r\n\x0c"
+    blacklist_categories=("Cc", "Cs"), whitelist_characters="\t\r\n\x0c"
 )
 emoji = st.characters(min_codepoint=0x1F300, max_codepoint=0x1FAFF)
 ucs2_character = st.one_of(gsm_character, st.sampled_from(NON_GSM_BMP), emoji, sendable_character)
@@ -184,7 +184,7 @@ def test_ucs2_parts_fit_rejoin_and_never_split_a_surrogate_pair(text: str) -> No
 
 
 unsendable_character = st.characters(whitelist_categories=("Cc", "Cs")).filter(
-    lambda c: c not in "\r\n\x0c"
+    lambda c: c not in "\t\r\n\x0c"
 )
 
 

@@ -1,8 +1,10 @@
 """Smart encoding replaces look-alikes only when that makes the whole text GSM-7."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from smsgateway.domain.gsm7 import is_gsm7
+from smsgateway.domain.gsm7 import GSM7_CHARACTERS, is_gsm7
 from smsgateway.domain.smart_encoding import LOOK_ALIKES, Replacement, apply_smart_encoding
 
 
@@ -75,3 +77,13 @@ def test_every_look_alike_needs_ucs2_and_its_replacement_does_not(
     assert not is_gsm7(look_alike)
     assert is_gsm7(replacement)
     assert apply_smart_encoding(f"x{look_alike}y").text == f"x{replacement}y"
+
+
+@given(st.lists(st.sampled_from([*sorted(GSM7_CHARACTERS), "\t"]), min_size=1, max_size=60))
+def test_tabs_in_an_otherwise_gsm7_text_become_spaces_each_reported(chars: list[str]) -> None:
+    text = "".join(chars)
+    result = apply_smart_encoding(text)
+    assert result.text == text.replace("\t", " ")
+    assert is_gsm7(result.text)
+    tabs = [index for index, character in enumerate(text) if character == "\t"]
+    assert result.replacements == tuple(Replacement(index, "\t", " ") for index in tabs)

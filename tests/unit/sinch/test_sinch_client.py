@@ -132,8 +132,8 @@ async def test_list_batches_sends_its_filters(make_client) -> None:
         "page_size": "10",
         "client_reference": "msg_123",
         "from": "+15550009999",
-        "start_date": "2026-11-01T00:00:00+00:00",
-        "end_date": "2026-11-02T00:00:00+00:00",
+        "start_date": "2026-11-01T00:00:00.000Z",
+        "end_date": "2026-11-02T00:00:00.000Z",
     }
 
 

@@ -81,7 +81,7 @@ def test_send_request_serialises_with_wire_names_and_no_nulls() -> None:
         "from": "+15550009999",
         "body": "Hi ${name}",
         "delivery_report": "per_recipient",
-        "send_at": "2026-11-26T10:00:00Z",
+        "send_at": "2026-11-26T10:00:00.000Z",
         "client_reference": "msg_123",
         "parameters": {"name": {"+15551230001": "Ann", "default": "there"}},
         "max_number_of_message_parts": 3,
