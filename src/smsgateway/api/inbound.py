@@ -16,6 +16,7 @@ from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.deps import PoolDep, state_of
 from smsgateway.api.pagination import decode_cursor, decode_uuid_cursor, encode_cursor
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
+from smsgateway.api.schemas import StorableStr
 from smsgateway.domain.errors import DomainError
 from smsgateway.domain.phone import parse_phone_number
 from smsgateway.services.inbound import find_inbound
@@ -51,7 +52,7 @@ class InboundMessagePage(BaseModel):
 
 class OptOutIn(BaseModel):
     msisdn: str = Field(examples=["+46701234567"], description="E.164, with the '+'.")
-    note: str | None = Field(None, max_length=500)
+    note: StorableStr | None = Field(None, max_length=500)
 
     @field_validator("msisdn")
     @classmethod

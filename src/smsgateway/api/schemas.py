@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -20,10 +22,36 @@ from pydantic_core import PydanticCustomError
 from smsgateway.domain.errors import DomainError
 from smsgateway.domain.recipients import MAX_RECIPIENTS
 from smsgateway.domain.segments import validate_body
+from smsgateway.domain.text import find_unstorable, is_plausible_instant
 
 DeliveryReportMode = Literal["none", "summary", "full", "per_recipient", "per_recipient_final"]
 EncodingName = Literal["GSM-7", "UCS-2"]
 RawNumber = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _storable(value: str) -> str:
+    position = find_unstorable(value)
+    if position is not None:
+        raise PydanticCustomError(
+            "invalid_character",
+            "U+0000 or a lone surrogate at position {position} cannot be stored.",
+            {"position": position},
+        )
+    return value
+
+
+def _plausible(value: datetime) -> datetime:
+    if not is_plausible_instant(value):
+        raise PydanticCustomError(
+            "date_out_of_range", "The date must lie between the years 2000 and 9000."
+        )
+    return value
+
+
+# Text the gateway keeps, and instants it schedules by: checked here so that one caller's
+# value can never fail the statement it shares with others (group commit).
+StorableStr = Annotated[str, AfterValidator(_storable)]
+PlausibleDatetime = Annotated[AwareDatetime, AfterValidator(_plausible)]
 
 _EXAMPLE_REQUEST: dict[str, JsonValue] = {
     "to": ["+46701234567", "+12025550143"],
@@ -48,7 +76,7 @@ class MessageIn(BaseModel):
         examples=[["+46701234567"]],
     )
     body: str = Field(description="The text; GSM-7 or UCS-2 is chosen for it.")
-    sender: str | None = Field(
+    sender: StorableStr | None = Field(
         default=None,
         alias="from",
         max_length=32,
@@ -69,11 +97,11 @@ class MessageIn(BaseModel):
     max_segments: int | None = Field(
         default=None, ge=1, le=255, description="Refuse the message if it needs more parts."
     )
-    client_reference: str | None = Field(
+    client_reference: StorableStr | None = Field(
         default=None, max_length=256, description="Your own id for this message."
     )
-    send_at: AwareDatetime | None = Field(default=None, description="Send later, not before.")
-    expire_at: AwareDatetime | None = Field(
+    send_at: PlausibleDatetime | None = Field(default=None, description="Send later, not before.")
+    expire_at: PlausibleDatetime | None = Field(
         default=None, description="Give up if it cannot be sent or delivered by then."
     )
     callback_url: HttpUrl | None = Field(
@@ -85,7 +113,14 @@ class MessageIn(BaseModel):
     parameters: dict[str, dict[str, str]] | None = Field(
         default=None,
         description="Sinch's per-recipient templating: ${name} in body, "
-        '{"name": {"+46701234567": "Ann", "default": "there"}}.',
+        '{"name": {"+46701234567": "Ann", "default": "there"}}. Each key is `default` or one '
+        "of the recipients in `to`, written in any form `to` accepts (read with the same "
+        "region); it is stored and sent in E.164 like `to`. A key that is not a valid number "
+        "(`invalid_phone_number`), names no recipient (`parameter_recipient_unknown`) or the "
+        "same number as another key (`duplicate_parameter_recipient`) is refused, field "
+        "`parameters.<name>.<key>`; so is a `${name}` in the body that some recipient has no "
+        "value for, without a `default` (`parameter_value_missing`, field "
+        "`parameters.<name>`), since Sinch would abort that recipient's message (405).",
     )
 
     @field_validator("to", mode="before")
@@ -170,6 +205,11 @@ class PreviewOut(BaseModel):
     parts: list[str] = Field(description="The text of each part as carriers split it.")
     replacements: list[ReplacementOut]
     cost: CostOut | None = Field(description="Null when no price table is configured.")
+    parameters: dict[str, dict[str, str]] | None = Field(
+        default=None,
+        description="The parameters as they would be sent: keys in E.164 (or `default`).",
+        examples=[{"name": {"+14155550157": "Ann", "default": "there"}}],
+    )
 
 
 class MessageRecipientOut(BaseModel):

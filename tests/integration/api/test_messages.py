@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -315,3 +317,35 @@ async def test_cancel_refuses_once_an_attempt_may_have_reached_sinch(
     cancelled = await client.post(f"/v1/messages/{released['id']}/cancel")
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("poison", "field", "code"),
+    [
+        ({"client_reference": "ref\x00"}, "body.client_reference", "invalid_character"),
+        ({"client_reference": "ref\ud800"}, "body.client_reference", "invalid_character"),
+        ({"from": "ACME\x00"}, "body.from", "invalid_character"),
+        ({"send_at": "0001-01-01T00:00:00+01:00"}, "body.send_at", "date_out_of_range"),
+        ({"expire_at": "9999-12-31T23:59:59-01:00"}, "body.expire_at", "date_out_of_range"),
+    ],
+)
+async def test_one_unstorable_request_among_many_fails_alone_with_a_422(
+    client: httpx.AsyncClient, poison: dict[str, str], field: str, code: str
+) -> None:
+    def send(n: int) -> Any:
+        payload: dict[str, object] = {"to": SE_MOBILE, "body": f"n{n}", "client_reference": f"r{n}"}
+        if n == 17:
+            payload |= poison
+        # Written by hand: a lone surrogate is valid in a JSON escape, not in UTF-8.
+        return client.post(
+            "/v1/messages",
+            content=json.dumps(payload).encode(),
+            headers={"content-type": "application/json"},
+        )
+
+    answers = await asyncio.gather(*(send(n) for n in range(60)))
+
+    assert [n for n, answer in enumerate(answers) if answer.status_code != 202] == [17]
+    problem = answers[17].json()
+    assert answers[17].status_code == 422
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [(field, code)]

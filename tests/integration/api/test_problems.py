@@ -167,3 +167,18 @@ async def test_request_headers_over_the_limit_are_a_431(client: httpx.AsyncClien
 
     assert_problem(response, 431, "request_headers_too_large")
     assert (await client.get("/healthz", headers={"x-padding": "a" * 8_000})).status_code == 200
+
+
+async def test_nul_in_an_opt_out_note_is_a_422_naming_it(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    client.headers["X-API-Key"] = await issue_api_key(database_url, "note-probe")
+
+    response = await client.post(
+        "/v1/opt-outs", json={"msisdn": "+46701234567", "note": "asked by phone\x00"}
+    )
+
+    problem = assert_problem(response, 422, "invalid_character")
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [  # type: ignore[attr-defined]
+        ("body.note", "invalid_character")
+    ]
