@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from smsgateway.app import create_app
+from smsgateway.observability.outage import DATABASE_OUTAGE
 from smsgateway.services.api_keys import create_api_key
 from smsgateway.store.embedded import start_embedded_postgres
 from smsgateway.store.schema import upgrade_to_head
@@ -19,7 +20,10 @@ from tests.support.settings import MIGRATIONS_DIR, make_settings
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
 
-async def test_outage_is_answered_503_quickly_and_recovery_is_automatic(tmp_path: Path) -> None:
+async def test_outage_is_answered_503_quickly_and_recovery_is_automatic(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    DATABASE_OUTAGE.available()  # whatever an earlier test left behind
     server = await asyncio.to_thread(start_embedded_postgres, tmp_path)
     try:
         await asyncio.to_thread(upgrade_to_head, MIGRATIONS_DIR, server.dsn)
@@ -69,6 +73,10 @@ async def test_outage_is_answered_503_quickly_and_recovery_is_automatic(tmp_path
                 await asyncio.sleep(0.1)
             assert after is not None
             assert after.status_code == 202
+            # However many calls failed, the outage is two lines: its start and its end.
+            said = [r.getMessage() for r in caplog.records if r.name == "smsgateway.database"]
+            assert said == ["database unavailable", "database available again"]
+            assert not [r for r in caplog.records if r.exc_info]
             assert (await client.get("/readyz")).status_code == 200
 
         connection = await asyncpg.connect(server.dsn)

@@ -21,6 +21,7 @@ from starlette.types import Send
 
 from smsgateway.domain.errors import DomainError, ParametersRefused, RecipientsRefused
 from smsgateway.observability.logging import request_id_var
+from smsgateway.observability.outage import DATABASE_OUTAGE
 from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ async def _on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
 
 
 async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning("database unavailable", extra={"error": str(exc) or type(exc).__name__})
+    DATABASE_OUTAGE.unavailable(str(exc) or type(exc).__name__)
     return problem_response(
         503,
         "database_unavailable",

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
+from smsgateway.observability.outage import DATABASE_OUTAGE
+
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
@@ -52,6 +54,8 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
+    # A new connection after an outage is the first sign the database is back.
+    DATABASE_OUTAGE.available()
     for type_name in ("json", "jsonb"):
         await connection.set_type_codec(
             type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"

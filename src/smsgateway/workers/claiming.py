@@ -20,6 +20,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
+from smsgateway.observability.outage import DATABASE_OUTAGE
+from smsgateway.store.errors import UNAVAILABLE_ERRORS
+
 if TYPE_CHECKING:
     import asyncpg
 
@@ -142,13 +145,21 @@ class ClaimingWorker(ABC, Generic[C]):
     async def _claim(self, limit: int) -> list[C]:
         try:
             async with self._pool.acquire() as connection:
-                return await self._claim_due(connection, limit)
+                claims = await self._claim_due(connection, limit)
+        except UNAVAILABLE_ERRORS as exc:
+            # The database may be away for a while: keep trying at the poll interval, and
+            # say so once per outage rather than with a traceback per poll.
+            DATABASE_OUTAGE.unavailable(str(exc) or type(exc).__name__)
+            self._claim_failed()
+            await self._pause(self._poll_interval)
+            return []
         except Exception:
-            # The database may be away for a while: keep trying at the poll interval.
             logger.exception("%s claim failed; retrying", self._label)
             self._claim_failed()
             await self._pause(self._poll_interval)
             return []
+        DATABASE_OUTAGE.available()
+        return claims
 
     async def _run_one(self, claim: C) -> None:
         task = asyncio.current_task()
