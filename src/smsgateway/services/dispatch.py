@@ -91,6 +91,8 @@ class DispatchPolicy:
     plan's default). ``send_rate_per_second`` caps messages (recipients) per second across all
     workers on the database, ``None`` for no cap; ``send_burst`` is the bucket's size.
     ``retry_unauthorized`` treats a 401 as transient instead of rejecting the message.
+    ``reconcile_after_seconds``: when set, a submitted message that asked for delivery reports
+    is scheduled for reconciliation that long after the send (``services.reconciliation``).
     """
 
     dlr_callback_url: str | None = None
@@ -100,6 +102,7 @@ class DispatchPolicy:
     send_burst: float | None = None
     throttle_name: str = "sinch"
     retry_unauthorized: bool = False
+    reconcile_after_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.lease_seconds <= 0:
@@ -331,7 +334,9 @@ class Dispatcher:
     ) -> DispatchOutcome:
         if message.callback_route is None:
             held = await self._submissions.call(
-                store.Submission(claim, batch.id, resolved_by_lookup)
+                store.Submission(
+                    claim, batch.id, resolved_by_lookup, self._policy.reconcile_after_seconds
+                )
             )
         else:
             async with self._pool.acquire() as connection:
@@ -341,6 +346,7 @@ class Dispatcher:
                     batch_id=batch.id,
                     resolved_by_lookup=resolved_by_lookup,
                     route=message.callback_route,
+                    reconcile_after=self._policy.reconcile_after_seconds,
                 )
         await self._apply_early_reports(batch.id)
         if not held:

@@ -67,6 +67,7 @@ class DispatchConfig:
     max_retry_after: float = 600.0
     retry_unauthorized: bool = False
     metrics_interval: float = 15.0
+    reconcile_after_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.concurrency < 1:
@@ -87,6 +88,7 @@ class DispatchConfig:
             send_rate_per_second=self.send_rate_per_second,
             send_burst=self.send_burst,
             retry_unauthorized=self.retry_unauthorized,
+            reconcile_after_seconds=self.reconcile_after_seconds,
         )
 
 
