@@ -98,3 +98,26 @@ def test_only_recipients_the_batch_report_does_not_name_are_looked_up_one_by_one
 def test_a_policy_refuses_values_that_cannot_work(values: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must"):
         ReconcilePolicy(**values)  # type: ignore[arg-type]
+
+
+def rounds_until_given_up(policy: ReconcilePolicy, expiry: timedelta, draw: float) -> int:
+    """How many rounds a message that never gets a final status costs (one request each)."""
+    sent = NOW
+    now, rounds = sent + timedelta(seconds=policy.first_check), 0
+    while True:
+        rounds += 1
+        plan = plan_next_check(
+            policy, rounds=rounds, expires_at=sent + expiry, now=now, random=lambda: draw
+        )
+        if not isinstance(plan, CheckAgain):
+            return rounds
+        now = plan.due_at
+
+
+def test_a_message_never_resolved_costs_about_a_hundred_requests_over_three_days() -> None:
+    # The defaults (900 s, 3600 s cap, Sinch's 3-day expiry): 75 rounds with the longest
+    # waits, 147 with the shortest; about 100 on average jitter. The README quotes these.
+    defaults = ReconcilePolicy()
+    assert rounds_until_given_up(defaults, timedelta(days=3), 0.999999) == 75
+    assert rounds_until_given_up(defaults, timedelta(days=3), 0.0) == 147
+    assert rounds_until_given_up(defaults, timedelta(days=3), 0.5) in range(95, 105)
