@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
@@ -91,7 +92,6 @@ class Round:
 
     halted_by: SinchError | None = None
     alarmed: bool = False
-    outcomes: list[RoundOutcome] = field(default_factory=list)
 
 
 def _utcnow() -> datetime:
@@ -144,7 +144,6 @@ class Reconciler:
         """One round for one claimed message. Database errors propagate (the claim then
         expires with its lease and the message is asked again)."""
         outcome = await self._reconcile(claim, round_)
-        round_.outcomes.append(outcome)
         metrics.MESSAGES_CHECKED.labels(outcome.value).inc()
         return outcome
 
@@ -166,7 +165,9 @@ class Reconciler:
             incoming.append(_batch_report(report, claim, answered))
         failure: SinchError | None = None
         for msisdn in lookups_needed(claim.pending, answered, self._policy.max_lookups):
-            if round_.halted_by is not None:
+            # Half the lease at most: the claim must still be ours when the answers are applied.
+            spent = time.monotonic() - claim.claimed_monotonic
+            if round_.halted_by is not None or spent > self._lease / 2:
                 break
             try:
                 metrics.SINCH_CALLS.labels("recipient_report").inc()

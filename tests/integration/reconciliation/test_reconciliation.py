@@ -39,6 +39,7 @@ from tests.integration.reconciliation.conftest import (
     RequestLog,
     StartReconciler,
 )
+from tests.support.live_server import live_server
 from tests.support.polling import wait_until
 from tests.support.sinch_simulator import RunningSimulator, running_simulator
 
@@ -352,3 +353,92 @@ async def test_a_401_halts_the_round_and_raises_one_alarm(
         assert row is not None
         assert row["attempts"] == 1
         assert await status_of(pool, message_id) == "submitted"
+
+
+class SinchStandIn:
+    """A recording stand-in for Sinch's report endpoints (pure ASGI, served on a socket): its
+    full batch report names only ``named`` (as Delivered) and counts the others without naming
+    them, which only a per-recipient report can then settle."""
+
+    def __init__(self, batch_id: str, named: str) -> None:
+        self.batch_id = batch_id
+        self.named = named
+        self.paths: list[str] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        path: str = scope["path"]
+        self.paths.append(path)
+        if path.endswith("/delivery_report"):
+            body: dict[str, Any] = {
+                "type": "delivery_report_sms",
+                "batch_id": self.batch_id,
+                "total_message_count": 2,
+                "statuses": [
+                    {"code": 0, "status": "Delivered", "count": 1, "recipients": [self.named[1:]]},
+                    {"code": 401, "status": "Dispatched", "count": 1},
+                ],
+            }
+        else:
+            body = {
+                "type": "recipient_delivery_report_sms",
+                "batch_id": self.batch_id,
+                "recipient": path.rsplit("/", 1)[1],
+                "code": 0,
+                "status": "Delivered",
+                "at": "2026-12-03T10:00:00.000Z",
+            }
+        raw = json.dumps(body).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": raw})
+
+
+async def test_a_recipient_the_batch_report_does_not_name_is_asked_about_alone(
+    pool: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    sinch: SinchClient,
+    sim: RunningSimulator,
+    start_reconciler: StartReconciler,
+) -> None:
+    [(message_id, batch_id)] = await submit(pool, sinch, [[A, B]])
+    stand_in = SinchStandIn(batch_id, named=A)
+    async with live_server(stand_in) as base_url:
+        client = SinchClient.for_api_token(
+            http, service_plan_id="plan", api_token="t", base_url=base_url, retry_policy=NO_RETRY
+        )
+        await start_reconciler(client=client)
+        await wait_until(lambda: all_final(pool, [message_id]), timeout_s=10, message="final")
+
+    assert stand_in.paths == [
+        f"/xms/v1/plan/batches/{batch_id}/delivery_report",
+        f"/xms/v1/plan/batches/{batch_id}/delivery_report/{B}",
+    ]
+    async with pool.acquire() as connection:
+        row = await message_row(connection, message_id)
+        at = await connection.fetchval(
+            "SELECT status_at FROM sms_recipient WHERE message_id = $1 AND msisdn = $2",
+            message_id,
+            B,
+        )
+    assert row.status == "delivered"
+    reports = [
+        d for k, d in zip(row.event_kinds, row.events, strict=True) if k == "delivery_report"
+    ]
+    assert [(d["source"], d["report"]["type"]) for d in reports] == [
+        ("reconciliation", "delivery_report_sms"),
+        ("reconciliation", "recipient_delivery_report_sms"),
+    ]
+    assert at is not None
