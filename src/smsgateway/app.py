@@ -37,6 +37,7 @@ from smsgateway.components import (
     build_callback_http_client,
     build_callback_worker,
     build_http_client,
+    build_reconcile_worker,
     build_sinch_client,
     create_dispatch_pool,
     describe_sinch_mode,
@@ -176,6 +177,10 @@ async def _open_resources(
         else None
     )
     sweeping = asyncio.create_task(retention_worker.run()) if retention_worker is not None else None
+    reconcile_worker = (
+        build_reconcile_worker(settings, dispatch_pool, http) if dispatch_pool is not None else None
+    )
+    reconciling = asyncio.create_task(reconcile_worker.run()) if reconcile_worker else None
     try:
         yield AppState(
             settings=settings,
@@ -197,6 +202,9 @@ async def _open_resources(
             callbacks=CallbackPolicy.from_settings(settings),
         )
     finally:
+        if reconcile_worker is not None and reconciling is not None:
+            await reconcile_worker.stop(settings.dispatch_stop_seconds)
+            await reconciling
         if retention_worker is not None and sweeping is not None:
             await retention_worker.stop(settings.dispatch_stop_seconds)
             await sweeping

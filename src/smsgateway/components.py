@@ -11,14 +11,23 @@ import asyncpg
 import httpx
 from pydantic import SecretStr
 
+from smsgateway.domain.reconciliation import ReconcilePolicy
 from smsgateway.observability.logging import request_id_var
 from smsgateway.observability.sinch_metrics import PrometheusSinchObserver
 from smsgateway.services.callbacks import CallbackDeliverer, CallbackPolicy
+from smsgateway.services.reconciliation import Reconciler
 from smsgateway.settings import Settings
-from smsgateway.sinch import AiohttpTransport, RetryPolicy, ShardedTransport, SinchClient
+from smsgateway.sinch import (
+    NO_RETRY,
+    AiohttpTransport,
+    RetryPolicy,
+    ShardedTransport,
+    SinchClient,
+)
 from smsgateway.store.pool import create_pool
 from smsgateway.workers.callbacks import CallbackWorker, CallbackWorkerConfig
 from smsgateway.workers.outbox import DispatchConfig
+from smsgateway.workers.reconciliation import ReconcileConfig, ReconcileWorker
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +86,28 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
         # An OAuth2 token can expire between refreshes; an API token that fails is wrong.
         retry_unauthorized=settings.sinch_auth == "oauth2",
         sender_required=settings.sender_required,
+        reconcile_after_seconds=(
+            settings.reconcile_after_seconds if settings.reconcile == "on" else None
+        ),
     )
+
+
+def build_reconcile_worker(
+    settings: Settings, pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> ReconcileWorker | None:
+    """The delivery-report reconciliation worker, or None when ``SMSGW_RECONCILE=off``. Its
+    Sinch client does not retry on its own: a failed check is asked again with backoff."""
+    if settings.reconcile == "off":
+        return None
+    policy = ReconcilePolicy(
+        first_check=settings.reconcile_after_seconds,
+        max_interval=settings.reconcile_max_interval_seconds,
+    )
+    reconciler = Reconciler(pool, build_sinch_client(settings, http, retry_policy=NO_RETRY), policy)
+    config = ReconcileConfig(
+        batch_size=settings.reconcile_batch_size, concurrency=settings.reconcile_concurrency
+    )
+    return ReconcileWorker(reconciler, config)
 
 
 def build_callback_http_client(settings: Settings) -> httpx.AsyncClient:

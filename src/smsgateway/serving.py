@@ -133,6 +133,7 @@ async def _dispatch_until_stopped(settings: Settings) -> None:
         build_callback_http_client,
         build_callback_worker,
         build_http_client,
+        build_reconcile_worker,
         build_sinch_client,
         create_dispatch_pool,
         dispatch_config,
@@ -160,10 +161,15 @@ async def _dispatch_until_stopped(settings: Settings) -> None:
     running = asyncio.create_task(worker.run())
     calling_back = None if callback_worker is None else asyncio.create_task(callback_worker.run())
     sweeping = asyncio.create_task(retention_worker.run())
+    reconcile_worker = build_reconcile_worker(settings, pool, http)
+    reconciling = None if reconcile_worker is None else asyncio.create_task(reconcile_worker.run())
     logger.info("outbox worker started", extra={"worker": worker.config.worker_id})
     try:
         await stop.wait()
     finally:
+        if reconcile_worker is not None and reconciling is not None:
+            await reconcile_worker.stop(settings.dispatch_stop_seconds)
+            await reconciling
         await retention_worker.stop(settings.dispatch_stop_seconds)
         await sweeping
         if callback_worker is not None and calling_back is not None:

@@ -204,6 +204,41 @@ class Settings(BaseSettings):
         "nonces past twice the signature window.",
     )
 
+    # Delivery-report reconciliation, run wherever the dispatcher runs
+    # (services/reconciliation.py).
+    reconcile: Literal["on", "off"] = Field(
+        default="on",
+        description="Ask Sinch for the delivery reports of messages whose reports have not all "
+        "arrived (lost webhooks, an unreachable PUBLIC_BASE_URL).",
+    )
+    reconcile_after_seconds: float = Field(
+        default=900.0,
+        ge=1,
+        le=86400,
+        description="The first check, this long after the send. Sinch normally reports within "
+        "seconds to minutes; 15 minutes leaves webhooks (and Sinch's own retries of them) time "
+        "to arrive, so a healthy gateway makes almost no checks.",
+    )
+    reconcile_max_interval_seconds: float = Field(
+        default=3600.0,
+        ge=1,
+        le=86400,
+        description="The longest wait between two checks of one message (they double from "
+        "SMSGW_RECONCILE_AFTER_SECONDS up to it).",
+    )
+    reconcile_batch_size: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Messages claimed per reconciliation round, per process.",
+    )
+    reconcile_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Messages asked about at once, per process.",
+    )
+
     # Requests per API key (a key's own limit wins), e.g. 600/minute or 20/second; also per
     # client address for requests without a valid key.
     rate_limit: str = "600/minute"
@@ -293,6 +328,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"SMSGW_OPT_OUT_KEYWORDS/SMSGW_OPT_IN_KEYWORDS/SMSGW_HELP_KEYWORDS: {exc}"
             ) from exc
+        return self
+
+    @model_validator(mode="after")
+    def _check_reconcile_settings(self) -> Settings:
+        if self.reconcile_max_interval_seconds < self.reconcile_after_seconds:
+            raise ValueError(
+                "SMSGW_RECONCILE_MAX_INTERVAL_SECONDS must be at least "
+                "SMSGW_RECONCILE_AFTER_SECONDS"
+            )
         return self
 
     @property

@@ -73,3 +73,20 @@ def test_env_example_itself_is_a_valid_configuration(monkeypatch: pytest.MonkeyP
     assert settings.uses_embedded_database
     assert settings.sinch_api_token is None
     assert settings.sinch_base_url is None
+
+
+def test_reconciliation_settings_are_validated_in_one_line_each() -> None:
+    settings = IsolatedSettings()
+    assert (settings.reconcile, settings.reconcile_after_seconds) == ("on", 900.0)
+    assert settings.reconcile_max_interval_seconds == 3600.0
+    with pytest.raises(ValidationError) as caught:
+        IsolatedSettings(reconcile_after_seconds=600, reconcile_max_interval_seconds=60)
+    [line] = describe_settings_error(caught.value)
+    assert "SMSGW_RECONCILE_MAX_INTERVAL_SECONDS must be at least" in line
+    with pytest.raises(ValidationError) as caught:
+        IsolatedSettings(reconcile="sometimes", reconcile_batch_size=0)
+    lines = describe_settings_error(caught.value)
+    assert any(
+        line.startswith("configuration error: SMSGW_RECONCILE='sometimes'") for line in lines
+    )
+    assert any("SMSGW_RECONCILE_BATCH_SIZE=0" in line for line in lines)

@@ -95,6 +95,8 @@ class DispatchPolicy:
     ``sender_required``: the plan has no declared default originator, so a message without a
     sender (accepted before that was so) ends ``rejected`` unsent rather than going without
     ``from``.
+    ``reconcile_after_seconds``: when set, a submitted message that asked for delivery reports
+    is scheduled for reconciliation that long after the send (``services.reconciliation``).
     """
 
     dlr_callback_url: str | None = None
@@ -105,6 +107,7 @@ class DispatchPolicy:
     throttle_name: str = "sinch"
     retry_unauthorized: bool = False
     sender_required: bool = False
+    reconcile_after_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.lease_seconds <= 0:
@@ -345,7 +348,9 @@ class Dispatcher:
     ) -> DispatchOutcome:
         if message.callback_route is None:
             held = await self._submissions.call(
-                store.Submission(claim, batch.id, resolved_by_lookup)
+                store.Submission(
+                    claim, batch.id, resolved_by_lookup, self._policy.reconcile_after_seconds
+                )
             )
         else:
             async with self._pool.acquire() as connection:
@@ -355,6 +360,7 @@ class Dispatcher:
                     batch_id=batch.id,
                     resolved_by_lookup=resolved_by_lookup,
                     route=message.callback_route,
+                    reconcile_after=self._policy.reconcile_after_seconds,
                 )
         await self._apply_early_reports(batch.id)
         if not held:

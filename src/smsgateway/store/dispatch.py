@@ -16,6 +16,9 @@ overwritten.
   event (``callbacks.enqueue_gateway_changes``) in the same transaction, to the route loaded
   with the message (``OutgoingMessage.callback_route``). Without a route, recording a batch id
   stays one statement.
+- **Reconciliation.** Recording a batch id also adds the message to ``awaiting_report``
+  (``reconcile_after`` seconds from now), in the same statement, when reconciliation is on and
+  the message asked for delivery reports; ``store.reconciliation`` works from there.
 """
 
 from __future__ import annotations
@@ -148,16 +151,18 @@ async def record_submitted(
     batch_id: str,
     resolved_by_lookup: bool,
     route: CallbackRoute | None,
+    reconcile_after: float | None = None,
 ) -> bool:
     """Records Sinch's batch id and marks message and pending recipients submitted (queuing
-    their status callbacks to ``route``).
+    their status callbacks to ``route``); with ``reconcile_after`` (seconds), also schedules
+    the first reconciliation check of its delivery reports.
 
     Returns whether the outbox row was still ours (and is now gone). Reports that arrived
     before the batch id was known are kept: once this has returned (committed), the caller
     applies them (``reports.kept_batches``, ``reports.apply_unmatched``).
     """
     detail = _submitted_detail(claim, batch_id, resolved_by_lookup)
-    arguments = (claim.message_id, batch_id, claim.claim_token, detail)
+    arguments = (claim.message_id, batch_id, claim.claim_token, detail, reconcile_after)
     if route is None:
         row = await connection.fetchrow(_RECORD_SUBMITTED, *arguments)
     else:
@@ -176,6 +181,7 @@ class Submission:
     claim: Claim
     batch_id: str
     resolved_by_lookup: bool
+    reconcile_after: float | None = None
 
 
 async def record_submitted_many(
@@ -192,6 +198,7 @@ async def record_submitted_many(
             _submitted_detail(item.claim, item.batch_id, item.resolved_by_lookup)
             for item in submissions
         ],
+        [item.reconcile_after for item in submissions],
     )
     completed = {row["message_id"] for row in rows}
     return [item.claim.message_id in completed for item in submissions]
@@ -206,18 +213,30 @@ def _submitted_detail(claim: Claim, batch_id: str, resolved_by_lookup: bool) -> 
     }
 
 
+# When Sinch stops trying to deliver: the batch's expire_at, by default and at most 3 days after
+# the send (the dispatcher sends at once, so "now" is the send time).
+_EXPIRES_AT = "least(coalesce({expire_at}, 'infinity'), now() + interval '3 days')"
+
 # _RECORD_SUBMITTED for many messages at once, without the moved recipients (no callbacks).
 # The messages are locked in id order, as a batch of delivery reports locks them.
-_RECORD_SUBMITTED_MANY = """
+_RECORD_SUBMITTED_MANY = f"""
 WITH input AS (
-    SELECT i.message_id, i.batch_id, i.claim_token, i.detail
-    FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::jsonb[])
-        AS i(message_id, batch_id, claim_token, detail)
+    SELECT i.message_id, i.batch_id, i.claim_token, i.detail, i.reconcile_after
+    FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::jsonb[], $5::float8[])
+        AS i(message_id, batch_id, claim_token, detail, reconcile_after)
 ), locked AS (
-    SELECT s.id, i.batch_id, s.sinch_batch_id AS had_batch_id
+    SELECT s.id, i.batch_id, s.sinch_batch_id AS had_batch_id, i.reconcile_after,
+           s.delivery_report, s.expire_at
     FROM sms_log AS s JOIN input AS i ON i.message_id = s.id
     ORDER BY s.id
     FOR UPDATE OF s
+), awaiting AS (
+    INSERT INTO awaiting_report (message_id, batch_id, due_at, expires_at)
+    SELECT l.id, l.batch_id, now() + make_interval(secs => l.reconcile_after),
+           {_EXPIRES_AT.format(expire_at="l.expire_at")}
+    FROM locked AS l
+    WHERE l.reconcile_after IS NOT NULL AND l.delivery_report <> 'none'
+    ON CONFLICT (message_id) DO NOTHING
 ), message AS (
     UPDATE sms_log AS s
     SET sinch_batch_id = l.batch_id, submitted_at = coalesce(s.submitted_at, now()),
@@ -251,7 +270,15 @@ RETURNING o.message_id
 # is held, and this statement's snapshot predates any wait for it.
 _RECORD_SUBMITTED = f"""
 WITH locked AS (
-    SELECT id, status, sinch_batch_id AS had_batch_id FROM sms_log WHERE id = $1 FOR UPDATE
+    SELECT id, status, sinch_batch_id AS had_batch_id, delivery_report, expire_at
+    FROM sms_log WHERE id = $1 FOR UPDATE
+), awaiting AS (
+    INSERT INTO awaiting_report (message_id, batch_id, due_at, expires_at)
+    SELECT id, $2, now() + make_interval(secs => $5::float8),
+           {_EXPIRES_AT.format(expire_at="expire_at")}
+    FROM locked
+    WHERE $5::float8 IS NOT NULL AND delivery_report <> 'none'
+    ON CONFLICT (message_id) DO NOTHING
 ), message AS (
     UPDATE sms_log SET sinch_batch_id = $2, submitted_at = coalesce(submitted_at, now()),
         status = CASE WHEN status IN ('queued', 'scheduled') THEN 'submitted' ELSE status END,

@@ -88,7 +88,9 @@ class IncomingReport:
     ``message_ref`` is our message id when ``client_reference`` is one. ``summary_statuses``
     are the statuses of a batch-level report that names no recipients and mixes several
     statuses: nobody can tell which recipient got which, so only the message's status is
-    derived from them. ``event_*`` fill the event row's columns.
+    derived from them. ``event_*`` fill the event row's columns. ``source`` says where a
+    report came from when it was not a webhook (``reconciliation``: Sinch was asked for it);
+    it goes into the event's detail and changes nothing else.
     """
 
     batch_id: str
@@ -102,6 +104,7 @@ class IncomingReport:
     event_recipient: str | None = None
     event_status: RecipientStatus | None = None
     event_code: int | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,6 +423,8 @@ class _Ledger:
         if derived is not None:
             self.status = derived
         detail: dict[str, Any] = {"report": report.payload}
+        if report.source is not None:
+            detail["source"] = report.source
         if changes:
             detail["changed"] = [change.msisdn for change in changes]
         if refusals:
@@ -721,6 +726,7 @@ def _report_json(report: IncomingReport) -> dict[str, Any]:
         "event_recipient": report.event_recipient,
         "event_status": None if report.event_status is None else report.event_status.value,
         "event_code": report.event_code,
+        "source": report.source,
     }
 
 
@@ -752,6 +758,7 @@ def _report_from_row(batch_id: str, row: asyncpg.Record) -> IncomingReport:
         if stored["event_status"] is None
         else RecipientStatus(stored["event_status"]),
         event_code=stored["event_code"],
+        source=stored.get("source"),
     )
 
 

@@ -69,6 +69,7 @@ class DispatchConfig:
     retry_unauthorized: bool = False
     sender_required: bool = False
     metrics_interval: float = 15.0
+    reconcile_after_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.concurrency < 1:
@@ -90,6 +91,7 @@ class DispatchConfig:
             send_burst=self.send_burst,
             retry_unauthorized=self.retry_unauthorized,
             sender_required=self.sender_required,
+            reconcile_after_seconds=self.reconcile_after_seconds,
         )
 
 

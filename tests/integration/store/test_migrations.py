@@ -21,6 +21,7 @@ EXPECTED_TABLES = {
     "idempotency_key",
     "send_throttle",
     "webhook_nonce",
+    "awaiting_report",
 }
 
 
