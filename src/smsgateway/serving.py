@@ -133,6 +133,8 @@ async def _dispatch_until_stopped(settings: Settings) -> None:
         build_sinch_client,
         create_dispatch_pool,
         dispatch_config,
+        log_webhook_access,
+        webhook_path_secret,
     )
     from smsgateway.services.retention import RetentionPolicy, RetentionSweeper
     from smsgateway.sinch import NO_RETRY
@@ -141,8 +143,11 @@ async def _dispatch_until_stopped(settings: Settings) -> None:
 
     pool = await create_dispatch_pool(settings)
     http = build_http_client(settings)
+    log_webhook_access(settings)
     worker = OutboxWorker(
-        pool, build_sinch_client(settings, http, retry_policy=NO_RETRY), dispatch_config(settings)
+        pool,
+        build_sinch_client(settings, http, retry_policy=NO_RETRY),
+        dispatch_config(settings, webhook_path_secret(settings, pool)),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -87,13 +87,16 @@ class DispatchOutcome(StrEnum):
 class DispatchPolicy:
     """How messages are sent: where Sinch reports go, the lease, retries and the send cap.
 
-    ``dlr_callback_url`` is the gateway's own Sinch delivery-report webhook (``None``: the
-    plan's default). ``send_rate_per_second`` caps messages (recipients) per second across all
-    workers on the database, ``None`` for no cap; ``send_burst`` is the bucket's size.
+    ``dlr_callback_url`` is the gateway's own Sinch webhook (``None``: the plan's default);
+    ``dlr_callback_url_source``, when set, is asked instead (once per send; it caches), for a
+    URL whose path secret is read from the database. ``send_rate_per_second`` caps messages
+    (recipients) per second across all workers on the database, ``None`` for no cap;
+    ``send_burst`` is the bucket's size.
     ``retry_unauthorized`` treats a 401 as transient instead of rejecting the message.
     """
 
     dlr_callback_url: str | None = None
+    dlr_callback_url_source: Callable[[], Awaitable[str | None]] | None = None
     lease_seconds: float = 60.0
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     send_rate_per_second: float | None = None
@@ -195,8 +198,10 @@ class Dispatcher:
             if outcome is not None:
                 return outcome
 
+        source = self._policy.dlr_callback_url_source
+        callback_url = self._policy.dlr_callback_url if source is None else await source()
         try:
-            request = self._request(message)
+            request = self._request(message, callback_url)
         except ValidationError as exc:
             return await self._end(
                 claim,
@@ -441,14 +446,14 @@ class Dispatcher:
         logger.info("message %s: %s (%s)", claim.message_id, status, code)
         return DispatchOutcome(status)
 
-    def _request(self, message: OutgoingMessage) -> SendBatchRequest:
+    def _request(self, message: OutgoingMessage, callback_url: str | None) -> SendBatchRequest:
         return SendBatchRequest(
             to=list(message.sendable),
             from_=message.sender,
             body=message.body,
             delivery_report=DeliveryReportType(message.delivery_report),
             expire_at=message.expire_at,
-            callback_url=self._policy.dlr_callback_url,
+            callback_url=callback_url,
             client_reference=str(message.id),
             parameters=message.parameters,
             max_number_of_message_parts=message.max_segments,

@@ -17,7 +17,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -50,7 +50,8 @@ class DispatchConfig:
     Times are in seconds. ``lease_seconds`` must exceed the longest send the Sinch client can
     make (its timeouts and retries). ``send_rate_per_second`` is the global cap across all
     workers on the database (``None``: no cap), ``send_burst`` its bucket size (default one
-    second's worth). ``dlr_callback_url`` is the gateway's Sinch delivery-report webhook.
+    second's worth). ``dlr_callback_url`` is the gateway's Sinch webhook, or
+    ``dlr_callback_url_source`` gives it (``DispatchPolicy``).
     """
 
     batch_size: int = 50
@@ -61,6 +62,7 @@ class DispatchConfig:
     send_rate_per_second: float | None = None
     send_burst: float | None = None
     dlr_callback_url: str | None = None
+    dlr_callback_url_source: Callable[[], Awaitable[str | None]] | None = None
     worker_id: str = field(default_factory=default_worker_id)
     retry_base_delay: float = 1.0
     retry_max_delay: float = 300.0
@@ -77,6 +79,7 @@ class DispatchConfig:
     def policy(self) -> DispatchPolicy:
         return DispatchPolicy(
             dlr_callback_url=self.dlr_callback_url,
+            dlr_callback_url_source=self.dlr_callback_url_source,
             lease_seconds=self.lease_seconds,
             backoff=BackoffPolicy(
                 base_delay=self.retry_base_delay,
