@@ -202,11 +202,19 @@ def _webhooks(settings: Settings, _: argparse.Namespace) -> int:
         webhook_url,
     )
     from smsgateway.serving import with_pool
+    from smsgateway.store.errors import DatabaseUnavailableError
 
     access = WebhookAccess.from_settings(settings)
     if access.path_secret is PathSecretSource.GENERATED:
         # The same row every gateway process reads (created now if none was yet).
-        path_secret: str | None = with_pool(settings, load_generated_path_secret)
+        try:
+            path_secret: str | None = with_pool(settings, load_generated_path_secret)
+        except DatabaseUnavailableError:
+            sys.stderr.write(
+                "error: the generated webhook path secret is kept in Postgres, which cannot "
+                "be reached (check DATABASE_URL)\n"
+            )
+            return 1
     elif settings.webhook_path_secret is not None:
         path_secret = settings.webhook_path_secret.get_secret_value()
     else:

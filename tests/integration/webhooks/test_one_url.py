@@ -309,3 +309,25 @@ async def test_smsgateway_webhooks_prints_the_url_with_the_secret(
     assert f"  {PUBLIC}/webhooks/sinch/{secret}\n" in text
     assert "path secret (generated, kept in Postgres)" in text
     assert "HMAC signing: not expected" in text
+
+
+async def test_a_call_at_a_secret_path_is_a_503_while_the_database_is_away() -> None:
+    # The generated secret cannot be read: Sinch must retry, not be told the URL is wrong.
+    settings = make_settings(
+        "postgresql://nobody@127.0.0.1:9/nowhere",
+        db_connect_timeout_seconds=0.5,
+        SINCH_SERVICE_PLAN_ID="plan",
+        SINCH_API_TOKEN="token",
+        SINCH_BASE_URL="http://127.0.0.1:9",
+        PUBLIC_BASE_URL=PUBLIC,
+    )
+    async with (
+        live_server(create_app(settings)) as base_url,
+        httpx.AsyncClient(base_url=base_url) as client,
+    ):
+        at_secret = await post(client, f"{ONE_URL}/{'z' * 43}", delivered())
+        bare = await post(client, ONE_URL, delivered())
+    assert at_secret.status_code == 503
+    assert at_secret.json()["code"] == "database_unavailable"
+    assert "z" * 43 not in at_secret.text
+    assert bare.status_code == 401  # refused without asking the database
