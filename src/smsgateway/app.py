@@ -193,7 +193,6 @@ async def _open_resources(
             inbound=inbound,
             opt_outs=OptOutService(pool),
             sinch_callbacks=SinchCallbackService(delivery_reports, inbound),
-            webhook_path_secret=path_secret,
             callbacks=CallbackPolicy.from_settings(settings),
         )
     finally:

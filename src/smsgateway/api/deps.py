@@ -20,7 +20,6 @@ from smsgateway.services.inbound import InboundService
 from smsgateway.services.opt_outs import OptOutService
 from smsgateway.services.rate_limits import RateLimits
 from smsgateway.services.sinch_callbacks import SinchCallbackService
-from smsgateway.services.webhook_access import WebhookPathSecret
 from smsgateway.settings import Settings
 from smsgateway.sinch import SinchClient
 
@@ -44,7 +43,6 @@ class AppState:
     inbound: InboundService
     opt_outs: OptOutService
     sinch_callbacks: SinchCallbackService
-    webhook_path_secret: WebhookPathSecret
     callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)
     started_monotonic: float = field(default_factory=time.monotonic)
 

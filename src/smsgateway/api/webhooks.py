@@ -43,7 +43,7 @@ _SINCH_JSON_BODY = {
 class ReportReceiptOut(BaseModel):
     """What the gateway did with a delivery report (Sinch only looks at the status code)."""
 
-    kind: Literal["delivery_report"] = "delivery_report"
+    kind: Literal["delivery_report"]
     outcome: str = Field(
         examples=["applied"],
         description="applied, unchanged, duplicate, unknown_batch (kept until the batch is "
@@ -56,7 +56,7 @@ class ReportReceiptOut(BaseModel):
 class InboundReceiptOut(BaseModel):
     """What the gateway did with an inbound message."""
 
-    kind: Literal["inbound"] = "inbound"
+    kind: Literal["inbound"]
     id: uuid.UUID | None = None
     duplicate: bool = False
     keyword: str | None = Field(None, examples=["opt_out"])
