@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 from smsgateway.domain.backoff import BackoffPolicy, GiveUp, plan_retry
 from smsgateway.observability import dispatch_metrics as metrics
+from smsgateway.observability.masking import mask_webhook_secrets
 from smsgateway.observability.report_metrics import RECIPIENTS_OPTED_OUT
 from smsgateway.sinch.errors import (
     SinchError,
@@ -364,13 +365,15 @@ class Dispatcher:
         self, claim: Claim, message: OutgoingMessage, exc: SinchHTTPError
     ) -> DispatchOutcome:
         code = exc.code or f"http_{exc.status}"
+        # Sinch's text may quote the batch, callback_url included: never show its secret.
+        text = None if exc.text is None else mask_webhook_secrets(exc.text)
         return await self._end(
             claim,
             message,
             "rejected",
             code,
-            exc.text or str(exc),
-            {"http_status": exc.status, "code": exc.code, "text": exc.text},
+            text or mask_webhook_secrets(str(exc)),
+            {"http_status": exc.status, "code": exc.code, "text": text},
         )
 
     async def _retry(
@@ -381,6 +384,7 @@ class Dispatcher:
         error: str,
         retry_after: float | None = None,
     ) -> DispatchOutcome:
+        error = mask_webhook_secrets(error)
         plan = plan_retry(
             self._policy.backoff,
             attempts=claim.attempts,
