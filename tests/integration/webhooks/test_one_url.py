@@ -331,3 +331,17 @@ async def test_a_call_at_a_secret_path_is_a_503_while_the_database_is_away() -> 
     assert at_secret.json()["code"] == "database_unavailable"
     assert "z" * 43 not in at_secret.text
     assert bare.status_code == 401  # refused without asking the database
+
+
+async def test_every_kind_at_the_one_url_is_a_503_while_the_database_is_away() -> None:
+    settings = make_settings(
+        "postgresql://nobody@127.0.0.1:9/nowhere", db_connect_timeout_seconds=0.5
+    )
+    async with (
+        live_server(create_app(settings)) as base_url,
+        httpx.AsyncClient(base_url=base_url) as client,
+    ):
+        answers = [await post(client, ONE_URL, body) for body in (delivered(), mo_text("STOP"))]
+    assert [answer.status_code for answer in answers] == [503, 503]
+    assert {answer.json()["code"] for answer in answers} == {"database_unavailable"}
+    assert all(answer.headers["retry-after"] for answer in answers)
