@@ -42,6 +42,8 @@ from smsgateway.components import (
     create_dispatch_pool,
     describe_sinch_mode,
     dispatch_config,
+    log_webhook_access,
+    webhook_path_secret,
 )
 from smsgateway.observability.metrics import is_multiprocess, mark_worker_dead
 from smsgateway.observability.metrics import sample_worker_process as _sample_worker
@@ -54,6 +56,7 @@ from smsgateway.services.inbound import InboundService
 from smsgateway.services.opt_outs import OptOutService
 from smsgateway.services.rate_limits import RateLimits
 from smsgateway.services.retention import RetentionPolicy, RetentionSweeper
+from smsgateway.services.sinch_callbacks import SinchCallbackService
 from smsgateway.services.webhook_nonces import WebhookNonces
 from smsgateway.settings import Settings
 from smsgateway.sinch import NO_RETRY
@@ -145,6 +148,8 @@ async def _open_resources(
         connect_timeout=settings.db_connect_timeout_seconds,
     )
     http = build_http_client(settings)
+    log_webhook_access(settings)
+    path_secret = webhook_path_secret(settings, pool)
     policy = MessagePolicy.from_settings(settings)
     sampler = asyncio.create_task(_sample_process_periodically()) if is_multiprocess() else None
     dispatch_pool = await create_dispatch_pool(settings) if settings.dispatcher == "on" else None
@@ -152,7 +157,7 @@ async def _open_resources(
         OutboxWorker(
             dispatch_pool,
             build_sinch_client(settings, http, retry_policy=NO_RETRY),
-            dispatch_config(settings),
+            dispatch_config(settings, path_secret),
         )
         if dispatch_pool is not None
         else None
@@ -181,6 +186,8 @@ async def _open_resources(
         build_reconcile_worker(settings, dispatch_pool, http) if dispatch_pool is not None else None
     )
     reconciling = asyncio.create_task(reconcile_worker.run()) if reconcile_worker else None
+    delivery_reports = DeliveryReportService(pool)
+    inbound = InboundService(pool, settings.keywords)
     try:
         yield AppState(
             settings=settings,
@@ -194,11 +201,12 @@ async def _open_resources(
             schema_head=schema_head,
             sinch_mode=describe_sinch_mode(settings),
             webhook_guard=WebhookGuard.from_settings(
-                settings, clock, WebhookNonces(pool).first_use
+                settings, path_secret, clock, WebhookNonces(pool).first_use
             ),
-            delivery_reports=DeliveryReportService(pool),
-            inbound=InboundService(pool, settings.keywords),
+            delivery_reports=delivery_reports,
+            inbound=inbound,
             opt_outs=OptOutService(pool),
+            sinch_callbacks=SinchCallbackService(delivery_reports, inbound),
             callbacks=CallbackPolicy.from_settings(settings),
         )
     finally:

@@ -1,5 +1,5 @@
-"""The ``smsgateway`` command: serve, worker, check, simulator, migrate, apikey, segments; each
-verb calls one function."""
+"""The ``smsgateway`` command: serve, worker, check, webhooks, simulator, migrate, apikey,
+segments; each verb calls one function."""
 
 from __future__ import annotations
 
@@ -122,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
     simulator.add_argument("--inbound-url", help="where injected inbound messages are POSTed")
     simulator.set_defaults(run=_simulator)
 
+    webhooks = verbs.add_parser(
+        "webhooks", help="print the webhook URL and credentials to configure at Sinch"
+    )
+    webhooks.set_defaults(run=_webhooks)
+
     migrate = verbs.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(run=_migrate)
 
@@ -229,6 +234,68 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         # uvloop, as uvicorn itself would pick: it shares the machine with what it serves.
         uvloop.run(serve_simulator(config, host=args.host, port=port, log_level="warning"))
+    return 0
+
+
+def _webhooks(settings: Settings, _: argparse.Namespace) -> int:
+    from smsgateway.components import dlr_callback_url
+    from smsgateway.services.webhook_access import (
+        PathSecretSource,
+        WebhookAccess,
+        load_generated_path_secret,
+        webhook_url,
+    )
+    from smsgateway.serving import with_pool
+    from smsgateway.store.errors import DatabaseUnavailableError
+
+    access = WebhookAccess.from_settings(settings)
+    if access.path_secret is PathSecretSource.GENERATED:
+        # The same row every gateway process reads (created now if none was yet).
+        try:
+            path_secret: str | None = with_pool(settings, load_generated_path_secret)
+        except DatabaseUnavailableError:
+            sys.stderr.write(
+                "error: the generated webhook path secret is kept in Postgres, which cannot "
+                "be reached (check DATABASE_URL)\n"
+            )
+            return 1
+    elif settings.webhook_path_secret is not None:
+        path_secret = settings.webhook_path_secret.get_secret_value()
+    else:
+        path_secret = None
+    url = webhook_url(settings.webhook_base_url, path_secret)
+    lines = [
+        f"Authentication in force: {access.describe()}",
+        "",
+        "Callback URL to paste into the Sinch dashboard (SMS > service plan > Callback URL);",
+        "it receives every kind: delivery reports and inbound (MO) messages:",
+        f"  {url}",
+    ]
+    if access.basic_user is not None and settings.webhook_basic_password is not None:
+        lines += [
+            "HTTP Basic credentials to have Sinch provision on that URL:",
+            f"  user: {access.basic_user}",
+            f"  password: {settings.webhook_basic_password.get_secret_value()}",
+        ]
+    if access.signing:
+        lines.append(
+            "HMAC signing: expected (x-sinch-webhook-signature, checked with "
+            "SMSGW_WEBHOOK_SIGNING_SECRET); Sinch enables it on the account."
+        )
+    else:
+        lines.append("HMAC signing: not expected (SMSGW_WEBHOOK_SIGNING_SECRET is not set).")
+    per_batch = dlr_callback_url(settings, path_secret)
+    lines.append(
+        f"Each batch's callback_url: {per_batch}"
+        if per_batch is not None
+        else "Each batch's callback_url: none (with signing on, Sinch calls the dashboard URL)."
+    )
+    if not settings.public_base_url:
+        lines.append(
+            "Note: PUBLIC_BASE_URL is not set, so the URL above is this machine's own address; "
+            "Sinch must be able to reach it."
+        )
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 

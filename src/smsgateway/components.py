@@ -4,6 +4,7 @@ the Sinch client and the dispatcher's configuration. ``app`` (serving HTTP) and 
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 
@@ -16,6 +17,7 @@ from smsgateway.observability.logging import request_id_var
 from smsgateway.observability.sinch_metrics import PrometheusSinchObserver
 from smsgateway.services.callbacks import CallbackDeliverer, CallbackPolicy
 from smsgateway.services.reconciliation import Reconciler
+from smsgateway.services.webhook_access import WebhookAccess, WebhookPathSecret, webhook_url
 from smsgateway.settings import Settings
 from smsgateway.sinch import (
     NO_RETRY,
@@ -34,7 +36,6 @@ logger = logging.getLogger(__name__)
 # The simulator's built-in account (simulator.config.SimulatorConfig.service_plans).
 SIMULATOR_PLAN_ID = "simulator-plan"
 SIMULATOR_TOKEN = "simulator-token"
-DLR_WEBHOOK_PATH = "/webhooks/sinch/delivery-reports"
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -74,7 +75,8 @@ async def create_dispatch_pool(settings: Settings) -> asyncpg.Pool:
     )
 
 
-def dispatch_config(settings: Settings) -> DispatchConfig:
+def dispatch_config(settings: Settings, path_secret: WebhookPathSecret) -> DispatchConfig:
+    """The dispatcher's configuration; batches carry the webhook URL with ``path_secret``."""
     return DispatchConfig(
         batch_size=settings.dispatch_batch_size,
         concurrency=settings.dispatch_concurrency,
@@ -82,7 +84,9 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
         poll_interval=settings.dispatch_poll_seconds,
         max_age=settings.dispatch_max_age_seconds,
         send_rate_per_second=settings.send_rate_per_second,
-        dlr_callback_url=dlr_callback_url(settings),
+        dlr_callback_url_source=functools.partial(
+            path_secret.batch_callback_url, settings.webhook_base_url
+        ),
         # An OAuth2 token can expire between refreshes; an API token that fails is wrong.
         retry_unauthorized=settings.sinch_auth == "oauth2",
         sender_required=settings.sender_required,
@@ -146,12 +150,33 @@ def build_callback_worker(
     return CallbackWorker(pool, CallbackDeliverer(pool, http, policy, config.worker_id), config)
 
 
-def dlr_callback_url(settings: Settings) -> str:
-    """The delivery-report webhook as Sinch must call it, path secret included when set."""
-    url = settings.webhook_base_url + DLR_WEBHOOK_PATH
-    if settings.webhook_path_secret is not None:
-        url += "/" + settings.webhook_path_secret.get_secret_value()
-    return url
+def dlr_callback_url(settings: Settings, path_secret: str | None) -> str | None:
+    """The ``callback_url`` batches carry: ``PUBLIC_BASE_URL/webhooks/sinch`` (plus
+    ``/<path_secret>`` when one is in force), the one URL for everything Sinch posts. None with
+    signing on: Sinch then calls the dashboard's URL and a batch cannot override it."""
+    if not WebhookAccess.from_settings(settings).per_batch_callback:
+        return None
+    return webhook_url(settings.webhook_base_url, path_secret)
+
+
+def webhook_path_secret(settings: Settings, pool: asyncpg.Pool) -> WebhookPathSecret:
+    """The process's source of the path secret in force (configured, or generated once and
+    kept in Postgres), read through ``pool``."""
+    configured = _secret(settings.webhook_path_secret)
+    return WebhookPathSecret(pool, WebhookAccess.from_settings(settings), configured)
+
+
+def log_webhook_access(settings: Settings) -> None:
+    """Says at start which authentication guards Sinch's webhooks; a WARNING when none does
+    because SMSGW_WEBHOOK_AUTH=none says so (every start, so it is not forgotten)."""
+    access = WebhookAccess.from_settings(settings)
+    if access.is_open and access.open_by_choice:
+        logger.warning(
+            "Sinch webhooks accept unauthenticated calls (SMSGW_WEBHOOK_AUTH=none): anyone "
+            "who reaches this gateway can post delivery reports and opt numbers out"
+        )
+        return
+    logger.info("Sinch webhook authentication: %s", access.describe())
 
 
 def describe_sinch_mode(settings: Settings) -> str:

@@ -137,6 +137,8 @@ async def _dispatch_until_stopped(settings: Settings) -> None:
         build_sinch_client,
         create_dispatch_pool,
         dispatch_config,
+        log_webhook_access,
+        webhook_path_secret,
     )
     from smsgateway.services.retention import RetentionPolicy, RetentionSweeper
     from smsgateway.sinch import NO_RETRY
@@ -145,8 +147,11 @@ async def _dispatch_until_stopped(settings: Settings) -> None:
 
     pool = await create_dispatch_pool(settings)
     http = build_http_client(settings)
+    log_webhook_access(settings)
     worker = OutboxWorker(
-        pool, build_sinch_client(settings, http, retry_policy=NO_RETRY), dispatch_config(settings)
+        pool,
+        build_sinch_client(settings, http, retry_policy=NO_RETRY),
+        dispatch_config(settings, webhook_path_secret(settings, pool)),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -234,8 +239,9 @@ def with_pool(settings: Settings, use: Callable[[asyncpg.Pool], Awaitable[T]]) -
 def run_check(settings: Settings) -> CheckReport:
     """``smsgateway check``: the configuration checks, with the parts they call built here
     (the database is started first when it is the embedded one)."""
-    from smsgateway.components import build_http_client, build_sinch_client, dlr_callback_url
+    from smsgateway.components import build_http_client, build_sinch_client
     from smsgateway.services.config_check import check_configuration
+    from smsgateway.services.webhook_access import PathSecretSource, WebhookAccess, webhook_url
     from smsgateway.sinch import NO_RETRY
     from smsgateway.store.schema import head_revision
 
@@ -247,12 +253,19 @@ def run_check(settings: Settings) -> CheckReport:
                 if configured.uses_simulator
                 else build_sinch_client(configured, http, retry_policy=NO_RETRY)
             )
-            path_secret = configured.webhook_path_secret
+            # The URL to give Sinch, its path secret (configured, or generated and kept in
+            # Postgres) always shown masked: a stand-in serves for the generated one.
+            access = WebhookAccess.from_settings(configured)
+            path_secret: str | None = None
+            if access.path_secret is PathSecretSource.GENERATED:
+                path_secret = "generated-and-kept-in-postgres"
+            elif configured.webhook_path_secret is not None:
+                path_secret = configured.webhook_path_secret.get_secret_value()
             return await check_configuration(
                 configured,
                 sinch=sinch,
-                webhook_url=dlr_callback_url(configured),
-                secrets=() if path_secret is None else (path_secret.get_secret_value(),),
+                webhook_url=webhook_url(configured.webhook_base_url, path_secret),
+                secrets=() if path_secret is None else (path_secret,),
                 schema_head=head_revision(configured.migrations_dir),
             )
         finally:

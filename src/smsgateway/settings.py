@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -137,17 +138,22 @@ class Settings(BaseSettings):
     # The service plan has an automatic default originator, so batches may go without `from`;
     # false: a message with no sender is refused (sender_required) on a real Sinch account.
     sinch_default_originator: bool = False
-    # Sinch webhooks (delivery reports, inbound messages): each check is on when set, and a
-    # call must pass every check that is on. The HMAC secret Sinch signs callbacks with:
+    # Sinch webhooks (one URL, /webhooks/sinch, for every kind): each check is on when set,
+    # and a call must pass every check that is on. The HMAC secret Sinch signs callbacks with:
     webhook_signing_secret: SecretStr | None = None
-    # A signed callback older (or further ahead) than this is refused, as is a nonce any
-    # gateway process has seen (nonces are kept in Postgres for twice this long).
+    # The window for counting replays: a correctly signed callback whose timestamp is further
+    # than this from our clock, or whose nonce any process saw within it, is still applied
+    # (idempotently) and only counted; nonces are kept in Postgres for twice this long.
     webhook_signature_max_age_seconds: float = Field(default=300.0, gt=0, le=3600)
     # HTTP Basic credentials provisioned on the callback URL at Sinch.
     webhook_basic_user: str | None = None
     webhook_basic_password: SecretStr | None = None
-    # An unguessable path segment: callbacks go to /webhooks/sinch/<kind>/<secret>.
+    # An unguessable path segment: callbacks go to /webhooks/sinch/<secret>. Unset with real
+    # Sinch credentials and no other check: one is generated once and kept in Postgres.
     webhook_path_secret: SecretStr | None = None
+    # auto: with real Sinch credentials, webhooks are never open (a path secret is generated
+    # when no check is configured); none: accept unauthenticated callbacks (warned at start).
+    webhook_auth: Literal["auto", "none"] = "auto"
     # Inbound keywords (the whole body, any case and spacing), comma-separated.
     opt_out_keywords: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_OPT_OUT_KEYWORDS)
@@ -257,10 +263,12 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     docs_enabled: bool = True
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "webhook_auth", mode="before")
     @classmethod
-    def _upper_log_level(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
+    def _normalise_case(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if info.field_name == "log_level" else value.strip().lower()
 
     @field_validator(
         "allowed_senders", "opt_out_keywords", "opt_in_keywords", "help_keywords", mode="before"
@@ -322,6 +330,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SMSGW_WEBHOOK_BASIC_USER and SMSGW_WEBHOOK_BASIC_PASSWORD go together: set both"
             )
+        if self.webhook_auth == "none" and self.webhook_checks_configured:
+            raise ValueError(
+                "SMSGW_WEBHOOK_AUTH=none contradicts the webhook check that is set "
+                "(SMSGW_WEBHOOK_SIGNING_SECRET, _BASIC_USER/_PASSWORD or _PATH_SECRET): unset one"
+            )
         try:
             KeywordSet.of(self.opt_out_keywords, self.opt_in_keywords, self.help_keywords)
         except ValueError as exc:
@@ -338,6 +351,15 @@ class Settings(BaseSettings):
                 "SMSGW_RECONCILE_AFTER_SECONDS"
             )
         return self
+
+    @property
+    def webhook_checks_configured(self) -> bool:
+        """Whether the operator set any check on Sinch's webhooks (signature, Basic, path)."""
+        return (
+            self.webhook_signing_secret is not None
+            or self.webhook_basic_user is not None
+            or self.webhook_path_secret is not None
+        )
 
     @property
     def keywords(self) -> KeywordSet:

@@ -77,7 +77,7 @@ async def test_an_accepted_message_reaches_sinch_once_and_its_batch_id_is_record
     ).json()
     assert batch["to"] == ["+46701234567", "+12015550123"]
     assert batch["from"] == "+12025550123"
-    assert batch["callback_url"].endswith("/webhooks/sinch/delivery-reports")
+    assert batch["callback_url"].endswith("/webhooks/sinch")
 
 
 async def test_the_tutorials_send_sms_answers_with_sinchs_batch(

@@ -19,6 +19,7 @@ from smsgateway.services.drafting import MessagePolicy
 from smsgateway.services.inbound import InboundService
 from smsgateway.services.opt_outs import OptOutService
 from smsgateway.services.rate_limits import RateLimits
+from smsgateway.services.sinch_callbacks import SinchCallbackService
 from smsgateway.settings import Settings
 from smsgateway.sinch import SinchClient
 
@@ -41,6 +42,7 @@ class AppState:
     delivery_reports: DeliveryReportService
     inbound: InboundService
     opt_outs: OptOutService
+    sinch_callbacks: SinchCallbackService
     callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)
     started_monotonic: float = field(default_factory=time.monotonic)
 

@@ -41,7 +41,10 @@ async def root() -> PlainTextResponse:
     "/send-sms",
     summary="The tutorial's endpoint: send one SMS and wait until Sinch has it",
     responses={
-        200: {"description": "Sinch accepted the batch: `details` is the batch"},
+        200: {
+            "description": "Sinch accepted the batch: `details` is the batch (without its "
+            "`callback_url`, the gateway's own webhook)"
+        },
         400: {"description": "The tutorial's validation failures (also a problem document)"},
         401: {"description": "Missing or wrong API key"},
         500: {"description": "Sinch did not accept it (in time)"},
@@ -73,10 +76,10 @@ async def send_sms(
     payload: Annotated[Any, Body(examples=[_REQUEST_EXAMPLE])] = None,
 ) -> JSONResponse:
     """Body `{"recipient": "+1...", "message": "..."}`. Answers 200 `{"message": "SMS submitted
-    successfully.", "details": <Sinch batch>, "correlationId"}` once Sinch accepted it, 400
-    `{"error", "correlationId"}` for the tutorial's validation failures, 500 `{"error": "Failed
-    to send SMS.", "correlationId"}` otherwise. The message is stored before it is sent, as on
-    `/v1/messages`; a 500 after a time-out does not unsend it."""
+    successfully.", "details": <Sinch batch, less its callback_url>, "correlationId"}` once
+    Sinch accepted it, 400 `{"error", "correlationId"}` for the tutorial's validation failures,
+    500 `{"error": "Failed to send SMS.", "correlationId"}` otherwise. The message is stored
+    before it is sent, as on `/v1/messages`; a 500 after a time-out does not unsend it."""
     correlation_id = request_id_var.get() or ""
     recipient = payload.get("recipient") if isinstance(payload, dict) else None
     message = payload.get("message") if isinstance(payload, dict) else None

@@ -173,13 +173,13 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
             "malformed_json",
             "The request body is not valid JSON.",
             errors=errors,
-            instance=request.url.path,
+            instance=_instance(request),
         )
     detail = "; ".join(f"{error.field}: {error.message}" for error in errors[:5])
     # A schema check that is a domain rule (empty_body, invalid_character) keeps its own code.
     codes = {error.code for error in errors}
     code = codes.pop() if len(codes) == 1 and codes <= _domain_codes() else "validation_error"
-    return problem_response(422, code, detail, errors=errors, instance=request.url.path)
+    return problem_response(422, code, detail, errors=errors, instance=_instance(request))
 
 
 def domain_problem_fields(exc: DomainError) -> list[ProblemField]:
@@ -212,7 +212,7 @@ async def _on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
         exc.code,
         exc.message,
         errors=domain_problem_fields(exc),
-        instance=request.url.path,
+        instance=_instance(request),
     )
 
 
@@ -222,7 +222,7 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResp
         503,
         "database_unavailable",
         "The gateway cannot reach its database right now; nothing was stored. Retry shortly.",
-        instance=request.url.path,
+        instance=_instance(request),
         headers={"Retry-After": "1"},
     )
 
@@ -231,11 +231,11 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
     code = _CODE_BY_STATUS.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail else _title(exc.status_code)
     if exc.status_code == 404 and detail == "Not Found":
-        detail = f"There is nothing at {request.url.path}."
+        detail = f"There is nothing at {_instance(request)}."
     elif exc.status_code == 405:
-        detail = f"{request.method} is not allowed on {request.url.path}."
+        detail = f"{request.method} is not allowed on {_instance(request)}."
     return problem_response(
-        exc.status_code, code, detail, instance=request.url.path, headers=exc.headers
+        exc.status_code, code, detail, instance=_instance(request), headers=exc.headers
     )
 
 
@@ -245,9 +245,19 @@ async def _on_problem_error(request: Request, exc: ProblemError) -> JSONResponse
         exc.code,
         exc.detail,
         errors=exc.errors,
-        instance=request.url.path,
+        instance=_instance(request),
         headers=exc.headers,
     )
+
+
+def _instance(request: Request) -> str:
+    """The request's path for ``instance``, with a webhook path secret (a credential) shown
+    as ``{path_secret}``: an answer never echoes a secret."""
+    path = request.url.path
+    secret = request.path_params.get("path_secret")
+    if isinstance(secret, str) and secret:
+        path = path.replace(secret, "{path_secret}")
+    return path
 
 
 def _field_error(error: Any) -> ProblemField:

@@ -1,15 +1,18 @@
-"""``/webhooks/sinch/*``: Sinch's delivery reports and inbound messages.
+"""``/webhooks/sinch``: the one URL for everything Sinch posts (delivery reports and inbound).
 
-Each call is authenticated (the checks the settings switch on, else 401), read from its raw
-bytes, and stored by one service call before the answer. Answers follow Sinch's retry rules:
-200 once stored (also for a report that cannot be read but was kept), 503 while the database is
-unavailable (Sinch retries), 400 only for a body that is not a JSON object.
+Each call is authenticated (the checks in force, else 401), read once from its raw bytes (the
+signature covers them), and stored by one service call, chosen by the body's ``type``, before
+the answer. Answers follow Sinch's retry rules: 200 once stored (also for a kind that cannot be
+read but was kept), 503 while the database is unavailable (Sinch retries), 400 only for a body
+that is not a JSON object. ``/webhooks/sinch/delivery-reports`` and ``/webhooks/sinch/inbound``
+(and their path-secret forms) are older aliases of the same endpoint: each accepts every kind.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
@@ -18,21 +21,21 @@ from smsgateway.api.deps import state_of
 from smsgateway.api.problems import ProblemError, problem_responses
 from smsgateway.observability.report_metrics import WEBHOOK_AUTH_REFUSALS
 from smsgateway.services.delivery_reports import UnreadablePayloadError
+from smsgateway.services.sinch_callbacks import (
+    CallbackKind,
+    CallbackReceipt,
+    callback_body_schema,
+)
 
 router = APIRouter(prefix="/webhooks/sinch", tags=["webhooks"])
 
 _RESPONSES = problem_responses(400, 401, 413, 503)
-# The body is read raw (the signature covers its exact bytes), so FastAPI cannot infer it.
+# The body is read raw (the signature covers its exact bytes), so FastAPI cannot infer it; the
+# schema documents it without validating anything on the hot path.
 _SINCH_JSON_BODY = {
     "requestBody": {
         "required": True,
-        "content": {
-            "application/json": {
-                # Any JSON object: one the gateway cannot read is kept for operators and
-                # answered 200, since Sinch would otherwise retry it for 22 hours.
-                "schema": {"type": "object", "additionalProperties": True}
-            }
-        },
+        "content": {"application/json": {"schema": callback_body_schema()}},
     }
 }
 
@@ -40,6 +43,7 @@ _SINCH_JSON_BODY = {
 class ReportReceiptOut(BaseModel):
     """What the gateway did with a delivery report (Sinch only looks at the status code)."""
 
+    kind: Literal["delivery_report"]
     outcome: str = Field(
         examples=["applied"],
         description="applied, unchanged, duplicate, unknown_batch (kept until the batch is "
@@ -52,75 +56,104 @@ class ReportReceiptOut(BaseModel):
 class InboundReceiptOut(BaseModel):
     """What the gateway did with an inbound message."""
 
+    kind: Literal["inbound"]
     id: uuid.UUID | None = None
     duplicate: bool = False
     keyword: str | None = Field(None, examples=["opt_out"])
     opted_out: bool | None = None
 
 
+CallbackReceiptOut = Annotated[ReportReceiptOut | InboundReceiptOut, Field(discriminator="kind")]
+
+
+@router.post(
+    "",
+    summary="Everything Sinch posts: delivery reports of every kind and inbound messages",
+    response_model=CallbackReceiptOut,
+    responses=_RESPONSES,
+    openapi_extra=_SINCH_JSON_BODY,
+)
+async def receive_sinch_callback(request: Request) -> Response:
+    """The URL to give Sinch (with `/<path secret>` when one is in force: `smsgateway
+    webhooks` prints it). By `type`: a delivery report is stored and applied to its message
+    (duplicates change nothing, an intermediate status never replaces a final one, a report for
+    a batch not recorded yet is kept and applied when it is); an inbound message is stored once
+    per Sinch id, and a whole-body STOP (and the other opt-out keywords) opts the sender out,
+    START opts back in, HELP is recorded. Another `type` is kept for operators."""
+    return await _receive(request, None, "sinch", CallbackKind.DELIVERY_REPORT)
+
+
 @router.post(
     "/delivery-reports",
-    summary="Sinch delivery reports (summary, full, per recipient; SMS and MMS)",
-    response_model=ReportReceiptOut,
+    summary="Alias of POST /webhooks/sinch (accepts every kind)",
+    response_model=CallbackReceiptOut,
     responses=_RESPONSES,
     openapi_extra=_SINCH_JSON_BODY,
 )
 async def receive_delivery_report(request: Request) -> Response:
-    """Stores the report and applies it to its message: duplicates change nothing, an
-    intermediate status never replaces a final one, and a report for a batch not recorded yet
-    is kept and applied when it is."""
-    return await _delivery_report(request, None)
+    """Kept for configurations made before `/webhooks/sinch`; the same endpoint."""
+    return await _receive(request, None, "delivery_reports", CallbackKind.DELIVERY_REPORT)
 
 
 @router.post("/delivery-reports/{path_secret}", include_in_schema=False)
 async def receive_delivery_report_at_secret(path_secret: str, request: Request) -> Response:
-    return await _delivery_report(request, path_secret)
+    return await _receive(request, path_secret, "delivery_reports", CallbackKind.DELIVERY_REPORT)
 
 
 @router.post(
     "/inbound",
-    summary="Sinch inbound messages (mo_text, mo_binary, mo_media)",
+    summary="Alias of POST /webhooks/sinch (accepts every kind)",
+    response_model=CallbackReceiptOut,
     responses=_RESPONSES,
     openapi_extra=_SINCH_JSON_BODY,
 )
-async def receive_inbound(request: Request) -> InboundReceiptOut:
-    """Stores the message once per Sinch id; a whole-body STOP (and the other opt-out
-    keywords) opts the sender out, START opts back in, HELP is recorded."""
-    return await _inbound(request, None)
+async def receive_inbound(request: Request) -> Response:
+    """Kept for configurations made before `/webhooks/sinch`; the same endpoint (a `type` it
+    does not know is stored as an inbound message, as this path always did)."""
+    return await _receive(request, None, "inbound", CallbackKind.INBOUND)
 
 
 @router.post("/inbound/{path_secret}", include_in_schema=False)
-async def receive_inbound_at_secret(path_secret: str, request: Request) -> InboundReceiptOut:
-    return await _inbound(request, path_secret)
+async def receive_inbound_at_secret(path_secret: str, request: Request) -> Response:
+    return await _receive(request, path_secret, "inbound", CallbackKind.INBOUND)
 
 
-async def _delivery_report(request: Request, path_secret: str | None) -> Response:
-    body = await _authenticated_body(request, path_secret, "delivery_reports")
+# Last: "delivery-reports" and "inbound" are never a path secret (24 characters at least).
+@router.post("/{path_secret}", include_in_schema=False)
+async def receive_sinch_callback_at_secret(path_secret: str, request: Request) -> Response:
+    return await _receive(request, path_secret, "sinch", CallbackKind.DELIVERY_REPORT)
+
+
+async def _receive(
+    request: Request, path_secret: str | None, webhook: str, unknown_kinds: CallbackKind
+) -> Response:
+    body = await _authenticated_body(request, path_secret, webhook)
     try:
-        receipt = await state_of(request).delivery_reports.receive(body)
+        receipt = await state_of(request).sinch_callbacks.receive(body, unknown_kinds=unknown_kinds)
     except UnreadablePayloadError as exc:
-        raise _unreadable(exc) from exc
+        raise ProblemError(400, "unreadable_payload", str(exc)) from exc
     # Written directly: Sinch sends thousands a second, and this shape cannot fail validation.
-    answer = {
-        "outcome": receipt.outcome.value,
-        "message_id": None if receipt.message_id is None else str(receipt.message_id),
-        "changed": receipt.changed,
+    return Response(json.dumps(_answer(receipt)), media_type="application/json")
+
+
+def _answer(receipt: CallbackReceipt) -> dict[str, Any]:
+    if receipt.report is not None:
+        report = receipt.report
+        return {
+            "kind": receipt.kind.value,
+            "outcome": report.outcome.value,
+            "message_id": None if report.message_id is None else str(report.message_id),
+            "changed": report.changed,
+        }
+    assert receipt.inbound is not None
+    inbound = receipt.inbound
+    return {
+        "kind": receipt.kind.value,
+        "id": None if inbound.id is None else str(inbound.id),
+        "duplicate": inbound.duplicate,
+        "keyword": None if inbound.keyword is None else inbound.keyword.value,
+        "opted_out": inbound.opted_out,
     }
-    return Response(json.dumps(answer), media_type="application/json")
-
-
-async def _inbound(request: Request, path_secret: str | None) -> InboundReceiptOut:
-    body = await _authenticated_body(request, path_secret, "inbound")
-    try:
-        receipt = await state_of(request).inbound.receive(body)
-    except UnreadablePayloadError as exc:
-        raise _unreadable(exc) from exc
-    return InboundReceiptOut(
-        id=receipt.id,
-        duplicate=receipt.duplicate,
-        keyword=None if receipt.keyword is None else receipt.keyword.value,
-        opted_out=receipt.opted_out,
-    )
 
 
 async def _authenticated_body(request: Request, path_secret: str | None, webhook: str) -> bytes:
@@ -134,7 +167,3 @@ async def _authenticated_body(request: Request, path_secret: str | None, webhook
         )
         raise ProblemError(401, refusal.reason, refusal.detail, headers=challenge)
     return body
-
-
-def _unreadable(exc: UnreadablePayloadError) -> ProblemError:
-    return ProblemError(400, "unreadable_payload", str(exc))

@@ -6,10 +6,13 @@ Pure: the clock is an argument, and nothing keeps state.
 ``-nonce``, ``-timestamp`` (Unix seconds) and ``-algorithm`` (``HmacSHA256``). The signature is
 ``base64(HMAC-SHA256(secret as UTF-8, raw body + b"." + nonce + b"." + timestamp))`` over the
 bytes as received. ``verify_sinch_signature`` checks, in this order: headers present, algorithm,
-header syntax, the signature (in constant time), then the timestamp's age, so that a stale
-refusal is only ever given for a callback Sinch really signed. Whether the nonce was used
-before is for the caller to find out after that (the gateway records nonces in Postgres, shared
-by every process); ``refuse_reused_nonce`` turns a passed check into that refusal.
+header syntax, the signature (in constant time); only a failure there is a refusal. The
+timestamp's age is then a *replay sign*, not a refusal: nothing Sinch publishes says whether a
+retry (which may come ~22 h 45 min after the first attempt) is signed anew, and applying a
+report or an MO twice is a no-op, so a correctly signed body is always accepted and its
+replay sign only counted. Whether the nonce was used before is for the caller to find out
+after that (the gateway records nonces in Postgres, shared by every process);
+``mark_reused_nonce`` adds that sign to a passed check.
 
 **HTTP Basic.** ``check_basic_credentials`` compares user and password in constant time, both
 always, so a wrong user takes as long as a wrong password.
@@ -57,29 +60,37 @@ _HEX_SHA256: Final = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class SignatureRefusal(StrEnum):
-    """Why a signed Sinch callback is refused; stable strings for logs and metrics."""
+    """Why a Sinch callback's signature is refused; stable strings for logs and metrics."""
 
     MISSING_HEADER = "missing_signature_header"
     UNSUPPORTED_ALGORITHM = "unsupported_signature_algorithm"
     MALFORMED_HEADER = "malformed_signature_header"
     BAD_SIGNATURE = "bad_signature"
-    STALE_TIMESTAMP = "stale_signature_timestamp"
-    FUTURE_TIMESTAMP = "future_signature_timestamp"
-    NONCE_REUSED = "signature_nonce_reused"
+
+
+class ReplaySign(StrEnum):
+    """Why a correctly signed callback may be a replay (or a genuine late retry): counted,
+    never refused."""
+
+    STALE_TIMESTAMP = "stale_timestamp"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    NONCE_REUSED = "nonce_reused"
 
 
 @dataclass(frozen=True, slots=True)
 class SignatureCheck:
-    """The verdict: ``refusal`` is None when the callback is authentic and fresh.
+    """The verdict: ``refusal`` is None when the body is authentic (signed with the secret).
 
-    ``nonce`` and ``timestamp`` are set once the headers could be read; ``detail`` is a short
-    sentence for logs (it never holds the secret or the expected signature).
+    ``replay`` says why an authentic callback may be a replay. ``nonce`` and ``timestamp``
+    are set once the headers could be read; ``detail`` is a short sentence for logs (it never
+    holds the secret or the expected signature).
     """
 
     refusal: SignatureRefusal | None
     detail: str
     nonce: str | None = None
     timestamp: int | None = None
+    replay: ReplaySign | None = None
 
     @property
     def ok(self) -> bool:
@@ -97,9 +108,10 @@ def verify_sinch_signature(
 ) -> SignatureCheck:
     """Check Sinch's HMAC headers on ``body`` (the raw bytes received).
 
-    Header names are matched in any case. The timestamp may be at most ``max_age_seconds``
-    old and at most ``max_future_seconds`` (default: ``max_age_seconds``) ahead of ``now``.
-    Raises ValueError for an empty secret (a configuration error, not a bad callback).
+    Header names are matched in any case. A timestamp more than ``max_age_seconds`` old, or
+    more than ``max_future_seconds`` (default: ``max_age_seconds``) ahead of ``now``, is a
+    replay sign on an accepted check. Raises ValueError for an empty secret (a configuration
+    error, not a bad callback).
     """
     if not secret:
         raise ValueError("the webhook signing secret must not be empty")
@@ -133,20 +145,20 @@ def verify_sinch_signature(
     age = now - timestamp
     if age > max_age_seconds:
         return SignatureCheck(
-            SignatureRefusal.STALE_TIMESTAMP, f"signed {age:.0f} s ago", nonce, timestamp
+            None, f"signed {age:.0f} s ago", nonce, timestamp, ReplaySign.STALE_TIMESTAMP
         )
     ahead = -age
     if ahead > (max_age_seconds if max_future_seconds is None else max_future_seconds):
         return SignatureCheck(
-            SignatureRefusal.FUTURE_TIMESTAMP, f"signed {ahead:.0f} s ahead", nonce, timestamp
+            None, f"signed {ahead:.0f} s ahead", nonce, timestamp, ReplaySign.FUTURE_TIMESTAMP
         )
     return SignatureCheck(None, "ok", nonce, timestamp)
 
 
-def refuse_reused_nonce(check: SignatureCheck) -> SignatureCheck:
-    """``check`` (which passed) refused because its nonce was used before: a replay."""
+def mark_reused_nonce(check: SignatureCheck) -> SignatureCheck:
+    """``check`` (which passed) with its nonce known to have been used before."""
     return SignatureCheck(
-        SignatureRefusal.NONCE_REUSED, "nonce already seen", check.nonce, check.timestamp
+        check.refusal, "nonce already seen", check.nonce, check.timestamp, ReplaySign.NONCE_REUSED
     )
 
 

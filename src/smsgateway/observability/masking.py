@@ -14,6 +14,10 @@ _SECRET_FIELD_PATTERN = re.compile(
     """
 )
 _URL_PASSWORD_PATTERN = re.compile(r"(://[^:/@\s]+:)[^@/\s]+(@)")
+# The Sinch webhook URL's path secret (settings: 24 to 256 of A-Z a-z 0-9 - _).
+_WEBHOOK_SECRET_PATTERN = re.compile(
+    r"(/webhooks/sinch/(?:delivery-reports/|inbound/)?)[A-Za-z0-9_-]{24,256}(?![A-Za-z0-9_-])"
+)
 
 
 def mask_phone(number: str) -> str:
@@ -30,8 +34,15 @@ def mask_phones_in(text: str) -> str:
     return _PHONE_PATTERN.sub(lambda m: mask_phone(m.group(1) + m.group(2)), text)
 
 
+def mask_webhook_secrets(text: str) -> str:
+    """``…/webhooks/sinch/<secret>`` → ``…/webhooks/sinch/***`` (the aliases' paths too)."""
+    return _WEBHOOK_SECRET_PATTERN.sub(r"\1***", text)
+
+
 def redact(text: str) -> str:
-    """Masks phone numbers, bearer tokens, API keys and URL passwords in free text."""
+    """Masks phone numbers, bearer tokens, API keys, URL passwords and webhook path secrets
+    in free text."""
     text = _URL_PASSWORD_PATTERN.sub(r"\1***\2", text)
+    text = mask_webhook_secrets(text)
     text = _SECRET_FIELD_PATTERN.sub(r"\1\2***", text)
     return mask_phones_in(text)

@@ -29,6 +29,12 @@ WEBHOOK_AUTH_REFUSALS = Counter(
     "Sinch webhook calls refused with 401, by webhook and reason.",
     ["webhook", "reason"],
 )
+WEBHOOK_SIGNATURE_REPLAYS = Counter(
+    "smsgw_webhook_signature_replays_total",
+    "Correctly signed Sinch callbacks that may be replays, applied (idempotently) all the same, "
+    "by reason (stale_timestamp, future_timestamp, nonce_reused).",
+    ["reason"],
+)
 INBOUND_MESSAGES = Counter(
     "smsgw_inbound_messages_total",
     "Inbound (MO) messages stored, by type and keyword (none, opt_out, opt_in, help).",

@@ -245,7 +245,10 @@ class DeliveryReportService:
         Raises ``UnreadablePayloadError`` for a body that is not a JSON object, and
         ``DatabaseUnavailableError`` when Postgres cannot take it now (Sinch should retry).
         """
-        payload = read_json_object(body)
+        return await self.receive_payload(read_json_object(body))
+
+    async def receive_payload(self, payload: dict[str, Any]) -> ReportReceipt:
+        """``receive`` for a body already read (``read_json_object``)."""
         digest = payload_digest(payload)
         try:
             report = DELIVERY_REPORT_ADAPTER.validate_python(payload)

@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from smsgateway.domain.backoff import BackoffPolicy, GiveUp, plan_retry
 from smsgateway.domain.parameters import parameters_for
 from smsgateway.observability import dispatch_metrics as metrics
+from smsgateway.observability.masking import mask_webhook_secrets
 from smsgateway.observability.report_metrics import RECIPIENTS_OPTED_OUT
 from smsgateway.sinch.errors import (
     SinchError,
@@ -88,9 +89,11 @@ class DispatchOutcome(StrEnum):
 class DispatchPolicy:
     """How messages are sent: where Sinch reports go, the lease, retries and the send cap.
 
-    ``dlr_callback_url`` is the gateway's own Sinch delivery-report webhook (``None``: the
-    plan's default). ``send_rate_per_second`` caps messages (recipients) per second across all
-    workers on the database, ``None`` for no cap; ``send_burst`` is the bucket's size.
+    ``dlr_callback_url`` is the gateway's own Sinch webhook (``None``: the plan's default);
+    ``dlr_callback_url_source``, when set, is asked instead (once per send; it caches), for a
+    URL whose path secret is read from the database. ``send_rate_per_second`` caps messages
+    (recipients) per second across all workers on the database, ``None`` for no cap;
+    ``send_burst`` is the bucket's size.
     ``retry_unauthorized`` treats a 401 as transient instead of rejecting the message.
     ``sender_required``: the plan has no declared default originator, so a message without a
     sender (accepted before that was so) ends ``rejected`` unsent rather than going without
@@ -100,6 +103,7 @@ class DispatchPolicy:
     """
 
     dlr_callback_url: str | None = None
+    dlr_callback_url_source: Callable[[], Awaitable[str | None]] | None = None
     lease_seconds: float = 60.0
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     send_rate_per_second: float | None = None
@@ -212,8 +216,10 @@ class Dispatcher:
                 "The message has no sender and the Sinch plan no declared default originator.",
                 {},
             )
+        source = self._policy.dlr_callback_url_source
+        callback_url = self._policy.dlr_callback_url if source is None else await source()
         try:
-            request = self._request(message)
+            request = self._request(message, callback_url)
         except ValidationError as exc:
             return await self._end(
                 claim,
@@ -379,13 +385,15 @@ class Dispatcher:
         self, claim: Claim, message: OutgoingMessage, exc: SinchHTTPError
     ) -> DispatchOutcome:
         code = exc.code or f"http_{exc.status}"
+        # Sinch's text may quote the batch, callback_url included: never show its secret.
+        text = None if exc.text is None else mask_webhook_secrets(exc.text)
         return await self._end(
             claim,
             message,
             "rejected",
             code,
-            exc.text or str(exc),
-            {"http_status": exc.status, "code": exc.code, "text": exc.text},
+            text or mask_webhook_secrets(str(exc)),
+            {"http_status": exc.status, "code": exc.code, "text": text},
         )
 
     async def _retry(
@@ -396,6 +404,7 @@ class Dispatcher:
         error: str,
         retry_after: float | None = None,
     ) -> DispatchOutcome:
+        error = mask_webhook_secrets(error)
         plan = plan_retry(
             self._policy.backoff,
             attempts=claim.attempts,
@@ -461,14 +470,14 @@ class Dispatcher:
         logger.info("message %s: %s (%s)", claim.message_id, status, code)
         return DispatchOutcome(status)
 
-    def _request(self, message: OutgoingMessage) -> SendBatchRequest:
+    def _request(self, message: OutgoingMessage, callback_url: str | None) -> SendBatchRequest:
         return SendBatchRequest(
             to=list(message.sendable),
             from_=message.sender,
             body=message.body,
             delivery_report=DeliveryReportType(message.delivery_report),
             expire_at=message.expire_at,
-            callback_url=self._policy.dlr_callback_url,
+            callback_url=callback_url,
             client_reference=str(message.id),
             parameters=None
             if message.parameters is None

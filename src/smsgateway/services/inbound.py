@@ -123,7 +123,10 @@ class InboundService:
     async def receive(self, body: bytes) -> InboundReceipt:
         """Stores the inbound in ``body``; raises ``UnreadablePayloadError`` for a body that is
         not a JSON object and ``DatabaseUnavailableError`` when Postgres cannot take it now."""
-        payload = read_json_object(body)
+        return await self.receive_payload(read_json_object(body))
+
+    async def receive_payload(self, payload: dict[str, Any]) -> InboundReceipt:
+        """``receive`` for a body already read (``read_json_object``)."""
         inbound = inbound_from_payload(payload, self._keywords, self._clock())
         change = opt_change_of(inbound)
         try:

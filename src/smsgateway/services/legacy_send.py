@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from smsgateway.observability.masking import mask_webhook_secrets
 from smsgateway.services.accept import AcceptRequest, AcceptService
 from smsgateway.sinch import SinchClient, SinchError
 from smsgateway.store.api_keys import ApiKeyRecord
@@ -71,4 +72,21 @@ async def _batch(sinch: SinchClient, batch_id: str) -> dict[str, Any]:
     except SinchError:
         # Sinch accepted it; only the details are missing. The id is what callers use.
         return {"id": batch_id}
-    return batch.model_dump(mode="json", by_alias=True, exclude_none=True)
+    # The batch's callback_url is the gateway's own webhook, whose path holds a secret: it is
+    # no business of the caller's, and any other field is scrubbed of it all the same.
+    details = batch.model_dump(
+        mode="json", by_alias=True, exclude_none=True, exclude={"callback_url"}
+    )
+    details.pop("callback_url", None)
+    scrubbed: dict[str, Any] = _without_webhook_secrets(details)
+    return scrubbed
+
+
+def _without_webhook_secrets(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_webhook_secrets(value)
+    if isinstance(value, dict):
+        return {key: _without_webhook_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_webhook_secrets(item) for item in value]
+    return value

@@ -1,10 +1,11 @@
-"""Replay protection for signed Sinch callbacks, across every gateway process.
+"""Counting replays of signed Sinch callbacks, across every gateway process.
 
-A nonce is recorded in Postgres after its callback's signature has verified, so a callback
-replayed to any process of the gateway is refused, not only one replayed to the process that
-saw it. Concurrent callbacks share one statement and one commit. When Postgres cannot answer,
-``DatabaseUnavailableError`` is raised (the webhook answers 503, and Sinch retries with a fresh
-nonce).
+A nonce is recorded in Postgres after its callback's signature has verified, so a nonce seen
+again by any process of the gateway is counted as a replay, not only one seen again by the
+process that first had it. (A replay is applied all the same: it may be Sinch's genuine retry,
+and storing a report twice is a no-op.) Concurrent callbacks share one statement and one
+commit. When Postgres cannot answer, ``DatabaseUnavailableError`` is raised; the caller then
+goes on without counting.
 """
 
 from __future__ import annotations

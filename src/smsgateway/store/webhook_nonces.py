@@ -1,9 +1,9 @@
 """Nonces of signed Sinch callbacks, shared by every gateway process.
 
 A nonce is recorded once its callback's signature has verified; a nonce any process recorded
-before is a replay. Concurrent callers share one statement (``record_first_uses``). Rows are
-kept until no accepted timestamp could carry the nonce again, then the retention job deletes
-them (``store.retention.delete_webhook_nonces``).
+before is a replay (counted, not refused). Concurrent callers share one statement
+(``record_first_uses``). Rows are kept for twice the signature window, then the retention job
+deletes them (``store.retention.delete_webhook_nonces``).
 """
 
 from __future__ import annotations

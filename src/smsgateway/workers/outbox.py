@@ -17,7 +17,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -52,6 +52,8 @@ class DispatchConfig:
     workers on the database (``None``: no cap), ``send_burst`` its bucket size (default one
     second's worth). ``dlr_callback_url`` is the gateway's Sinch delivery-report webhook.
     ``sender_required``: a message without a sender is rejected, never sent without ``from``.
+    second's worth). ``dlr_callback_url`` is the gateway's Sinch webhook, or
+    ``dlr_callback_url_source`` gives it (``DispatchPolicy``).
     """
 
     batch_size: int = 50
@@ -62,6 +64,7 @@ class DispatchConfig:
     send_rate_per_second: float | None = None
     send_burst: float | None = None
     dlr_callback_url: str | None = None
+    dlr_callback_url_source: Callable[[], Awaitable[str | None]] | None = None
     worker_id: str = field(default_factory=default_worker_id)
     retry_base_delay: float = 1.0
     retry_max_delay: float = 300.0
@@ -80,6 +83,7 @@ class DispatchConfig:
     def policy(self) -> DispatchPolicy:
         return DispatchPolicy(
             dlr_callback_url=self.dlr_callback_url,
+            dlr_callback_url_source=self.dlr_callback_url_source,
             lease_seconds=self.lease_seconds,
             backoff=BackoffPolicy(
                 base_delay=self.retry_base_delay,

@@ -150,7 +150,12 @@ async def test_a_full_batch_report_sets_each_recipient(
         client_reference=message_id,
     )
     response = await post_report(gateway, report)
-    assert response.json() == {"outcome": "applied", "message_id": message_id, "changed": 2}
+    assert response.json() == {
+        "kind": "delivery_report",
+        "outcome": "applied",
+        "message_id": message_id,
+        "changed": 2,
+    }
     document = await message(gateway, message_id)
     assert recipient_states(document) == {SE: "delivered", US: "failed"}
     assert document["status"] == "partially_delivered"

@@ -126,7 +126,13 @@ async def test_the_same_sinch_id_is_stored_and_acted_on_once(
     first = await inbound(gateway, payload)
     again = await inbound(gateway, payload)
     assert first["duplicate"] is False
-    assert again == {"id": None, "duplicate": True, "keyword": None, "opted_out": None}
+    assert again == {
+        "kind": "inbound",
+        "id": None,
+        "duplicate": True,
+        "keyword": None,
+        "opted_out": None,
+    }
     assert len(await fetch(database_url, "SELECT * FROM inbound_message")) == 1
 
 

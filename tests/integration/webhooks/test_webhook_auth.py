@@ -1,20 +1,37 @@
-"""Authenticating Sinch's webhook calls: HMAC signature, HTTP Basic and the path secret."""
+"""Authenticating Sinch's webhook calls: HMAC signature, HTTP Basic and the path secret; a
+correctly signed call is never refused for its age or nonce (counted instead)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from smsgateway.app import create_app
-from smsgateway.components import dispatch_config
-from tests.integration.webhooks.harness import DLR_PATH, INBOUND_PATH, fetch
+from smsgateway.components import dlr_callback_url
+from tests.integration.webhooks.harness import (
+    DLR_PATH,
+    INBOUND_PATH,
+    fetch,
+    message,
+    recipient_report,
+    recipient_states,
+    record_batch,
+    report_events,
+    send_message,
+)
+from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
+from tests.support.live_server import live_server
 from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.asyncio
@@ -97,31 +114,95 @@ async def test_a_changed_body_is_a_401(database_url: str) -> None:
     assert response.json()["code"] == "bad_signature"
 
 
-async def test_a_stale_timestamp_is_a_401(database_url: str) -> None:
-    async with gateway(
-        database_url,
-        clock=lambda: TIMESTAMP + 301,
-        webhook_signing_secret=SECRET,
-        webhook_signature_max_age_seconds=300,
-    ) as client:
-        response = await client.post(DLR_PATH, content=BODY, headers=signed_headers())
-    assert response.status_code == 401
-    assert response.json()["code"] == "stale_signature_timestamp"
+def replays(reason: str) -> float:
+    value = REGISTRY.get_sample_value("smsgw_webhook_signature_replays_total", {"reason": reason})
+    return value or 0.0
 
 
-async def test_a_reused_nonce_is_a_401(database_url: str) -> None:
-    async with gateway(
-        database_url, clock=lambda: TIMESTAMP, webhook_signing_secret=SECRET
-    ) as client:
-        first = await client.post(DLR_PATH, content=BODY, headers=signed_headers())
-        replay = await client.post(DLR_PATH, content=BODY, headers=signed_headers())
-    assert first.status_code == 200
-    assert replay.status_code == 401
-    assert replay.json()["code"] == "signature_nonce_reused"
+def sign(body: bytes, nonce: str, timestamp: int, secret: str = SECRET) -> dict[str, str]:
+    signed = b".".join((body, nonce.encode(), str(timestamp).encode()))
+    signature = base64.b64encode(hmac.digest(secret.encode(), signed, hashlib.sha256)).decode()
+    return signed_headers(signature=signature, nonce=nonce, timestamp=timestamp)
 
 
-async def test_a_nonce_used_on_one_process_is_refused_on_another(database_url: str) -> None:
+@asynccontextmanager
+async def signed_gateway(
+    database_url: str, clock: Callable[[], float], **settings: Any
+) -> AsyncIterator[str]:
+    """A gateway with signing on, served on a loopback socket; yields its base URL."""
+    app = create_app(
+        make_settings(
+            database_url,
+            SINCH_NUMBER="+12025550123",
+            webhook_signing_secret=SECRET,
+            webhook_signature_max_age_seconds=300,
+            **settings,
+        ),
+        clock=clock,
+    )
+    async with live_server(app) as base_url:
+        yield base_url
+
+
+async def delivered_report_for_a_message(
+    client: httpx.AsyncClient, database_url: str
+) -> tuple[str, bytes]:
+    """A message handed to Sinch as a batch, and the body of its Delivered report."""
+    client.headers["X-API-Key"] = await issue_api_key(database_url, name="ops", tenant="acme")
+    message_id = await send_message(client, ["+46701234567"])
+    await record_batch(database_url, message_id, "01JHFFHQ0P99JPPNQPJDV7JTBQ")
+    report = recipient_report(
+        "01JHFFHQ0P99JPPNQPJDV7JTBQ", "46701234567", "Delivered", 0, "2026-12-03T09:00:00.000Z"
+    )
+    return message_id, json.dumps(report).encode()
+
+
+@pytest.mark.parametrize(
+    ("age", "reason"),
+    [(301, "stale_timestamp"), (23 * 3600, "stale_timestamp"), (-301, "future_timestamp")],
+    ids=["just_stale", "a_day_old_retry", "ahead"],
+)
+async def test_a_signed_report_outside_the_window_is_applied_and_counted(
+    database_url: str, age: int, reason: str
+) -> None:
+    # Sinch retries for ~22 h 45 min, maybe with the first attempt's headers: never a 401.
+    now = 1_800_000_000
+    before = replays(reason)
+    async with (
+        signed_gateway(database_url, clock=lambda: now) as base_url,
+        httpx.AsyncClient(base_url=base_url) as client,
+    ):
+        message_id, body = await delivered_report_for_a_message(client, database_url)
+        response = await client.post(
+            "/webhooks/sinch", content=body, headers=sign(body, NONCE, now - age)
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["outcome"] == "applied"
+        assert recipient_states(await message(client, message_id)) == {"+46701234567": "delivered"}
+    assert replays(reason) == before + 1
+
+
+async def test_a_replayed_nonce_is_applied_idempotently_and_counted(database_url: str) -> None:
+    now = 1_800_000_000
+    before = replays("nonce_reused")
+    async with (
+        signed_gateway(database_url, clock=lambda: now) as base_url,
+        httpx.AsyncClient(base_url=base_url) as client,
+    ):
+        message_id, body = await delivered_report_for_a_message(client, database_url)
+        headers = sign(body, NONCE, now - 10)
+        first = await client.post("/webhooks/sinch", content=body, headers=headers)
+        replay = await client.post("/webhooks/sinch", content=body, headers=headers)
+        document = await message(client, message_id)
+    assert (first.status_code, replay.status_code) == (200, 200)
+    assert (first.json()["outcome"], replay.json()["outcome"]) == ("applied", "duplicate")
+    assert len(report_events(document)) == 1
+    assert replays("nonce_reused") == before + 1
+
+
+async def test_a_nonce_used_on_one_process_is_counted_on_another(database_url: str) -> None:
     # Two apps on one database, as two gateway processes are.
+    before = replays("nonce_reused")
     async with (
         gateway(database_url, clock=lambda: TIMESTAMP, webhook_signing_secret=SECRET) as one,
         gateway(database_url, clock=lambda: TIMESTAMP, webhook_signing_secret=SECRET) as other,
@@ -129,22 +210,42 @@ async def test_a_nonce_used_on_one_process_is_refused_on_another(database_url: s
         first = await one.post(DLR_PATH, content=BODY, headers=signed_headers())
         replay = await other.post(DLR_PATH, content=BODY, headers=signed_headers())
         again = await one.post(DLR_PATH, content=BODY, headers=signed_headers())
-    assert first.status_code == 200, first.text
-    assert (replay.status_code, again.status_code) == (401, 401)
-    assert replay.json()["code"] == again.json()["code"] == "signature_nonce_reused"
+    assert (first.status_code, replay.status_code, again.status_code) == (200, 200, 200)
+    assert replays("nonce_reused") == before + 2
     assert [row["nonce"] for row in await fetch(database_url, "SELECT * FROM webhook_nonce")] == [
         NONCE
     ]
 
 
-async def test_concurrent_calls_with_one_nonce_pass_once(database_url: str) -> None:
+async def test_concurrent_calls_with_one_nonce_all_pass_and_all_but_one_count(
+    database_url: str,
+) -> None:
+    before = replays("nonce_reused")
     async with gateway(
         database_url, clock=lambda: TIMESTAMP, webhook_signing_secret=SECRET
     ) as client:
         answers = await asyncio.gather(
             *(client.post(DLR_PATH, content=BODY, headers=signed_headers()) for _ in range(8))
         )
-    assert sorted(answer.status_code for answer in answers) == [200] + [401] * 7
+    assert [answer.status_code for answer in answers] == [200] * 8
+    assert replays("nonce_reused") == before + 7
+
+
+async def test_a_nonce_that_cannot_be_recorded_does_not_fail_the_report(
+    database_url: str,
+) -> None:
+    now = 1_800_000_000
+    async with (
+        signed_gateway(database_url, clock=lambda: now) as base_url,
+        httpx.AsyncClient(base_url=base_url) as client,
+    ):
+        message_id, body = await delivered_report_for_a_message(client, database_url)
+        await fetch(database_url, "DROP TABLE webhook_nonce")
+        response = await client.post(
+            "/webhooks/sinch", content=body, headers=sign(body, NONCE, now)
+        )
+        assert response.status_code == 200, response.text
+        assert recipient_states(await message(client, message_id)) == {"+46701234567": "delivered"}
 
 
 async def test_a_refused_signature_does_not_use_up_its_nonce(database_url: str) -> None:
@@ -228,9 +329,31 @@ async def test_every_check_that_is_on_must_pass(database_url: str) -> None:
     assert everything.status_code == 200
 
 
-async def test_the_dispatcher_gives_sinch_the_url_with_the_path_secret() -> None:
+async def test_the_dispatcher_gives_sinch_the_one_url_with_the_path_secret() -> None:
     settings = make_settings(PUBLIC_BASE_URL="https://gw.example", webhook_path_secret=PATH_SECRET)
     assert (
-        dispatch_config(settings).dlr_callback_url
-        == f"https://gw.example/webhooks/sinch/delivery-reports/{PATH_SECRET}"
+        dlr_callback_url(settings, PATH_SECRET)
+        == f"https://gw.example/webhooks/sinch/{PATH_SECRET}"
     )
+
+
+async def test_with_signing_on_batches_carry_no_callback_url() -> None:
+    # Sinch then calls the dashboard's URL, whatever a batch says.
+    settings = make_settings(PUBLIC_BASE_URL="https://gw.example", webhook_signing_secret=SECRET)
+    assert dlr_callback_url(settings, None) is None
+
+
+@pytest.mark.parametrize("path", [DLR_PATH, INBOUND_PATH, "/webhooks/sinch"])
+async def test_a_signed_call_is_refused_only_for_its_signature(
+    database_url: str, path: str
+) -> None:
+    async with gateway(
+        database_url, clock=lambda: TIMESTAMP + 86_400, webhook_signing_secret=SECRET
+    ) as client:
+        forged = await client.post(
+            path, content=BODY, headers=signed_headers(signature=SIGNATURE[:-4] + "AAA=")
+        )
+        stale = await client.post(path, content=BODY, headers=signed_headers())
+    assert forged.status_code == 401
+    assert forged.json()["code"] == "bad_signature"
+    assert stale.status_code == 200, stale.text
