@@ -11,6 +11,7 @@ that is not a JSON object. ``/webhooks/sinch/delivery-reports`` and ``/webhooks/
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -29,7 +30,10 @@ from smsgateway.services.sinch_callbacks import (
 
 router = APIRouter(prefix="/webhooks/sinch", tags=["webhooks"])
 
+logger = logging.getLogger(__name__)
+
 _RESPONSES = problem_responses(400, 401, 413, 503)
+_REFUSED = "The call is not authenticated as Sinch's for this gateway."
 # The body is read raw (the signature covers its exact bytes), so FastAPI cannot infer it; the
 # schema documents it without validating anything on the hot path.
 _SINCH_JSON_BODY = {
@@ -161,9 +165,12 @@ async def _authenticated_body(request: Request, path_secret: str | None, webhook
     guard = state_of(request).webhook_guard
     refusal = await guard.check(path_secret=path_secret, headers=request.headers, body=body)
     if refusal is not None:
+        # One answer whichever check failed: naming it would let a guesser confirm each layer
+        # (path secret, then Basic, then signature) in turn. The reason goes to our log.
         WEBHOOK_AUTH_REFUSALS.labels(webhook, refusal.reason).inc()
+        logger.info("sinch webhook call refused", extra={"reason": refusal.reason})
         challenge = (
             {"WWW-Authenticate": 'Basic realm="sinch-webhooks"'} if guard.wants_basic else None
         )
-        raise ProblemError(401, refusal.reason, refusal.detail, headers=challenge)
+        raise ProblemError(401, "unauthorized", _REFUSED, headers=challenge)
     return body

@@ -165,7 +165,7 @@ async def test_with_real_credentials_webhooks_refuse_unauthenticated_calls_by_de
         guessed = await post(client, f"{ONE_URL}/{'x' * 43}", delivered())
         assert [answer.status_code for answer in refused] == [401, 401]
         assert (forged_stop.status_code, guessed.status_code) == (401, 401)
-        assert refused[0].json()["code"] == "bad_path_secret"
+        assert refused[0].json()["code"] == "unauthorized"
         assert not await opted_out(client, SUBSCRIBER)
         assert recipient_states(await message(client, message_id)) == {RECIPIENT: "submitted"}
 
