@@ -33,6 +33,8 @@ def gateway_environment(**overrides: str) -> dict[str, str]:
     }
     # `serve` starts the Sinch simulator when no credentials are set: never on a fixed port.
     environment["SMSGW_SIMULATOR_PORT"] = str(free_port())
+    # One process unless a test asks for more (the default follows the machine's CPUs).
+    environment["SMSGW_WORKERS"] = "1"
     environment.update(overrides)
     return environment
 

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from smsgateway.settings import Settings, describe_settings_error
+from smsgateway.settings import Settings, default_workers, describe_settings_error
 from tests.support.settings import IsolatedSettings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
@@ -90,3 +91,13 @@ def test_reconciliation_settings_are_validated_in_one_line_each() -> None:
         line.startswith("configuration error: SMSGW_RECONCILE='sometimes'") for line in lines
     )
     assert any("SMSGW_RECONCILE_BATCH_SIZE=0" in line for line in lines)
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(1, 1), (2, 2), (8, 2)])
+def test_workers_follow_the_cpus_up_to_two(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, workers: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cpus)), raising=False)
+
+    assert default_workers() == workers
+    assert IsolatedSettings().workers == workers
