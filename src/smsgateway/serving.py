@@ -78,7 +78,7 @@ def sinch_endpoint(settings: Settings) -> Iterator[Settings]:
     if not settings.uses_simulator:
         yield settings
         return
-    from smsgateway.components import SIMULATOR_PLAN_ID, SIMULATOR_TOKEN
+    from smsgateway.components import SIMULATOR_DEFAULT_FROM, SIMULATOR_PLAN_ID, SIMULATOR_TOKEN
 
     base_url = f"http://127.0.0.1:{settings.simulator_port}"
     process = subprocess.Popen(
@@ -89,6 +89,8 @@ def sinch_endpoint(settings: Settings) -> Iterator[Settings]:
             "simulator",
             "--port",
             str(settings.simulator_port),
+            "--default-from",
+            SIMULATOR_DEFAULT_FROM,
         ],
         stdin=subprocess.DEVNULL,
     )
