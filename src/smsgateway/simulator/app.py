@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from smsgateway.simulator import admin, oauth, routes
 from smsgateway.simulator.auth import OAuthError
@@ -102,4 +103,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         "code": code,
         "text": text.format(path=request.url.path, method=request.method, detail=exc.detail),
     }
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    headers = {name.lower(): value for name, value in (exc.headers or {}).items()}
+    if exc.status_code == 405:
+        # Starlette's Allow names only the first route on the path; list every method.
+        headers["allow"] = ", ".join(_allowed_methods(request))
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route answers on this path (each route fully matched in turn)."""
+    return [
+        method
+        for method in ("GET", "POST", "PUT", "DELETE", "PATCH")
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]

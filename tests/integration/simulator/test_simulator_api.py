@@ -229,6 +229,9 @@ async def test_list_batches_pages_newest_first_and_filters(sim: RunningSimulator
     assert (first["count"], first["page"], first["page_size"]) == (5, 0, 2)
     assert [b["id"] for b in first["batches"]] == [ids[4], ids[3]]
     assert [b["id"] for b in last["batches"]] == [ids[0]]
+    # page_size is what the page holds (Sinch's models say so), not what was asked for.
+    assert (last["count"], last["page"], last["page_size"]) == (5, 2, 1)
+    assert (wanted["count"], wanted["page_size"]) == (3, 3)
     assert wanted["count"] == 3
     assert [b["id"] for b in wanted["batches"]] == [ids[4], ids[2], ids[0]]
     assert too_big.status_code == 400
