@@ -108,9 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     _simulator_option(
         simulator, "--inbound-url", "where injected inbound messages go instead of --callback-url"
     )
-    _simulator_option(simulator, "--seed", "makes each recipient's outcome repeatable", type=int)
+    _simulator_option(simulator, "--seed", "makes each recipient's outcome repeatable", kind=int)
     _simulator_option(
-        simulator, "--delivery-delay", "seconds from send to the final report", type=float
+        simulator, "--delivery-delay", "seconds from send to the final report", kind=float
     )
     simulator.set_defaults(run=_simulator)
 
@@ -196,8 +196,9 @@ def _segments(_: Settings, args: argparse.Namespace) -> int:
 
 
 def _simulator_option(
-    parser: argparse.ArgumentParser, flag: str, help_text: str, type: type = str
+    parser: argparse.ArgumentParser, flag: str, help_text: str, kind: type = str
 ) -> None:
+    """One `smsgateway simulator` option, its help naming the variable it also comes from."""
     from smsgateway.simulator.config import OPTION_ENVIRONMENT
 
     name = flag.removeprefix("--").replace("-", "_")
@@ -205,7 +206,7 @@ def _simulator_option(
     parser.add_argument(
         flag,
         dest=name,
-        type=type,
+        type=kind,
         metavar=flag.removeprefix("--").replace("-", "_").upper(),
         help=f"{help_text} ({OPTION_ENVIRONMENT[name]})",
     )
