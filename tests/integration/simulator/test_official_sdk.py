@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from sinch import SinchClient
 from sinch.domains.sms.api.v1.exceptions import SmsException
@@ -18,6 +19,9 @@ from sinch.domains.sms.models.v1.response.recipient_delivery_report import (
     RecipientDeliveryReport,
 )
 
+from tests.support.background_loop import BackgroundLoop
+from tests.support.live_server import live_server
+from tests.support.receiver import WebhookReceiver
 from tests.support.simulator_process import simulator_process
 
 PLAN_ID = "sdk-plan-7f3c"
@@ -149,3 +153,49 @@ def test_a_wrong_token_is_401(simulator_url: str) -> None:
         wrong.sms.batches.send_sms(to=[ANN], from_=SENDER, body="x")
 
     assert raised.value.response_status_code == 401
+
+
+def test_the_sdk_validates_and_parses_the_simulators_signed_callbacks() -> None:
+    secret = "sdk-signing-secret"
+    receiver = WebhookReceiver()
+    with BackgroundLoop() as background:
+        hook_url = background.enter(live_server(receiver)) + "/sinch"
+        args = [
+            "--service-plan-id", PLAN_ID, "--api-token", API_TOKEN, "--delivery-delay", "0.05",
+            "--callback-url", hook_url, "--signing-secret", secret, "--default-from", SENDER,
+        ]  # fmt: skip
+        with simulator_process(args) as base_url:
+            forced = httpx.put(
+                f"{base_url}/_admin/outcomes", json={"overrides": {ANN: "delivered"}}, timeout=5
+            )
+            forced.raise_for_status()
+            sinch = sdk_client(base_url)
+            sent = sinch.sms.batches.send_sms(
+                to=[ANN], from_=None, body="signed", delivery_report="per_recipient_final"
+            )
+            injected = httpx.post(
+                f"{base_url}/_admin/inbounds",
+                json={"from": BOB, "to": SENDER, "body": "STOP"},
+                timeout=5,
+            )
+            received = background.run(receiver.wait_for(2, path="/sinch"))
+
+    assert injected.status_code == 202
+    events = sinch.sms.sinch_events(secret)
+    wrong = sinch.sms.sinch_events("another-secret")
+    parsed = []
+    for request in received:
+        assert events.validate_authentication_header(request.headers, request.body)
+        assert not wrong.validate_authentication_header(request.headers, request.body)
+        parsed.append(events.parse_event(request.body, request.headers))
+    by_type = {type(event).__name__: event for event in parsed}
+    report = by_type["RecipientDeliveryReport"]
+    # Like Sinch, the simulator sometimes writes a callback's recipient without its `+`.
+    assert (report.batch_id, report.recipient.removeprefix("+"), report.status) == (
+        sent.id,
+        ANN.removeprefix("+"),
+        "Delivered",
+    )
+    assert report.applied_originator == SENDER
+    inbound = next(event for name, event in by_type.items() if name != "RecipientDeliveryReport")
+    assert (inbound.from_, inbound.body) == (BOB, "STOP")
