@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from sinch import SinchClient
+from sinch.domains.authentication.exceptions import AuthenticationException
 from sinch.domains.sms.api.v1.exceptions import SmsException
 from sinch.domains.sms.models.v1.response.recipient_delivery_report import (
     RecipientDeliveryReport,
@@ -199,3 +200,26 @@ def test_the_sdk_validates_and_parses_the_simulators_signed_callbacks() -> None:
     assert report.applied_originator == SENDER
     inbound = next(event for name, event in by_type.items() if name != "RecipientDeliveryReport")
     assert (inbound.from_, inbound.body) == (BOB, "STOP")
+
+
+def test_the_sdk_authenticates_with_oauth2_project_credentials() -> None:
+    args = ["--project-id", "proj-sdk", "--key-id", "key-sdk", "--key-secret", "secret-sdk"]
+    with simulator_process([*args, "--default-from", SENDER]) as base_url:
+        sinch = SinchClient(
+            project_id="proj-sdk", key_id="key-sdk", key_secret="secret-sdk", sms_region="us"
+        )
+        # Project calls go to sms_domain, tokens come from auth_origin: both the simulator.
+        sinch.configuration.auth_origin = base_url
+        sinch.configuration.sms_domain = base_url
+        sent = sinch.sms.batches.send_sms(to=[ANN], from_=None, body="oauth")
+        fetched = sinch.sms.batches.get(batch_id=sent.id)
+        wrong = SinchClient(
+            project_id="proj-sdk", key_id="key-sdk", key_secret="not-it", sms_region="us"
+        )
+        wrong.configuration.auth_origin = base_url
+        wrong.configuration.sms_domain = base_url
+        with pytest.raises(AuthenticationException) as refused:
+            wrong.sms.batches.get(batch_id=sent.id)
+
+    assert (fetched.id, fetched.from_) == (sent.id, SENDER)
+    assert refused.value.response_status_code == 401
