@@ -28,6 +28,7 @@ import asyncpg
 import httpx
 import psutil
 
+from smsgateway.components import SIMULATOR_DEFAULT_FROM
 from smsgateway.store.messages import NewMessage, insert_accepted
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -138,7 +139,18 @@ def run(args: argparse.Namespace, dsn: str) -> None:
     migrate(base_env)
     asyncio.run(store_messages(dsn, args.messages))
     simulator = subprocess.Popen(
-        [sys.executable, "-m", "smsgateway", "simulator", "--port", str(simulator_port)],
+        # A plan with a default originator, as `serve` gives its own simulator: the stored
+        # messages name no sender.
+        [
+            sys.executable,
+            "-m",
+            "smsgateway",
+            "simulator",
+            "--port",
+            str(simulator_port),
+            "--default-from",
+            SIMULATOR_DEFAULT_FROM,
+        ],
         env=base_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -38,6 +38,7 @@ import httpx
 import psutil
 
 from harness import clean_environment, free_port
+from smsgateway.components import SIMULATOR_DEFAULT_FROM
 from smsgateway.sinch import AiohttpTransport, RetryPolicy, ShardedTransport, SinchClient
 from smsgateway.sinch.models import SendBatchRequest, to_wire
 
@@ -62,6 +63,8 @@ def has_sniffio() -> bool:
 
 def start_simulator(port: int) -> tuple[subprocess.Popen[bytes], list[str]]:
     command = [sys.executable, "-m", "smsgateway", "simulator", "--port", str(port)]
+    # A plan with a default originator, as `serve` gives its own simulator.
+    command += ["--default-from", SIMULATOR_DEFAULT_FROM]
     environment = clean_environment()
     process = subprocess.Popen(
         command,

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -112,14 +113,41 @@ def _parser() -> argparse.ArgumentParser:
     )
     segments.set_defaults(run=_segments)
 
-    simulator = verbs.add_parser("simulator", help="run the built-in Sinch simulator")
+    simulator = verbs.add_parser(
+        "simulator",
+        help="run the built-in Sinch simulator",
+        description="A fake Sinch SMS REST API for your own Sinch-based apps. Each option can "
+        "also come from the environment variable shown (the flag wins); without any, it serves "
+        "the built-in plan simulator-plan with the token simulator-token.",
+    )
     simulator.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     simulator.add_argument("--port", type=int, help="port (SMSGW_SIMULATOR_PORT, 8001)")
-    simulator.add_argument("--seed", type=int, help="makes each recipient's outcome repeatable")
-    simulator.add_argument(
-        "--delivery-delay", type=float, help="seconds from send to the final report"
+    _simulator_option(simulator, "--service-plan-id", "the service plan id the API answers for")
+    _simulator_option(simulator, "--api-token", "that plan's API token (Authorization: Bearer)")
+    _simulator_option(
+        simulator,
+        "--callback-url",
+        "the plan's callback URL: delivery reports of batches without their own callback_url, "
+        "and inbound messages, are POSTed there",
     )
-    simulator.add_argument("--inbound-url", help="where injected inbound messages are POSTed")
+    _simulator_option(
+        simulator,
+        "--default-from",
+        "the plan's default originator; without it a batch without `from` ends Aborted (410)",
+    )
+    _simulator_option(
+        simulator, "--signing-secret", "HMAC-sign every callback with this secret, as Sinch does"
+    )
+    _simulator_option(simulator, "--project-id", "OAuth2: the project id the API answers for")
+    _simulator_option(simulator, "--key-id", "OAuth2: the access key id (client id)")
+    _simulator_option(simulator, "--key-secret", "OAuth2: the access key secret")
+    _simulator_option(
+        simulator, "--inbound-url", "where injected inbound messages go instead of --callback-url"
+    )
+    _simulator_option(simulator, "--seed", "makes each recipient's outcome repeatable", kind=int)
+    _simulator_option(
+        simulator, "--delivery-delay", "seconds from send to the final report", kind=float
+    )
     simulator.set_defaults(run=_simulator)
 
     webhooks = verbs.add_parser(
@@ -217,19 +245,42 @@ def _segments(_: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulator_option(
+    parser: argparse.ArgumentParser, flag: str, help_text: str, kind: type = str
+) -> None:
+    """One `smsgateway simulator` option, its help naming the variable it also comes from."""
+    from smsgateway.simulator.config import OPTION_ENVIRONMENT
+
+    name = flag.removeprefix("--").replace("-", "_")
+    name = "delivery_delay_s" if name == "delivery_delay" else name
+    parser.add_argument(
+        flag,
+        dest=name,
+        type=kind,
+        metavar=flag.removeprefix("--").replace("-", "_").upper(),
+        help=f"{help_text} ({OPTION_ENVIRONMENT[name]})",
+    )
+
+
 def _simulator(settings: Settings, args: argparse.Namespace) -> int:
     import uvloop
 
-    from smsgateway.simulator import SimulatorConfig, serve_simulator
+    from smsgateway.simulator import serve_simulator
+    from smsgateway.simulator.config import OPTION_ENVIRONMENT, AccountOptions
 
-    overrides: dict[str, object] = {}
-    if args.seed is not None:
-        overrides["seed"] = args.seed
-    if args.delivery_delay is not None:
-        overrides["delivery_delay_s"] = args.delivery_delay
-    if args.inbound_url:
-        overrides["inbound_url"] = args.inbound_url
-    config = SimulatorConfig.model_validate(overrides)
+    given = {name: getattr(args, name) for name in OPTION_ENVIRONMENT}
+    values = {
+        name: value if value is not None else os.environ.get(OPTION_ENVIRONMENT[name]) or None
+        for name, value in given.items()
+    }
+    try:
+        config = AccountOptions.model_validate(values).to_config()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            sys.stderr.write(f"simulator: {where + ': ' if where else ''}{message}\n")
+        return EXIT_CONFIG_ERROR
     port = args.port or settings.simulator_port
     with contextlib.suppress(KeyboardInterrupt):
         # uvloop, as uvicorn itself would pick: it shares the machine with what it serves.

@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 # The simulator's built-in account (simulator.config.SimulatorConfig.service_plans).
 SIMULATOR_PLAN_ID = "simulator-plan"
 SIMULATOR_TOKEN = "simulator-token"
+# The default originator `serve` gives its embedded simulator's plan: a batch without `from`
+# is then sent from it, as from a Sinch plan with a default originator.
+SIMULATOR_DEFAULT_FROM = "+15550009999"
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:

@@ -81,7 +81,8 @@ def sinch_endpoint(settings: Settings) -> Iterator[Settings]:
     if not settings.uses_simulator:
         yield settings
         return
-    from smsgateway.components import SIMULATOR_PLAN_ID, SIMULATOR_TOKEN
+    from smsgateway.components import SIMULATOR_DEFAULT_FROM, SIMULATOR_PLAN_ID, SIMULATOR_TOKEN
+    from smsgateway.services.webhook_access import webhook_url
 
     base_url = f"http://127.0.0.1:{settings.simulator_port}"
     process = subprocess.Popen(
@@ -92,6 +93,12 @@ def sinch_endpoint(settings: Settings) -> Iterator[Settings]:
             "simulator",
             "--port",
             str(settings.simulator_port),
+            "--default-from",
+            SIMULATOR_DEFAULT_FROM,
+            # The plan's callback URL, as an operator sets it in Sinch's dashboard: the one
+            # webhook that takes every kind (injected inbound messages go there too).
+            "--callback-url",
+            webhook_url(settings.webhook_base_url, None),
         ],
         stdin=subprocess.DEVNULL,
     )

@@ -19,7 +19,7 @@ from tests.support.api_keys import issue_api_key
 from tests.support.live_server import live_server
 from tests.support.polling import wait_until
 from tests.support.settings import make_settings
-from tests.support.sinch_simulator import RunningSimulator, running_simulator
+from tests.support.sinch_simulator import PLAN_DEFAULT_FROM, RunningSimulator, running_simulator
 
 pytestmark = pytest.mark.asyncio
 
@@ -85,7 +85,11 @@ async def running(
     key = await issue_api_key(database_url, name="e2e")
     shim = LateBoundApp()
     async with live_server(shim) as base_url:
-        config: dict[str, object] = {"inbound_url": base_url + INBOUND_PATH, **simulator}
+        config: dict[str, object] = {
+            "inbound_url": base_url + INBOUND_PATH,
+            "default_from": PLAN_DEFAULT_FROM,
+            **simulator,
+        }
         if signed:
             # With signing on, Sinch calls the plan's URL, whatever the batch says.
             config.update(signing_secret=SIGNING_SECRET, default_callback_url=base_url + DLR_PATH)

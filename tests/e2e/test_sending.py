@@ -14,14 +14,16 @@ from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
 from tests.support.polling import wait_until
 from tests.support.settings import make_settings
-from tests.support.sinch_simulator import RunningSimulator, running_simulator
+from tests.support.sinch_simulator import PLAN_DEFAULT_FROM, RunningSimulator, running_simulator
 
 pytestmark = pytest.mark.asyncio
 
 
 @pytest_asyncio.fixture
 async def simulator() -> AsyncIterator[RunningSimulator]:
-    async with running_simulator(SimulatorConfig.for_tests()) as simulator:
+    async with running_simulator(
+        SimulatorConfig.for_tests(default_from=PLAN_DEFAULT_FROM)
+    ) as simulator:
         yield simulator
 
 

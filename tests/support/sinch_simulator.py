@@ -15,6 +15,10 @@ import httpx
 from smsgateway.simulator import SimulatorConfig, create_simulator_app
 from tests.support.live_server import live_server
 
+# The originator the tests' simulated plans default to (`smsgateway serve` gives its
+# embedded simulator the same one); without a default, a batch without `from` ends with 410.
+PLAN_DEFAULT_FROM = "+15550009999"
+
 
 @dataclass(frozen=True, slots=True)
 class RunningSimulator:

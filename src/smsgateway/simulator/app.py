@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from smsgateway.simulator import admin, oauth, routes
 from smsgateway.simulator.auth import OAuthError
@@ -47,6 +49,7 @@ def create_simulator_app(config: SimulatorConfig) -> FastAPI:
     app.add_exception_handler(SimulatorError, _simulator_error)
     app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(OAuthError, _oauth_error)
+    app.add_exception_handler(HTTPException, _http_error)
     return app
 
 
@@ -83,3 +86,37 @@ async def _oauth_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OAuthError)
     headers = {"www-authenticate": "Basic"} if exc.status == 401 else None
     return JSONResponse({"error": exc.error}, status_code=exc.status, headers=headers)
+
+
+# Sinch documents no body for these; they keep its `{"code", "text"}` shape rather than
+# FastAPI's `{"detail": ...}`, so a client parsing Sinch errors parses them too.
+_HTTP_ERROR_CODES = {
+    404: ("not_found", "No such resource: {path}."),
+    405: ("method_not_allowed", "{method} is not allowed on {path}."),
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code, text = _HTTP_ERROR_CODES.get(exc.status_code, ("http_error", "{detail}"))
+    body = {
+        "code": code,
+        "text": text.format(path=request.url.path, method=request.method, detail=exc.detail),
+    }
+    headers = {name.lower(): value for name, value in (exc.headers or {}).items()}
+    if exc.status_code == 405:
+        # Starlette's Allow names only the first route on the path; list every method.
+        headers["allow"] = ", ".join(_allowed_methods(request))
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route answers on this path (each route fully matched in turn)."""
+    return [
+        method
+        for method in ("GET", "POST", "PUT", "DELETE", "PATCH")
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]

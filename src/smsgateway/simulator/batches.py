@@ -16,7 +16,8 @@ class Batch:
     id: str
     account_id: str
     to: tuple[str, ...]
-    sender: str
+    # None: no `from` and no default originator on the plan (every recipient ends with 410).
+    sender: str | None
     body: str
     delivery_report: DeliveryReportMode
     created_at: float
@@ -57,7 +58,6 @@ class Batch:
         wire: dict[str, object] = {
             "id": self.id,
             "to": list(self.to),
-            "from": self.sender,
             "canceled": self.canceled_at is not None,
             "body": self.body,
             "type": "mt_text",
@@ -67,6 +67,8 @@ class Batch:
             "expire_at": format_instant(self.expire_at),
             "flash_message": False,
         }
+        if self.sender is not None:
+            wire["from"] = self.sender
         if self.send_at is not None:
             wire["send_at"] = format_instant(self.send_at)
         if self.callback_url is not None:

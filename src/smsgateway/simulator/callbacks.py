@@ -88,10 +88,13 @@ class CallbackDispatcher:
         timeout_s: float,
         signing_secret: str | None,
         log_limit: int,
+        concurrency: int = 32,
     ) -> None:
         self._retry_base_s = retry_base_s
         self._max_retries = max_retries
         self._timeout_s = timeout_s
+        self._concurrency = concurrency
+        self._slots = asyncio.Semaphore(concurrency)
         self._signing_secret = signing_secret
         self._http: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -100,7 +103,12 @@ class CallbackDispatcher:
         self.outcomes: Counter[str] = Counter()
 
     async def start(self) -> None:
-        self._http = httpx.AsyncClient(timeout=self._timeout_s)
+        # A pool no larger than the POSTs allowed at once: httpcore scans its whole pool on
+        # every request, so an unbounded one made each POST slower as the backlog grew.
+        limits = httpx.Limits(
+            max_connections=self._concurrency, max_keepalive_connections=self._concurrency
+        )
+        self._http = httpx.AsyncClient(timeout=self._timeout_s, limits=limits)
 
     async def aclose(self) -> None:
         """Cancel every pending callback and close the client."""
@@ -165,7 +173,8 @@ class CallbackDispatcher:
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
         delivery_id = new_id()
         for attempt in range(1, self._max_retries + 2):
-            status, error, retry_after = await self._post(url, body)
+            async with self._slots:
+                status, error, retry_after = await self._post(url, body)
             if status is not None and 200 <= status < 300:
                 outcome: AttemptOutcome = "delivered"
             elif not is_retryable(status):

@@ -84,9 +84,13 @@ class SimulatorConfig(BaseModel):
     oauth_project_ids: frozenset[str] = frozenset()
     oauth_token_ttl_s: float = Field(default=3600.0, gt=0)
 
-    default_from: str | None = "+15550009999"
-    # The plan's callback URL: used when a batch sets none, and always when signing is on.
+    # The plan's default originator. Without one, a batch without `from` is accepted and each
+    # recipient ends Aborted with code 410 (unmatched default originator), as on Sinch.
+    default_from: str | None = None
+    # The plan's callback URL: delivery reports of batches that set none (and every report
+    # when signing is on) and inbound messages go there.
     default_callback_url: str | None = None
+    # Where injected inbound messages go instead of the plan's callback URL.
     inbound_url: str | None = None
     signing_secret: SecretStr | None = None
     operator_id: str = "310260"
@@ -108,6 +112,9 @@ class SimulatorConfig(BaseModel):
     callback_retry_base_s: float = Field(default=5.0, gt=0)
     callback_max_retries: int = Field(default=14, ge=0)
     callback_timeout_s: float = Field(default=10.0, gt=0)
+    # POSTs in flight at once, and the client's pool to match: a backlog of thousands of
+    # callbacks waits its turn instead of opening a socket (and a task) each at once.
+    callback_concurrency: int = Field(default=32, ge=1, le=1024)
     callback_log_limit: int = Field(default=100_000, ge=1)
 
     faults: FaultSettings = Field(default_factory=FaultSettings)
@@ -135,3 +142,69 @@ class SimulatorConfig(BaseModel):
         }
         values.update(overrides)
         return cls.model_validate(values)
+
+
+class AccountOptions(BaseModel):
+    """What `smsgateway simulator` takes on its command line or from the environment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    service_plan_id: str | None = None
+    api_token: SecretStr | None = None
+    callback_url: str | None = None
+    inbound_url: str | None = None
+    default_from: str | None = None
+    signing_secret: SecretStr | None = None
+    project_id: str | None = None
+    key_id: str | None = None
+    key_secret: SecretStr | None = None
+    seed: int | None = None
+    delivery_delay_s: float | None = None
+
+    @model_validator(mode="after")
+    def _credentials_come_whole(self) -> Self:
+        if (self.service_plan_id is None) != (self.api_token is None):
+            raise ValueError("--service-plan-id and --api-token go together: give both or neither")
+        oauth = (self.project_id, self.key_id, self.key_secret)
+        if any(value is not None for value in oauth) and None in oauth:
+            raise ValueError("--project-id, --key-id and --key-secret go together: give all three")
+        for name in ("callback_url", "inbound_url"):
+            url = getattr(self, name)
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise ValueError(f"--{name.replace('_', '-')} must be an http or https URL")
+        return self
+
+    def to_config(self) -> SimulatorConfig:
+        """The simulator's config: these options over the built-in defaults."""
+        values: dict[str, object] = {
+            "default_from": self.default_from,
+            "default_callback_url": self.callback_url,
+            "inbound_url": self.inbound_url,
+            "signing_secret": self.signing_secret,
+        }
+        if self.service_plan_id is not None and self.api_token is not None:
+            values["service_plans"] = {self.service_plan_id: self.api_token.get_secret_value()}
+        if self.project_id is not None and self.key_id is not None and self.key_secret is not None:
+            values["oauth_clients"] = {self.key_id: self.key_secret.get_secret_value()}
+            values["oauth_project_ids"] = frozenset({self.project_id})
+        if self.seed is not None:
+            values["seed"] = self.seed
+        if self.delivery_delay_s is not None:
+            values["delivery_delay_s"] = self.delivery_delay_s
+        return SimulatorConfig.model_validate(values)
+
+
+# Each option's environment variable; a flag on the command line wins over it.
+OPTION_ENVIRONMENT: dict[str, str] = {
+    "service_plan_id": "SMSGW_SIMULATOR_SERVICE_PLAN_ID",
+    "api_token": "SMSGW_SIMULATOR_API_TOKEN",
+    "callback_url": "SMSGW_SIMULATOR_CALLBACK_URL",
+    "inbound_url": "SMSGW_SIMULATOR_INBOUND_URL",
+    "default_from": "SMSGW_SIMULATOR_DEFAULT_FROM",
+    "signing_secret": "SMSGW_SIMULATOR_SIGNING_SECRET",
+    "project_id": "SMSGW_SIMULATOR_PROJECT_ID",
+    "key_id": "SMSGW_SIMULATOR_KEY_ID",
+    "key_secret": "SMSGW_SIMULATOR_KEY_SECRET",
+    "seed": "SMSGW_SIMULATOR_SEED",
+    "delivery_delay_s": "SMSGW_SIMULATOR_DELIVERY_DELAY",
+}

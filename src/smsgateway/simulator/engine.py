@@ -19,12 +19,13 @@ from smsgateway.simulator.callback_plan import CallbackPlanner
 from smsgateway.simulator.callbacks import CallbackDispatcher
 from smsgateway.simulator.config import Outcome, SimulatorConfig
 from smsgateway.simulator.encoding import PartCount, count_parts
-from smsgateway.simulator.errors import SimulatorError, constraint_violation, not_found
+from smsgateway.simulator.errors import SimulatorError, not_found
 from smsgateway.simulator.faults import FaultInjector, MessageRateLimiter
 from smsgateway.simulator.ids import new_id
 from smsgateway.simulator.lifecycle import (
     OUTCOME_STATUS,
     TOO_MANY_PARTS,
+    UNMATCHED_DEFAULT_ORIGINATOR,
     UNMATCHED_PARAMETER,
     RecipientPlan,
     normalise_msisdn,
@@ -59,6 +60,7 @@ class Simulator:
             retry_base_s=config.callback_retry_base_s,
             max_retries=config.callback_max_retries,
             timeout_s=config.callback_timeout_s,
+            concurrency=config.callback_concurrency,
             signing_secret=secret.get_secret_value() if secret is not None else None,
             log_limit=config.callback_log_limit,
         )
@@ -101,9 +103,9 @@ class Simulator:
         recipients: dict[str, str] = {}
         for recipient in request.to:
             recipients.setdefault(normalise_msisdn(recipient), recipient)
+        # No sender and no default originator: Sinch accepts the batch and each message ends
+        # Aborted with 410 ("unmatched default originator"); see _plan.
         sender = request.sender or self.config.default_from
-        if sender is None:
-            raise constraint_violation("from: is required; the service plan has no default.")
         report_url = self._report_url(request)
         cap = self.faults.settings.mps_cap
         if cap is not None:
@@ -205,12 +207,9 @@ class Simulator:
             and (start is None or batch.created_at >= start)
             and (end is None or batch.created_at < end)
         ]
-        return {
-            "count": len(matching),
-            "page": page,
-            "page_size": page_size,
-            "batches": [batch.to_wire() for batch in page_of(matching, page, page_size)],
-        }
+        listed = [batch.to_wire() for batch in page_of(matching, page, page_size)]
+        # Sinch's `page_size` is the number of entries on this page, not the size asked for.
+        return {"count": len(matching), "page": page, "page_size": len(listed), "batches": listed}
 
     def cancel_batch(self, account_id: str, batch_id: str, now: float) -> Batch:
         """Cancel a batch before its send time; afterwards the answer is 409."""
@@ -263,6 +262,52 @@ class Simulator:
             batch, plan, status, at, recipient=plan.recipient, operator=self.config.operator_id
         )
 
+    def list_delivery_reports(
+        self,
+        account_id: str,
+        *,
+        page: int,
+        page_size: int,
+        now: float,
+        start: float | None = None,
+        end: float | None = None,
+        statuses: Collection[str] = (),
+        codes: Collection[int] = (),
+        client_reference: str | None = None,
+    ) -> dict[str, object]:
+        """Recipients' final reports, newest batch first; Sinch lists the last 24 h by default."""
+        since = start if start is not None else now - 24 * 3600
+        wanted = {status.lower() for status in statuses}
+        reports: list[dict[str, object]] = []
+        for batch_id in reversed(self._batch_ids.get(account_id, [])):
+            batch = self._batches[batch_id]
+            if client_reference is not None and batch.client_reference != client_reference:
+                continue
+            for plan, status, at in batch.statuses_at(now):
+                if status.name in ("Queued", "Dispatched") or at < since:
+                    continue
+                if (end is not None and at >= end) or (codes and status.code not in codes):
+                    continue
+                if wanted and status.name.lower() not in wanted:
+                    continue
+                reports.append(
+                    recipient_report(
+                        batch,
+                        plan,
+                        status,
+                        at,
+                        recipient=plan.recipient,
+                        operator=self.config.operator_id,
+                    )
+                )
+        listed = page_of(reports, page, page_size)
+        return {
+            "count": len(reports),
+            "page": page,
+            "page_size": len(listed),
+            "delivery_reports": listed,
+        }
+
     def inject_inbound(
         self,
         *,
@@ -273,11 +318,14 @@ class Simulator:
         body: str,
         client_reference: str | None,
     ) -> tuple[dict[str, object], str]:
-        """Record an MO text and POST it to the inbound URL; returns the payload and the URL."""
-        target = url or self.config.inbound_url
+        """Record an MO text and POST it (to `url`, the inbound URL or the plan's callback URL)."""
+        # Sinch POSTs MOs to the plan's one callback URL; inbound_url overrides it here.
+        target = url or self.config.inbound_url or self.config.default_callback_url
         if target is None:
             raise SimulatorError(
-                400, "missing_inbound_url", "No url given and no inbound_url configured."
+                400,
+                "missing_inbound_url",
+                "No url given, and neither an inbound URL nor a plan callback URL is configured.",
             )
         account = account_id or next(iter(self.config.service_plans), "")
         now = time.time()
@@ -301,12 +349,8 @@ class Simulator:
 
     def list_inbounds(self, account_id: str, *, page: int, page_size: int) -> dict[str, object]:
         ids = list(reversed(self._inbound_ids.get(account_id, [])))
-        return {
-            "count": len(ids),
-            "page": page,
-            "page_size": page_size,
-            "inbounds": [self._inbounds[i][1] for i in page_of(ids, page, page_size)],
-        }
+        listed = [self._inbounds[i][1] for i in page_of(ids, page, page_size)]
+        return {"count": len(ids), "page": page, "page_size": len(listed), "inbounds": listed}
 
     def get_inbound(self, account_id: str, inbound_id: str) -> dict[str, object]:
         found = self._inbounds.get(inbound_id)
@@ -355,7 +399,9 @@ class Simulator:
             text, missing = render_body(batch.body, batch.parameters, recipient)
             count = count_parts(text)
         max_parts = batch.max_number_of_message_parts
-        if missing:
+        if batch.sender is None:
+            final, refused = UNMATCHED_DEFAULT_ORIGINATOR, True
+        elif missing:
             final, refused = UNMATCHED_PARAMETER, True
         elif max_parts is not None and count.parts > max_parts:
             final, refused = TOO_MANY_PARTS, True

@@ -1,6 +1,6 @@
 """Errors the simulated Sinch API answers with.
 
-SimulatorError               {"code", "text"} with an HTTP status (400, 404, 409, 429)
+SimulatorError               {"code", "text"} with an HTTP status (400, 404, 409, 415, 429)
 Unauthorized                 401 with an empty text/plain body, like Sinch
 """
 
@@ -42,3 +42,12 @@ def invalid_format(text: str) -> SimulatorError:
 
 def not_found(what: str) -> SimulatorError:
     return SimulatorError(404, "not_found", f"{what} was not found.")
+
+
+def unsupported_media_type(content_type: str | None) -> SimulatorError:
+    given = f"got {content_type!r}" if content_type else "none was given"
+    return SimulatorError(
+        415,
+        "unsupported_media_type",
+        f"The request body must be sent as Content-Type: application/json; {given}.",
+    )

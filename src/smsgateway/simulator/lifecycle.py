@@ -28,6 +28,7 @@ DISPATCHED = Status("Dispatched", 401)
 CANCELLED = Status("Cancelled", 407)
 EXPIRED = Status("Expired", 406)
 UNMATCHED_PARAMETER = Status("Aborted", 405)
+UNMATCHED_DEFAULT_ORIGINATOR = Status("Aborted", 410)
 TOO_MANY_PARTS = Status("Aborted", 411)
 
 OUTCOME_STATUS: dict[Outcome, Status] = {

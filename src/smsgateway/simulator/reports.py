@@ -25,7 +25,8 @@ def recipient_report(
         payload["operator_status_at"] = format_seconds(at)
     if batch.client_reference is not None:
         payload["client_reference"] = batch.client_reference
-    payload["applied_originator"] = batch.sender
+    if batch.sender is not None:
+        payload["applied_originator"] = batch.sender
     payload["number_of_message_parts"] = plan.parts
     payload["encoding"] = plan.encoding
     if status.name in OPERATOR_STATUSES:

@@ -12,7 +12,11 @@ from fastapi import APIRouter, Request, Response
 
 from smsgateway.simulator.deps import json_response
 from smsgateway.simulator.engine import Simulator
-from smsgateway.simulator.errors import constraint_violation, invalid_format
+from smsgateway.simulator.errors import (
+    constraint_violation,
+    invalid_format,
+    unsupported_media_type,
+)
 from smsgateway.simulator.times import parse_instant
 from smsgateway.simulator.validation import MAX_RECIPIENTS, parse_batch_request
 
@@ -26,6 +30,7 @@ MAX_PAGE_SIZE = 100
 async def send_batch(request: Request) -> Response:
     """Send a batch (`mt_text`): 201 with the stored batch."""
     simulator, account = _caller(request)
+    _require_json(request)
     now = time.time()
     batch_request = parse_batch_request(await request.body(), now=now)
     batch = simulator.create_batch(account, batch_request, now)
@@ -36,6 +41,7 @@ async def send_batch(request: Request) -> Response:
 async def dry_run(request: Request) -> Response:
     """Count recipients and parts without sending anything."""
     simulator, _ = _caller(request)
+    _require_json(request)
     batch_request = parse_batch_request(await request.body(), now=time.time())
     answer = simulator.dry_run(
         batch_request,
@@ -84,17 +90,12 @@ async def batch_delivery_report(request: Request, batch_id: str) -> Response:
     if kind not in ("summary", "full"):
         raise invalid_format("type: must be summary or full.")
     statuses = request.query_params.get("status")
-    codes = request.query_params.get("code")
-    try:
-        wanted_codes = [int(code) for code in codes.split(",")] if codes else []
-    except ValueError as exc:
-        raise invalid_format("code: must be a comma-separated list of integers.") from exc
     answer = simulator.batch_delivery_report(
         account,
         batch_id,
         full=kind == "full",
         statuses=statuses.split(",") if statuses else (),
-        codes=wanted_codes,
+        codes=_codes_param(request),
         now=time.time(),
     )
     return json_response(answer)
@@ -107,6 +108,26 @@ async def recipient_delivery_report(
     """One recipient's current status (the number with or without its `+`)."""
     simulator, account = _caller(request)
     answer = simulator.recipient_delivery_report(account, batch_id, recipient_msisdn, time.time())
+    return json_response(answer)
+
+
+@router.get("/delivery_reports")
+async def list_delivery_reports(request: Request) -> Response:
+    """Recipients' final delivery reports; filters `start_date` (default 24 h ago), `end_date`,
+    `status`, `code` (comma lists) and `client_reference`."""
+    simulator, account = _caller(request)
+    statuses = request.query_params.get("status")
+    answer = simulator.list_delivery_reports(
+        account,
+        page=_int_param(request, "page", 0, 0, 1_000_000),
+        page_size=_int_param(request, "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE),
+        now=time.time(),
+        start=_instant_param(request, "start_date"),
+        end=_instant_param(request, "end_date"),
+        statuses=statuses.split(",") if statuses else (),
+        codes=_codes_param(request),
+        client_reference=request.query_params.get("client_reference"),
+    )
     return json_response(answer)
 
 
@@ -135,6 +156,22 @@ def _caller(request: Request) -> tuple[Simulator, str]:
     account: str = request.path_params["service_plan_id"]
     simulator.auth.check(account, request.headers.get("authorization"), time.time())
     return simulator, account
+
+
+def _require_json(request: Request) -> None:
+    """A body is JSON only when the request says so (`application/json`, any parameters)."""
+    content_type = request.headers.get("content-type")
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise unsupported_media_type(content_type)
+
+
+def _codes_param(request: Request) -> list[int]:
+    codes = request.query_params.get("code")
+    try:
+        return [int(code) for code in codes.split(",")] if codes else []
+    except ValueError as exc:
+        raise invalid_format("code: must be a comma-separated list of integers.") from exc
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

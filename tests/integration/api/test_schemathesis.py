@@ -24,7 +24,7 @@ from smsgateway.store.api_keys import insert_api_key
 from tests.support.background_loop import BackgroundLoop
 from tests.support.live_server import live_server
 from tests.support.settings import make_settings
-from tests.support.sinch_simulator import running_simulator
+from tests.support.sinch_simulator import PLAN_DEFAULT_FROM, running_simulator
 
 pytestmark = pytest.mark.slow
 
@@ -113,7 +113,9 @@ class ApiKeyAuth:
 def gateway(database_url: str) -> Iterator[str]:
     """The gateway's base URL, sending to a simulator; its API key has no rate limit."""
     with BackgroundLoop() as background:
-        simulator = background.enter(running_simulator(SimulatorConfig.for_tests()))
+        simulator = background.enter(
+            running_simulator(SimulatorConfig.for_tests(default_from=PLAN_DEFAULT_FROM))
+        )
         app_settings = make_settings(
             database_url,
             dispatcher="on",

@@ -20,12 +20,14 @@ from smsgateway.sinch import AiohttpTransport, SinchClient
 from smsgateway.workers.outbox import DispatchConfig, OutboxWorker
 from tests.integration.dispatch.accepted import open_pool
 from tests.integration.dispatch.harness import FAST, READ_TIMEOUT_S, StartWorker, sinch_client
-from tests.support.sinch_simulator import RunningSimulator, running_simulator
+from tests.support.sinch_simulator import PLAN_DEFAULT_FROM, RunningSimulator, running_simulator
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def shared_sim() -> AsyncIterator[RunningSimulator]:
-    async with running_simulator(SimulatorConfig.for_tests()) as running:
+    async with running_simulator(
+        SimulatorConfig.for_tests(default_from=PLAN_DEFAULT_FROM)
+    ) as running:
         yield running
 
 

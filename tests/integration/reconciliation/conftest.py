@@ -25,7 +25,7 @@ from smsgateway.sinch import AiohttpTransport, SinchClient
 from smsgateway.workers.reconciliation import ReconcileConfig, ReconcileWorker
 from tests.integration.dispatch.accepted import open_pool
 from tests.integration.dispatch.harness import sinch_client
-from tests.support.sinch_simulator import RunningSimulator, running_simulator
+from tests.support.sinch_simulator import PLAN_DEFAULT_FROM, RunningSimulator, running_simulator
 
 # Reconciliation scaled down to test time.
 FIRST_CHECK = 0.2
@@ -57,7 +57,7 @@ class RequestLog:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def shared_sim() -> AsyncIterator[RunningSimulator]:
     # Slow enough that a first check can find Queued or Dispatched (tests set overrides).
-    config = SimulatorConfig.for_tests(delivery_delay_s=0.05)
+    config = SimulatorConfig.for_tests(delivery_delay_s=0.05, default_from=PLAN_DEFAULT_FROM)
     async with running_simulator(config) as running:
         yield running
 

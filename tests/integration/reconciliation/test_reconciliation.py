@@ -41,7 +41,7 @@ from tests.integration.reconciliation.conftest import (
 )
 from tests.support.live_server import live_server
 from tests.support.polling import wait_until
-from tests.support.sinch_simulator import RunningSimulator, running_simulator
+from tests.support.sinch_simulator import PLAN_DEFAULT_FROM, RunningSimulator, running_simulator
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -94,7 +94,7 @@ def sample(name: str, **labels: str) -> float:
 @asynccontextmanager
 async def slow_simulator(delay_s: float, http: httpx.AsyncClient) -> AsyncIterator[SinchClient]:
     """A simulator of its own whose recipients reach their final status after ``delay_s``."""
-    config = SimulatorConfig.for_tests(delivery_delay_s=delay_s)
+    config = SimulatorConfig.for_tests(delivery_delay_s=delay_s, default_from=PLAN_DEFAULT_FROM)
     async with running_simulator(config) as slow:
         yield sinch_client(http, slow)
 

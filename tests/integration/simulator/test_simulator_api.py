@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from smsgateway.simulator import Outcome, SimulatorConfig
 from tests.support.polling import wait_until
-from tests.support.sinch_simulator import RunningSimulator, running_simulator
+from tests.support.sinch_simulator import PLAN_DEFAULT_FROM, RunningSimulator, running_simulator
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -26,7 +26,9 @@ def iso_in(seconds: float) -> str:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def shared_sim() -> AsyncIterator[RunningSimulator]:
-    async with running_simulator(SimulatorConfig.for_tests()) as running:
+    async with running_simulator(
+        SimulatorConfig.for_tests(default_from=PLAN_DEFAULT_FROM)
+    ) as running:
         yield running
 
 
@@ -181,7 +183,9 @@ async def test_bad_credentials_get_an_empty_401(
 
 
 async def test_a_token_only_opens_its_own_plan() -> None:
-    config = SimulatorConfig.for_tests(service_plans={"plan-a": "token-a", "plan-b": "token-b"})
+    config = SimulatorConfig.for_tests(
+        default_from=PLAN_DEFAULT_FROM, service_plans={"plan-a": "token-a", "plan-b": "token-b"}
+    )
     async with running_simulator(config) as sim:
         created = await sim.client.post(
             sim.batches_path, json={"to": ["+15551230001"], "body": "x"}
@@ -225,6 +229,9 @@ async def test_list_batches_pages_newest_first_and_filters(sim: RunningSimulator
     assert (first["count"], first["page"], first["page_size"]) == (5, 0, 2)
     assert [b["id"] for b in first["batches"]] == [ids[4], ids[3]]
     assert [b["id"] for b in last["batches"]] == [ids[0]]
+    # page_size is what the page holds (Sinch's models say so), not what was asked for.
+    assert (last["count"], last["page"], last["page_size"]) == (5, 2, 1)
+    assert (wanted["count"], wanted["page_size"]) == (3, 3)
     assert wanted["count"] == 3
     assert [b["id"] for b in wanted["batches"]] == [ids[4], ids[2], ids[0]]
     assert too_big.status_code == 400
@@ -259,7 +266,9 @@ async def test_cancel_after_sending_is_a_conflict(sim: RunningSimulator) -> None
 
 
 async def test_delivery_reports_follow_the_outcomes() -> None:
-    config = SimulatorConfig.for_tests(outcome_overrides={"+15551230002": Outcome.FAILED})
+    config = SimulatorConfig.for_tests(
+        default_from=PLAN_DEFAULT_FROM, outcome_overrides={"+15551230002": Outcome.FAILED}
+    )
     async with running_simulator(config) as sim:
         created = await sim.client.post(
             sim.batches_path,
@@ -320,7 +329,7 @@ async def test_scheduled_batch_stays_queued_until_send_at(sim: RunningSimulator)
 
 
 async def test_expire_at_turns_a_slow_delivery_into_expired() -> None:
-    config = SimulatorConfig.for_tests(delivery_delay_s=30.0)
+    config = SimulatorConfig.for_tests(default_from=PLAN_DEFAULT_FROM, delivery_delay_s=30.0)
     async with running_simulator(config) as sim:
         expire_at = datetime.now(UTC) + timedelta(seconds=0.2)
         created = await sim.client.post(
@@ -429,7 +438,9 @@ async def test_unmatched_parameter_and_parts_limit_abort_the_message(sim: Runnin
 
 async def test_oauth2_tokens_open_project_paths_and_expire() -> None:
     config = SimulatorConfig.for_tests(
-        oauth_clients={"key-id": "key-secret"}, oauth_project_ids=frozenset({"project-1"})
+        default_from=PLAN_DEFAULT_FROM,
+        oauth_clients={"key-id": "key-secret"},
+        oauth_project_ids=frozenset({"project-1"}),
     )
     async with running_simulator(config) as sim, httpx.AsyncClient(base_url=sim.base_url) as raw:
         denied = await raw.post(

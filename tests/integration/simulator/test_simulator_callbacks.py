@@ -17,7 +17,7 @@ from smsgateway.simulator import Outcome, SimulatorConfig
 from tests.support.live_server import live_server
 from tests.support.polling import wait_until
 from tests.support.receiver import ReceivedRequest, WebhookReceiver
-from tests.support.sinch_simulator import RunningSimulator, running_simulator
+from tests.support.sinch_simulator import PLAN_DEFAULT_FROM, RunningSimulator, running_simulator
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -58,7 +58,9 @@ async def test_summary_report_is_sent_once_when_every_recipient_is_final(
     receiver: tuple[WebhookReceiver, str],
 ) -> None:
     hook, url = receiver
-    config = SimulatorConfig.for_tests(outcome_overrides={BOB: Outcome.FAILED})
+    config = SimulatorConfig.for_tests(
+        default_from=PLAN_DEFAULT_FROM, outcome_overrides={BOB: Outcome.FAILED}
+    )
     async with running_simulator(config) as sim:
         batch = await Harness(sim, hook, url).send(delivery_report="summary", client_reference="s1")
         [report] = payloads(await hook.wait_for(1))
@@ -77,7 +79,7 @@ async def test_summary_report_is_sent_once_when_every_recipient_is_final(
 
 async def test_full_report_lists_the_recipients(receiver: tuple[WebhookReceiver, str]) -> None:
     hook, url = receiver
-    async with running_simulator(SimulatorConfig.for_tests()) as sim:
+    async with running_simulator(SimulatorConfig.for_tests(default_from=PLAN_DEFAULT_FROM)) as sim:
         await Harness(sim, hook, url).send(delivery_report="full")
         [report] = payloads(await hook.wait_for(1))
 
@@ -91,7 +93,7 @@ async def test_per_recipient_reports_every_status_change(
     receiver: tuple[WebhookReceiver, str],
 ) -> None:
     hook, url = receiver
-    config = SimulatorConfig.for_tests(default_from="+15550009999")
+    config = SimulatorConfig.for_tests(default_from=PLAN_DEFAULT_FROM)
     async with running_simulator(config) as sim:
         batch = await Harness(sim, hook, url).send(
             to=[ANN], body="€ price", delivery_report="per_recipient", client_reference="p1"
@@ -121,7 +123,9 @@ async def test_per_recipient_final_reports_only_the_end(
     receiver: tuple[WebhookReceiver, str],
 ) -> None:
     hook, url = receiver
-    config = SimulatorConfig.for_tests(outcome_overrides={BOB: Outcome.EXPIRED})
+    config = SimulatorConfig.for_tests(
+        default_from=PLAN_DEFAULT_FROM, outcome_overrides={BOB: Outcome.EXPIRED}
+    )
     async with running_simulator(config) as sim:
         harness = Harness(sim, hook, url)
         await harness.send(body="ж", delivery_report="per_recipient_final")
@@ -140,7 +144,7 @@ async def test_per_recipient_final_reports_only_the_end(
 
 async def test_delivery_report_none_sends_nothing(receiver: tuple[WebhookReceiver, str]) -> None:
     hook, url = receiver
-    async with running_simulator(SimulatorConfig.for_tests()) as sim:
+    async with running_simulator(SimulatorConfig.for_tests(default_from=PLAN_DEFAULT_FROM)) as sim:
         harness = Harness(sim, hook, url)
         await harness.send(delivery_report="none")
         await harness.send(path="/marker", delivery_report="summary")
@@ -151,7 +155,9 @@ async def test_delivery_report_none_sends_nothing(receiver: tuple[WebhookReceive
 
 async def test_recipients_may_lose_their_plus(receiver: tuple[WebhookReceiver, str]) -> None:
     hook, url = receiver
-    config = SimulatorConfig.for_tests(recipient_without_plus_probability=1.0)
+    config = SimulatorConfig.for_tests(
+        default_from=PLAN_DEFAULT_FROM, recipient_without_plus_probability=1.0
+    )
     async with running_simulator(config) as sim:
         harness = Harness(sim, hook, url)
         await harness.send(delivery_report="per_recipient_final")
@@ -168,7 +174,7 @@ async def test_recipients_may_lose_their_plus(receiver: tuple[WebhookReceiver, s
 async def test_send_at_holds_callbacks_back(receiver: tuple[WebhookReceiver, str]) -> None:
     hook, url = receiver
     send_at = datetime.now(UTC) + timedelta(seconds=0.3)
-    async with running_simulator(SimulatorConfig.for_tests()) as sim:
+    async with running_simulator(SimulatorConfig.for_tests(default_from=PLAN_DEFAULT_FROM)) as sim:
         await Harness(sim, hook, url).send(
             to=[ANN], delivery_report="per_recipient", send_at=send_at.isoformat()
         )
@@ -183,7 +189,7 @@ async def test_send_at_holds_callbacks_back(receiver: tuple[WebhookReceiver, str
 async def test_cancel_reports_cancelled_instead(receiver: tuple[WebhookReceiver, str]) -> None:
     hook, url = receiver
     send_at = datetime.now(UTC) + timedelta(seconds=60)
-    async with running_simulator(SimulatorConfig.for_tests()) as sim:
+    async with running_simulator(SimulatorConfig.for_tests(default_from=PLAN_DEFAULT_FROM)) as sim:
         batch = await Harness(sim, hook, url).send(
             to=[ANN], delivery_report="per_recipient", send_at=send_at.isoformat()
         )
@@ -198,7 +204,9 @@ async def test_5xx_and_429_are_retried_with_doubling_delays(
 ) -> None:
     hook, url = receiver
     hook.script("/dlr", 500, 429, 503)
-    config = SimulatorConfig.for_tests(callback_retry_base_s=0.05, callback_max_retries=5)
+    config = SimulatorConfig.for_tests(
+        default_from=PLAN_DEFAULT_FROM, callback_retry_base_s=0.05, callback_max_retries=5
+    )
     async with running_simulator(config) as sim:
         await Harness(sim, hook, url).send(to=[ANN], delivery_report="summary")
         requests = await hook.wait_for(4)
@@ -225,7 +233,7 @@ async def test_5xx_and_429_are_retried_with_doubling_delays(
 async def test_other_4xx_are_not_retried(receiver: tuple[WebhookReceiver, str]) -> None:
     hook, url = receiver
     hook.script("/dlr", 400)
-    async with running_simulator(SimulatorConfig.for_tests()) as sim:
+    async with running_simulator(SimulatorConfig.for_tests(default_from=PLAN_DEFAULT_FROM)) as sim:
         harness = Harness(sim, hook, url)
         await harness.send(to=[ANN], delivery_report="summary")
         await hook.wait_for(1, path="/dlr")
@@ -249,7 +257,9 @@ async def test_other_4xx_are_not_retried(receiver: tuple[WebhookReceiver, str]) 
 async def test_retries_stop_after_the_last_one(receiver: tuple[WebhookReceiver, str]) -> None:
     hook, url = receiver
     hook.script("/dlr", 503, 503, 503)
-    config = SimulatorConfig.for_tests(callback_retry_base_s=0.02, callback_max_retries=2)
+    config = SimulatorConfig.for_tests(
+        default_from=PLAN_DEFAULT_FROM, callback_retry_base_s=0.02, callback_max_retries=2
+    )
     async with running_simulator(config) as sim:
         await Harness(sim, hook, url).send(to=[ANN], delivery_report="summary")
 
@@ -265,7 +275,9 @@ async def test_retries_stop_after_the_last_one(receiver: tuple[WebhookReceiver, 
 
 async def test_unreachable_callback_urls_are_retried(receiver: tuple[WebhookReceiver, str]) -> None:
     hook, _ = receiver
-    config = SimulatorConfig.for_tests(callback_retry_base_s=0.01, callback_max_retries=1)
+    config = SimulatorConfig.for_tests(
+        default_from=PLAN_DEFAULT_FROM, callback_retry_base_s=0.01, callback_max_retries=1
+    )
     async with running_simulator(config) as sim:
         harness = Harness(sim, hook, "http://127.0.0.1:1")
         await harness.send(to=[ANN], delivery_report="summary")
@@ -288,7 +300,9 @@ async def test_signed_callbacks_go_to_the_plan_url_and_verify(
 ) -> None:
     hook, url = receiver
     config = SimulatorConfig.for_tests(
-        signing_secret="s3cret", default_callback_url=url + "/signed"
+        default_from=PLAN_DEFAULT_FROM,
+        signing_secret="s3cret",
+        default_callback_url=url + "/signed",
     )
     async with running_simulator(config) as sim:
         await Harness(sim, hook, url).send(to=[ANN], delivery_report="per_recipient")
@@ -328,7 +342,7 @@ async def _final_outcomes(config: SimulatorConfig, reference: str) -> dict[str, 
 
 async def test_seeded_outcomes_repeat_for_the_same_client_reference() -> None:
     mix = {Outcome.DELIVERED: 0.5, Outcome.FAILED: 0.3, Outcome.REJECTED: 0.2}
-    seeded = SimulatorConfig.for_tests(seed=42, outcome_mix=mix)
+    seeded = SimulatorConfig.for_tests(default_from=PLAN_DEFAULT_FROM, seed=42, outcome_mix=mix)
 
     first = await _final_outcomes(seeded, "same-ref")
     again = await _final_outcomes(seeded, "same-ref")
@@ -342,7 +356,10 @@ async def test_seeded_outcomes_repeat_for_the_same_client_reference() -> None:
 async def test_duplicates_and_out_of_order_delivery(receiver: tuple[WebhookReceiver, str]) -> None:
     hook, url = receiver
     config = SimulatorConfig.for_tests(
-        delivery_delay_s=0.1, duplicate_probability=1.0, out_of_order_probability=1.0
+        default_from=PLAN_DEFAULT_FROM,
+        delivery_delay_s=0.1,
+        duplicate_probability=1.0,
+        out_of_order_probability=1.0,
     )
     async with running_simulator(config) as sim:
         await Harness(sim, hook, url).send(to=[ANN], delivery_report="per_recipient")
@@ -357,7 +374,7 @@ async def test_injected_inbound_reaches_the_inbound_url(
     receiver: tuple[WebhookReceiver, str],
 ) -> None:
     hook, url = receiver
-    config = SimulatorConfig.for_tests(inbound_url=url + "/mo")
+    config = SimulatorConfig.for_tests(default_from=PLAN_DEFAULT_FROM, inbound_url=url + "/mo")
     async with running_simulator(config) as sim:
         injected = await sim.client.post(
             "/_admin/inbounds", json={"from": ANN, "to": "+15550009999", "body": "STOP"}

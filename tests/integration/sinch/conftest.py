@@ -29,12 +29,13 @@ from tests.integration.sinch.sinch_live import (
     RequestLog,
     pooled_transport,
 )
-from tests.support.sinch_simulator import RunningSimulator, running_simulator
+from tests.support.sinch_simulator import PLAN_DEFAULT_FROM, RunningSimulator, running_simulator
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def shared_sim() -> AsyncIterator[RunningSimulator]:
     config = SimulatorConfig.for_tests(
+        default_from=PLAN_DEFAULT_FROM,
         oauth_clients={OAUTH_KEY_ID: OAUTH_KEY_SECRET},
         oauth_project_ids=frozenset({OAUTH_PROJECT}),
     )
