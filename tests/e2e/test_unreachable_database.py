@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from tests.conftest import database_dsn
-from tests.support.processes import REPO_ROOT, gateway_environment
+from tests.support.processes import run_command as run
 
 pytestmark = pytest.mark.slow
-
-
-def run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "smsgateway", *args],
-        cwd=REPO_ROOT,
-        env=gateway_environment(DATABASE_URL=database_url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def closed_port() -> int:

@@ -39,6 +39,18 @@ def gateway_environment(**overrides: str) -> dict[str, str]:
     return environment
 
 
+def run_command(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``smsgateway ARGS`` to completion against ``database_url``; its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "smsgateway", *args],
+        cwd=REPO_ROOT,
+        env=gateway_environment(DATABASE_URL=database_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def start_gateway(
     args: list[str], environment: Mapping[str, str], log: Path
 ) -> subprocess.Popen[bytes]:
