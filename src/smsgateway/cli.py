@@ -18,7 +18,7 @@ from smsgateway import __version__
 from smsgateway.observability.logging import configure_logging
 from smsgateway.settings import Settings, describe_settings_error
 from smsgateway.store.embedded import EmbeddedPostgresUnavailableError
-from smsgateway.store.errors import DatabaseUnreachableError
+from smsgateway.store.errors import DatabaseUnreachableError, SchemaNotMigratedError
 
 EXIT_CONFIG_ERROR = 2
 EXIT_CHECK_FAILED = 1
@@ -56,7 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG_ERROR
     try:
         result: int = args.run(settings, args)
-    except (EmbeddedPostgresUnavailableError, DatabaseUnreachableError) as exc:
+    except (
+        EmbeddedPostgresUnavailableError,
+        DatabaseUnreachableError,
+        SchemaNotMigratedError,
+    ) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
     return result

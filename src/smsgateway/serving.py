@@ -220,7 +220,7 @@ def with_pool(settings: Settings, use: Callable[[asyncpg.Pool], Awaitable[T]]) -
     """Runs one async store operation from the command line, inside its own event loop."""
 
     async def run(configured: Settings) -> T:
-        from smsgateway.store.errors import CONNECT_ERRORS, unreachable
+        from smsgateway.store.errors import CONNECT_ERRORS, SchemaNotMigratedError, unreachable
         from smsgateway.store.pool import create_pool
 
         assert configured.database_url is not None
@@ -236,6 +236,11 @@ def with_pool(settings: Settings, use: Callable[[asyncpg.Pool], Awaitable[T]]) -
             return await use(pool)
         except CONNECT_ERRORS as exc:
             raise unreachable(dsn, exc) from exc
+        except asyncpg.UndefinedTableError as exc:
+            raise SchemaNotMigratedError(
+                "the database has no gateway tables yet: run `smsgateway migrate` "
+                "(or `smsgateway serve --migrate`) first"
+            ) from exc
         finally:
             await pool.close()
 

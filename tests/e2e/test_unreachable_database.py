@@ -39,3 +39,19 @@ def test_no_such_database(postgres_server_dsn: str) -> None:
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: cannot reach the database at ")
     assert line.endswith('/smsgw_does_not_exist: database "smsgw_does_not_exist" does not exist')
+
+
+@pytest.mark.parametrize("args", [("apikey", "list"), ("webhooks",)])
+def test_a_database_not_migrated_yet_says_to_migrate(
+    empty_database_url: str, args: tuple[str, ...]
+) -> None:
+    # A real-looking account, so `webhooks` reads the generated path secret from Postgres.
+    account = {"SINCH_SERVICE_PLAN_ID": "plan123", "SINCH_API_TOKEN": "token-0123456789"}
+    result = run(empty_database_url, *args, PUBLIC_BASE_URL="https://sms.example.com", **account)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1:] == [
+        "error: the database has no gateway tables yet: run `smsgateway migrate` "
+        "(or `smsgateway serve --migrate`) first"
+    ]

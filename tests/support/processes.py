@@ -39,12 +39,14 @@ def gateway_environment(**overrides: str) -> dict[str, str]:
     return environment
 
 
-def run_command(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """``smsgateway ARGS`` to completion against ``database_url``; its output as text."""
+def run_command(
+    database_url: str, *args: str, **environment: str
+) -> subprocess.CompletedProcess[str]:
+    """``smsgateway ARGS`` to completion against ``database_url`` (and ``environment``)."""
     return subprocess.run(
         [sys.executable, "-m", "smsgateway", *args],
         cwd=REPO_ROOT,
-        env=gateway_environment(DATABASE_URL=database_url),
+        env=gateway_environment(DATABASE_URL=database_url, **environment),
         capture_output=True,
         text=True,
         timeout=60,

@@ -3,6 +3,7 @@
 StoreError
  ├── SchemaNotFoundError     the migrations folder is missing
  ├── DatabaseUnreachableError  a command (migrate, apikey) cannot connect at all: one line
+ ├── SchemaNotMigratedError  a command found a database without the gateway's tables
  └── DatabaseUnavailableError  no connection within the deadline; retry later
 """
 
@@ -38,6 +39,10 @@ class SchemaNotFoundError(StoreError):
 class DatabaseUnreachableError(StoreError):
     """A command could not connect to the database; the message names where, never how
     (no password)."""
+
+
+class SchemaNotMigratedError(StoreError):
+    """A command reached a database that has not been migrated (no such table)."""
 
 
 class DatabaseUnavailableError(StoreError):
