@@ -27,9 +27,8 @@ from smsgateway.api import (
 from smsgateway.api.auth import SECURITY_SCHEMES
 from smsgateway.api.deps import AppState
 from smsgateway.api.middleware import (
-    BodySizeLimitMiddleware,
-    QueryTextMiddleware,
     RequestContextMiddleware,
+    RequestLimitsMiddleware,
 )
 from smsgateway.api.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from smsgateway.api.webhook_auth import WebhookGuard
@@ -121,11 +120,10 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     _register_problem_schema(app)
     # Added last is outermost: the request context wraps the body limit, so a 413 has an id.
     app.add_middleware(
-        BodySizeLimitMiddleware,
+        RequestLimitsMiddleware,
         max_bytes=settings.max_body_bytes,
         max_header_bytes=settings.max_header_bytes,
     )
-    app.add_middleware(QueryTextMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app
 

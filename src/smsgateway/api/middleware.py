@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids, access logs, metrics, the catch-all 500 and the body limit."""
+"""Pure ASGI middleware: request ids, access logs, metrics, the catch-all 500 and the request
+limits (header size, NUL in the query, body size)."""
 
 from __future__ import annotations
 
@@ -90,9 +91,11 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-class BodySizeLimitMiddleware:
-    """Refuses bodies over ``max_bytes`` with 413 before any parsing, and headers over
-    ``max_header_bytes`` (all of them together) with 431.
+class RequestLimitsMiddleware:
+    """What every request must meet before it is routed, checked in one pass: headers over
+    ``max_header_bytes`` (all together) get 431; a query string holding U+0000 gets 422
+    naming the parameter (Postgres cannot store or compare text with NUL, and a filter must
+    not turn that into a 500); a body over ``max_bytes`` gets 413 before any parsing.
 
     A declared ``Content-Length`` over the limit is refused before reading a byte; a chunked
     body is counted as it streams and refused as soon as it passes the limit.
@@ -116,6 +119,10 @@ class BodySizeLimitMiddleware:
                 f"The request headers are larger than the limit of {self.max_header_bytes} bytes.",
             )
             return
+        query: bytes = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            await _refuse_nul_in_query(send, query)
+            return
         if declared is not None and declared > self.max_bytes:
             await send_problem(send, 413, "payload_too_large", self._detail())
             return
@@ -136,34 +143,23 @@ class BodySizeLimitMiddleware:
         return f"The request body is larger than the limit of {self.max_bytes} bytes."
 
 
-class QueryTextMiddleware:
-    """Refuses a query string holding U+0000 with 422 naming the parameter: Postgres cannot
-    store or compare text with NUL in it, and a filter must not turn that into a 500."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        query: bytes = scope.get("query_string", b"") if scope["type"] == "http" else b""
-        if b"%00" not in query and b"\x00" not in query:
-            await self.app(scope, receive, send)
-            return
-        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-        names = sorted({name for name, value in pairs if "\x00" in name or "\x00" in value})
-        await send_problem(
-            send,
-            422,
-            "invalid_character",
-            "A query parameter holds U+0000 (NUL), which the gateway cannot search for.",
-            [
-                ProblemField(
-                    field=f"query.{name.replace(chr(0), '')}",
-                    code="invalid_character",
-                    message="U+0000 (NUL) is not allowed.",
-                )
-                for name in names
-            ],
-        )
+async def _refuse_nul_in_query(send: Send, query: bytes) -> None:
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    names = sorted({name for name, value in pairs if "\x00" in name or "\x00" in value})
+    await send_problem(
+        send,
+        422,
+        "invalid_character",
+        "A query parameter holds U+0000 (NUL), which the gateway cannot search for.",
+        [
+            ProblemField(
+                field=f"query.{name.replace(chr(0), '')}",
+                code="invalid_character",
+                message="U+0000 (NUL) is not allowed.",
+            )
+            for name in names
+        ],
+    )
 
 
 def _request_id_from(scope: Scope) -> str:
