@@ -12,7 +12,6 @@ expire with their lease and are taken up again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from smsgateway.observability import reconcile_metrics as metrics
 from smsgateway.services.reconciliation import Round
+from smsgateway.workers.stopping import finish_or_cancel, stopped_within
 
 if TYPE_CHECKING:
     from smsgateway.services.reconciliation import Reconciler
@@ -78,21 +78,14 @@ class ReconcileWorker:
                 finally:
                     self._round = None
                 if claimed < self._config.batch_size:
-                    await self._stopped_within(self._config.poll_interval)
+                    await stopped_within(self._stopping, self._config.poll_interval)
         finally:
             logger.info("reconciliation worker stopped")
 
     async def stop(self, deadline: float) -> None:
         """Stops claiming; a round under way gets ``deadline`` seconds, then is cancelled."""
         self._stopping.set()
-        running = self._round
-        if running is None:
-            return
-        _, late = await asyncio.wait({running}, timeout=max(0.0, deadline))
-        for task in late:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await finish_or_cancel(self._round, deadline)
 
     async def _one_round(self) -> int:
         """Claims and works one round; returns how many messages it claimed."""
@@ -128,8 +121,3 @@ class ReconcileWorker:
             await self._reconciler.refresh_backlog()
         except Exception:
             logger.warning("reconciliation backlog not read", exc_info=True)
-
-    async def _stopped_within(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._stopping.wait()

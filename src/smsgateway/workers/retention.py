@@ -9,11 +9,12 @@ first one waits a random part of the interval so that processes started together
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from smsgateway.workers.stopping import finish_or_cancel, stopped_within
 
 if TYPE_CHECKING:
     from smsgateway.services.retention import RetentionSweeper
@@ -42,7 +43,7 @@ class RetentionWorker:
     async def run(self) -> None:
         """Sweeps until :meth:`stop`; a sweep that fails is logged and the next one comes."""
         delay = self._interval * self._random()
-        while not await self._stopped_within(delay):
+        while not await stopped_within(self._stopping, delay):
             self._sweeping = asyncio.create_task(self._sweeper.sweep())
             try:
                 await self._sweeping
@@ -62,17 +63,4 @@ class RetentionWorker:
         """Stops sweeping; a sweep under way gets ``deadline`` seconds, then is cancelled (it
         commits in small transactions, so a cut sweep leaves nothing half done)."""
         self._stopping.set()
-        sweeping = self._sweeping
-        if sweeping is None:
-            return
-        _, late = await asyncio.wait({sweeping}, timeout=max(0.0, deadline))
-        for task in late:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _stopped_within(self, seconds: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._stopping.wait()
-        return self._stopping.is_set()
+        await finish_or_cancel(self._sweeping, deadline)
