@@ -488,7 +488,11 @@ def _earliest_with_reference(page: BatchPage, reference: str) -> Batch | None:
             len(matching),
             reference,
         )
-    return min(matching, key=lambda batch: (batch.created_at is None, batch.created_at or 0))
+    # Sinch lists newest first and stamps milliseconds: of batches created in the same one,
+    # the last listed is the earliest.
+    return min(
+        reversed(matching), key=lambda batch: (batch.created_at is None, batch.created_at or 0)
+    )
 
 
 def _retry_reason(error: SinchError) -> RetryReason:
