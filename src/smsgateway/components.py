@@ -142,7 +142,7 @@ def build_callback_worker(
     policy = CallbackPolicy.from_settings(settings)
     if not policy.enabled:
         logger.warning(
-            "status callbacks are off: SMSGW_CALLBACK_SIGNING_SECRET is not set "
+            "status callbacks are off: SMSGW_CALLBACK_SIGNING_SECRETS is not set "
             "(messages with a callback_url are refused)"
         )
         return None
