@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from smsgateway.sinch._exchange import Exchanger
+from smsgateway.sinch._exchange import Answer, Exchanger
 from smsgateway.sinch._masking import mask_msisdn
 from smsgateway.sinch.auth import ApiTokenAuth, OAuth2ClientCredentials
 from smsgateway.sinch.errors import (
@@ -415,7 +415,7 @@ class SinchClient:
         params: dict[str, str | int] | None = None,
         json: dict[str, Any] | None = None,
         log_path: str | None = None,
-    ) -> httpx.Response:
+    ) -> Answer:
         """A call that has no side effect worth guarding, retried under the policy.
 
         ``retry_unknown`` allows repeating it after an unknown outcome (reads, dry runs).

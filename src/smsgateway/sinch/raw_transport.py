@@ -79,14 +79,40 @@ class RawTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout: dict[str, float | None] = request.extensions.get("timeout", {})
-        origin = _origin(request)
+        answer = await self._round_trip(_origin(request), timeout, request, _HttpxRequest(request))
+        return httpx.Response(
+            answer.status,
+            headers=answer.headers,
+            stream=httpx.ByteStream(answer.body),
+            extensions={"http_version": b"HTTP/1.1"},
+        )
+
+    async def send(
+        self,
+        origin: Origin,
+        head: bytes,
+        body: bytes,
+        timeout: dict[str, float | None],  # noqa: ASYNC109 (httpx's per-phase timeouts)
+    ) -> RawAnswer:
+        """One exchange of a request already written as bytes (``head``: the request line and
+        headers, Host and Content-Length included), for callers that skip httpx's models; the
+        failures are the same httpx exceptions, without a request attached."""
+        return await self._round_trip(origin, timeout, None, _BytesRequest(head + body))
+
+    async def _round_trip(
+        self,
+        origin: Origin,
+        timeout: dict[str, float | None],  # noqa: ASYNC109 (httpx's per-phase timeouts)
+        request: httpx.Request | None,
+        writer: _RequestWriter,
+    ) -> RawAnswer:
         await self._take_slot(request, timeout.get("pool"))
         connection: _Connection | None = None
         try:
             connection = self._reusable(origin) or await self._connect(
                 origin, request, timeout.get("connect")
             )
-            answer = await connection.exchange(request, timeout)
+            answer = await connection.exchange(writer, request, timeout)
         except BaseException:
             if connection is not None:
                 connection.close()
@@ -100,12 +126,7 @@ class RawTransport(httpx.AsyncBaseTransport):
             self._idle.setdefault(origin, []).append(connection)
         else:
             connection.close()
-        return httpx.Response(
-            answer.status,
-            headers=answer.headers,
-            stream=httpx.ByteStream(answer.body),
-            extensions={"http_version": b"HTTP/1.1"},
-        )
+        return answer
 
     async def aclose(self) -> None:
         for connections in self._idle.values():
@@ -113,7 +134,7 @@ class RawTransport(httpx.AsyncBaseTransport):
                 connection.close()
         self._idle.clear()
 
-    async def _take_slot(self, request: httpx.Request, pool_timeout: float | None) -> None:
+    async def _take_slot(self, request: httpx.Request | None, pool_timeout: float | None) -> None:
         if self._slots.locked():
             try:
                 async with asyncio.timeout(pool_timeout):
@@ -139,7 +160,7 @@ class RawTransport(httpx.AsyncBaseTransport):
         return None
 
     async def _connect(
-        self, origin: Origin, request: httpx.Request, connect_timeout: float | None
+        self, origin: Origin, request: httpx.Request | None, connect_timeout: float | None
     ) -> _Connection:
         scheme, host, port = origin
         tls = None
@@ -160,7 +181,9 @@ class RawTransport(httpx.AsyncBaseTransport):
         return connection
 
 
-class _Answer:
+class RawAnswer:
+    """An answer read whole: status, headers as sent, body (not decoded)."""
+
     __slots__ = ("body", "headers", "keep_alive", "status")
 
     def __init__(
@@ -203,46 +226,21 @@ class _Connection(asyncio.Protocol):
 
     async def exchange(
         self,
-        request: httpx.Request,
+        writer: _RequestWriter,
+        request: httpx.Request | None,
         timeout: dict[str, float | None],  # noqa: ASYNC109 (httpx's per-phase timeouts)
-    ) -> _Answer:
+    ) -> RawAnswer:
         self._parser = httptools.HttpResponseParser(self)
         self._headers, self._body = [], []
         self._status, self._head_done, self._complete, self._parse_error = 0, False, False, None
         self._keep_alive = False
-        await self._write_request(request, timeout.get("write"))
+        assert self.transport is not None
+        await writer.write(self, request, timeout.get("write"))
         await self._read_answer(request, timeout.get("read"))
         keep_alive = self._keep_alive and self.usable
-        return _Answer(self._status, self._headers, b"".join(self._body), keep_alive)
+        return RawAnswer(self._status, self._headers, b"".join(self._body), keep_alive)
 
-    async def _write_request(self, request: httpx.Request, write_timeout: float | None) -> None:
-        assert self.transport is not None
-        method = request.method.encode()
-        target = request.url.raw_path
-        lines = [b"%s %s HTTP/1.1\r\n" % (method, target)]
-        lines.extend(b"%s: %s\r\n" % (name, value) for name, value in request.headers.raw)
-        lines.append(b"\r\n")
-        try:
-            content: bytes | None = request.content
-        except httpx.RequestNotRead:
-            content = None
-        if content is not None:
-            self.transport.write(b"".join(lines) + content)
-            await self._drained(request, write_timeout)
-            return
-        self.transport.write(b"".join(lines))
-        chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
-        assert isinstance(request.stream, AsyncIterable)
-        async for chunk in request.stream:
-            if not chunk:
-                continue
-            self.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
-            await self._drained(request, write_timeout)
-        if chunked:
-            self.transport.write(b"0\r\n\r\n")
-        await self._drained(request, write_timeout)
-
-    async def _drained(self, request: httpx.Request, write_timeout: float | None) -> None:
+    async def drained(self, request: httpx.Request | None, write_timeout: float | None) -> None:
         """Waits while the socket's buffer is over its high-water mark."""
         while not self._writable and not self._lost:
             try:
@@ -258,7 +256,7 @@ class _Connection(asyncio.Protocol):
                 f"{type(self._lost_error).__name__}: {self._lost_error}", request=request
             ) from self._lost_error
 
-    async def _read_answer(self, request: httpx.Request, read_timeout: float | None) -> None:
+    async def _read_answer(self, request: httpx.Request | None, read_timeout: float | None) -> None:
         while not self._complete:
             if self._parse_error is not None:
                 raise httpx.RemoteProtocolError(self._parse_error, request=request)
@@ -280,7 +278,7 @@ class _Connection(asyncio.Protocol):
         names = {name.lower() for name, _ in self._headers}
         return b"content-length" not in names and b"transfer-encoding" not in names
 
-    def _ended_early(self, request: httpx.Request) -> httpx.TransportError:
+    def _ended_early(self, request: httpx.Request | None) -> httpx.TransportError:
         if isinstance(self._lost_error, OSError):
             error = self._lost_error
             return httpx.ReadError(f"{type(error).__name__}: {error}", request=request)
@@ -355,6 +353,69 @@ class _Connection(asyncio.Protocol):
         # Asked now: the parser forgets once the callback returns.
         self._keep_alive = self._parser.should_keep_alive()
         self._complete = True
+
+
+class _RequestWriter:
+    """Writes one request on a connection, waiting while its buffer is full."""
+
+    async def write(
+        self, connection: _Connection, request: httpx.Request | None, write_timeout: float | None
+    ) -> None:
+        raise NotImplementedError
+
+
+class _BytesRequest(_RequestWriter):
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def write(
+        self, connection: _Connection, request: httpx.Request | None, write_timeout: float | None
+    ) -> None:
+        assert connection.transport is not None
+        connection.transport.write(self._data)
+        await connection.drained(request, write_timeout)
+
+
+class _HttpxRequest(_RequestWriter):
+    """An httpx request: its headers as httpx built them, its body whole or streamed."""
+
+    def __init__(self, request: httpx.Request) -> None:
+        self._request = request
+
+    async def write(
+        self, connection: _Connection, request: httpx.Request | None, write_timeout: float | None
+    ) -> None:
+        transport = connection.transport
+        assert transport is not None
+        built = self._request
+        lines = [b"%s %s HTTP/1.1\r\n" % (built.method.encode(), built.url.raw_path)]
+        lines.extend(b"%s: %s\r\n" % (name, value) for name, value in built.headers.raw)
+        lines.append(b"\r\n")
+        try:
+            content: bytes | None = built.content
+        except httpx.RequestNotRead:
+            content = None
+        if content is not None:
+            transport.write(b"".join(lines) + content)
+            await connection.drained(request, write_timeout)
+            return
+        transport.write(b"".join(lines))
+        chunked = built.headers.get("transfer-encoding", "").lower() == "chunked"
+        assert isinstance(built.stream, AsyncIterable)
+        async for chunk in built.stream:
+            if not chunk:
+                continue
+            transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+            await connection.drained(request, write_timeout)
+        if chunked:
+            transport.write(b"0\r\n\r\n")
+        await connection.drained(request, write_timeout)
+
+
+def origin_of(url: str) -> Origin:
+    """``(scheme, host, port)`` of an http(s) URL, the key connections are pooled under."""
+    parsed = httpx.URL(url)
+    return parsed.scheme, parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
 def _origin(request: httpx.Request) -> Origin:
