@@ -23,6 +23,7 @@ from smsgateway.api import (
     legacy,
     messages,
     metrics,
+    policies,
     webhooks,
 )
 from smsgateway.api.auth import SECURITY_SCHEMES
@@ -111,6 +112,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     install_problem_handlers(app)
     # Routes are matched in order, one by one: the busiest (sending, Sinch's callbacks) first.
     app.include_router(messages.router)
+    app.include_router(policies.router)
     app.include_router(webhooks.router)
     app.include_router(callbacks.router)
     app.include_router(inbound.router)

@@ -156,6 +156,9 @@ class Settings(BaseSettings):
         default_factory=lambda: sorted(str(kind) for kind in DEFAULT_REFUSED_TYPES)
     )
     destination_policy_mode: Literal["enforce", "monitor"] = "enforce"
+    # Tenants whose API keys may read and change policies at /v1/admin/policies (empty: none;
+    # the CLI `smsgateway policy` always can).
+    policy_admin_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # How long a process keeps the tenants' policies before reading them again.
     policy_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
     # The calendar that spend caps reset on (IANA name).
@@ -315,6 +318,7 @@ class Settings(BaseSettings):
         "blocked_countries",
         "monitored_countries",
         "refused_number_types",
+        "policy_admin_tenants",
         mode="before",
     )
     @classmethod

@@ -309,3 +309,33 @@ async def test_every_policy_change_is_logged_with_who_and_when(
         (False, "test:operator"),
         (True, "test:operator"),
     ]
+
+
+async def test_the_warning_threshold_queues_a_spend_callback_before_the_cap_bites(
+    database_url: str, simulator: RunningSimulator
+) -> None:
+    key = await issue_api_key(database_url, name="otp", tenant="warned")
+    await put_policy(database_url, "warned", {"spend": {"daily_segments": 4, "warn_at": 0.5}})
+    hook = "http://127.0.0.1:9/hook"
+    async with gateway(
+        database_url,
+        simulator,
+        key,
+        callback_signing_secret="s" * 32,
+        callback_allow_private_targets=True,
+    ) as client:
+        codes = [
+            (await send(client, [f"+4670123450{n}"], f"w-{n}", callback_url=hook)).status_code
+            for n in range(5)
+        ]
+    assert codes == [202, 202, 202, 202, 422]
+    connection = await asyncpg.connect(database_url)
+    try:
+        payloads = await connection.fetch(
+            "SELECT payload::text FROM callback_event WHERE payload->>'type' = $1",
+            "spend.threshold_reached",
+        )
+    finally:
+        await connection.close()
+    assert len(payloads) == 1, "raised once, when the second message reached half the cap"
+    assert '"cap": "day_segments"' in payloads[0]["payload"]

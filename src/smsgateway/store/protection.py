@@ -86,7 +86,7 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
 _ENQUEUE_SPEND_EVENT = """
 INSERT INTO callback_event (id, message_id, sequence, url, host, payload)
 SELECT $1, $2, coalesce((SELECT max(sequence) FROM callback_event WHERE message_id = $2), 0) + 1,
-       $3, $4, $5::jsonb || jsonb_build_object('id', $1::uuid, 'created_at', now())
+       $3, $4, $5::text::jsonb || jsonb_build_object('id', $1::uuid, 'created_at', now())
 """
 
 
@@ -262,7 +262,7 @@ async def put_policy(
         if text is not None:
             await connection.execute(
                 "INSERT INTO protection_policy (tenant, api_key_id, policy, updated_by)"
-                " VALUES ($1, $2, $3::jsonb, $4)",
+                " VALUES ($1, $2, $3::text::jsonb, $4)",
                 tenant,
                 api_key_id,
                 text,
@@ -270,7 +270,7 @@ async def put_policy(
             )
         await connection.execute(
             "INSERT INTO protection_policy_change (tenant, api_key_id, policy, changed_by)"
-            " VALUES ($1, $2, $3::jsonb, $4)",
+            " VALUES ($1, $2, $3::text::jsonb, $4)",
             tenant,
             api_key_id,
             text,
