@@ -329,7 +329,7 @@ def parse_velocity(document: Mapping[str, object] | None) -> VelocityLimits:
         if document.get("prefix_digits_dropped") is None
         else _required_int(document, "prefix_digits_dropped", "velocity", 0),
         burst=_number(document, "burst", "velocity", 1.0, minimum=1.0),
-        window_seconds=_number(document, "window_seconds", "velocity", 3600.0, minimum=1.0),
+        window_seconds=_window(document),
     )
 
 
@@ -398,6 +398,20 @@ def _number(
             f"{section}.{key} must be a number from {minimum}.", field=f"{section}.{key}"
         )
     return float(value)
+
+
+MAX_WINDOW_SECONDS = 31 * 86400
+"""A velocity window of at most 31 days, so a counter idle for 62 is empty (retention)."""
+
+
+def _window(document: Mapping[str, object]) -> float:
+    window = _number(document, "window_seconds", "velocity", 3600.0, minimum=1.0)
+    if window > MAX_WINDOW_SECONDS:
+        raise InvalidPolicy(
+            f"velocity.window_seconds is at most {MAX_WINDOW_SECONDS} (31 days).",
+            field="velocity.window_seconds",
+        )
+    return window
 
 
 def _optional_decimal(document: Mapping[str, object], key: str) -> Decimal | None:

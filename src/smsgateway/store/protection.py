@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -191,6 +191,26 @@ async def _enqueue_spend_events(
             target_host(item.callback_url),
             json.dumps(payload),
         )
+
+
+COUNTER_IDLE = timedelta(days=62)
+"""A counter untouched this long is empty: every spend period has ended (a month is at most
+31 days) and every velocity window (at most 31 days) has drained."""
+
+_DELETE_IDLE_COUNTERS = """
+DELETE FROM protection_counter
+WHERE key IN (SELECT key FROM protection_counter
+              WHERE updated_at < now() - $1::interval
+              LIMIT $2
+              FOR UPDATE SKIP LOCKED)
+"""
+
+
+async def delete_idle_counters(connection: Connection, *, limit: int) -> int:
+    """Deletes up to ``limit`` counters idle for ``COUNTER_IDLE`` (the retention sweep's step):
+    past days and months, and velocity buckets of prefixes nobody sends to any more."""
+    status = await connection.execute(_DELETE_IDLE_COUNTERS, COUNTER_IDLE, limit)
+    return int(status.split()[-1])
 
 
 # -- Policies ---------------------------------------------------------------------------------
