@@ -182,3 +182,17 @@ def test_velocity_limits_left_unset_do_not_loosen_a_tenants() -> None:
     tenant = VelocityLimits(per_prefix=5, window_seconds=60)
     assert tenant.narrowed_by(VelocityLimits()) == tenant
     assert tenant.narrowed_by(VelocityLimits(per_prefix=2)).per_prefix == 2
+
+
+def test_a_money_cap_refuses_the_message_that_would_pass_it() -> None:
+    caps = SpendCaps(daily_amount=Decimal("1.00"))
+    zone = ZoneInfo("UTC")
+    ledger = Ledger(NOW, {})
+    outcomes = []
+    for cost in ("0.40", "0.40", "0.40", "0.20"):
+        draws = spend_draws(
+            caps, tenant="t", now=NOW, time_zone=zone, segments=1, amount=Decimal(cost)
+        )
+        outcomes.append(decide(ledger, draws).passed)
+    assert outcomes == [True, True, False, True]
+    assert ledger.states["spend:t:2026-12-03:day_amount"].amount == Decimal("1.00")
