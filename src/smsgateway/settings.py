@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse as parse_rate_limit
 from pydantic import (
@@ -24,6 +25,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from smsgateway.domain.destination_policy import (
+    DEFAULT_REFUSED_TYPES,
+    parse_countries,
+    parse_number_types,
+)
 from smsgateway.domain.errors import DomainError
 from smsgateway.domain.opt_out import (
     DEFAULT_HELP_KEYWORDS,
@@ -139,6 +145,26 @@ class Settings(BaseSettings):
     # A JSON price table ({"currency", "prices": {calling code: price per segment}}) for
     # cost estimates; unset: no estimate.
     price_table_file: Path | None = None
+
+    # Destination policy for tenants with none of their own (`smsgateway policy set`):
+    # ISO 3166 alpha-2 lists, comma-separated. Allowed empty: every country not blocked.
+    # Monitored countries are sent to and recorded. Refused number types default to the
+    # ranges SMS pumping aims at (domain/destination_policy.py); `monitor` mode refuses
+    # nothing and records what it would have refused.
+    allowed_countries: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    blocked_countries: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    monitored_countries: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    refused_number_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: sorted(str(kind) for kind in DEFAULT_REFUSED_TYPES)
+    )
+    destination_policy_mode: Literal["enforce", "monitor"] = "enforce"
+    # Tenants whose API keys may read and change policies at /v1/admin/policies (empty: none;
+    # the CLI `smsgateway policy` always can).
+    policy_admin_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # How long a process keeps the tenants' policies before reading them again.
+    policy_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # The calendar that spend caps reset on (IANA name).
+    spend_time_zone: str = "UTC"
 
     # The outbox dispatcher: runs inside `serve` unless off (then run `smsgateway worker`).
     dispatcher: Literal["on", "off"] = "on"
@@ -290,7 +316,16 @@ class Settings(BaseSettings):
         return value.upper() if info.field_name == "log_level" else value.strip().lower()
 
     @field_validator(
-        "allowed_senders", "opt_out_keywords", "opt_in_keywords", "help_keywords", mode="before"
+        "allowed_senders",
+        "opt_out_keywords",
+        "opt_in_keywords",
+        "help_keywords",
+        "allowed_countries",
+        "blocked_countries",
+        "monitored_countries",
+        "refused_number_types",
+        "policy_admin_tenants",
+        mode="before",
     )
     @classmethod
     def _split_lists(cls, value: object) -> object:
@@ -331,6 +366,33 @@ class Settings(BaseSettings):
                 "SMSGW_CALLBACK_SIGNING_SECRETS to a whsec_ secret (`smsgateway "
                 "callback-secret` makes one) and unset this"
             )
+        return value
+
+    @field_validator("allowed_countries", "blocked_countries", "monitored_countries")
+    @classmethod
+    def _check_countries(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        try:
+            return sorted(parse_countries(value, field=str(info.field_name)))
+        except DomainError as exc:
+            raise ValueError(exc.message) from None
+
+    @field_validator("refused_number_types")
+    @classmethod
+    def _check_number_types(cls, value: list[str]) -> list[str]:
+        try:
+            return sorted(str(kind) for kind in parse_number_types(value, field="types"))
+        except DomainError as exc:
+            raise ValueError(exc.message) from None
+
+    @field_validator("spend_time_zone")
+    @classmethod
+    def _check_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone (e.g. Europe/Stockholm)"
+            ) from None
         return value
 
     @field_validator("default_region", mode="before")

@@ -301,12 +301,16 @@ def message_out(message: MessageRecord | NewMessage, *, with_events: bool = Fals
     responses=problem_responses(401, 413, 422, 429),
     openapi_extra=AUTHENTICATED,
 )
-async def preview_message(message: MessageIn, _: CurrentKey, request: Request) -> PreviewOut:
+async def preview_message(message: MessageIn, key: CurrentKey, request: Request) -> PreviewOut:
     """Checks a message exactly as sending would and says what would happen. Nothing is stored
     or sent. Refused recipients are listed with their reasons; a body that cannot be sent, or a
     request that is malformed, is a 422 problem naming each failing field (`sender_required`
-    on `from` when sending would have no sender, as for `POST /v1/messages`)."""
-    return preview_out(draft_message(draft_request(message), state_of(request).policy))
+    on `from` when sending would have no sender, as for `POST /v1/messages`). Recipients the
+    caller's destination policy refuses are listed with `country_not_allowed` or
+    `number_type_not_allowed`; velocity limits and spend caps are decided when sending."""
+    state = state_of(request)
+    destinations = (await state.policies.policy_for(key)).destinations
+    return preview_out(draft_message(draft_request(message), state.policy, destinations))
 
 
 def draft_request(message: MessageIn) -> DraftRequest:

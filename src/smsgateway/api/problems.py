@@ -220,6 +220,7 @@ async def _on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
         exc.message,
         errors=domain_problem_fields(exc),
         instance=_instance(request),
+        headers=None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)},
     )
 
 
