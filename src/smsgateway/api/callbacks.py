@@ -83,6 +83,7 @@ def refuse_callback_url(url: str, policy: CallbackPolicy) -> None:
 
 @router.get(
     "/{message_id}/callbacks",
+    operation_id="listMessageCallbacks",
     summary="A message's status-callback events with every delivery attempt",
     responses=problem_responses(401, 404, 429, 503),
     openapi_extra=AUTHENTICATED,
@@ -97,6 +98,7 @@ async def list_callbacks(message_id: UUID, key: CurrentKey, pool: PoolDep) -> Ca
 
 @router.post(
     "/{message_id}/callbacks/{event_id}/replay",
+    operation_id="replayMessageCallback",
     status_code=202,
     summary="Send a delivered or failed callback event again",
     responses=problem_responses(401, 404, 409, 429, 503),

@@ -32,7 +32,9 @@ class TutorialHealthOut(BaseModel):
     uptime: float = Field(description="Seconds since the process started.", examples=[42.5])
 
 
-@router.get("/healthz", summary="Liveness: the process answers (no I/O)")
+@router.get(
+    "/healthz", operation_id="getLiveness", summary="Liveness: the process answers (no I/O)"
+)
 async def healthz() -> LivenessOut:
     """Answers 200 while the event loop runs; checks nothing else, so it never flaps."""
     return LivenessOut(status="ok")
@@ -40,6 +42,7 @@ async def healthz() -> LivenessOut:
 
 @router.get(
     "/readyz",
+    operation_id="getReadiness",
     summary="Readiness: database reachable and schema at head",
     responses=problem_responses(503),
 )
@@ -54,7 +57,9 @@ async def readyz(state: StateDep) -> ReadinessOut:
     return ReadinessOut(status="ready", database=readiness.reason, sinch=state.sinch_mode)
 
 
-@router.get("/health", summary="The Express tutorial's health check")
+@router.get(
+    "/health", operation_id="getTutorialHealth", summary="The Express tutorial's health check"
+)
 async def health(state: StateDep) -> TutorialHealthOut:
     """Same shape as the tutorial's ``GET /health``: status, ISO timestamp, uptime in seconds."""
     return TutorialHealthOut(

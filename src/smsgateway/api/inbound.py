@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.deps import PoolDep, state_of
@@ -57,7 +58,13 @@ class OptOutIn(BaseModel):
     @field_validator("msisdn")
     @classmethod
     def _e164(cls, value: str) -> str:
-        return _e164(value)
+        try:
+            return _e164(value)
+        except ValueError as exc:
+            # The code the path's number gets too: the same fault, the same code.
+            raise PydanticCustomError(
+                "invalid_phone_number", "{reason}", {"reason": str(exc)}
+            ) from exc
 
 
 class OptOutOut(BaseModel):
@@ -78,6 +85,7 @@ class OptOutPage(BaseModel):
 
 @router.get(
     "/v1/inbound-messages",
+    operation_id="listInboundMessages",
     summary="Inbound messages, newest first, with filters and a cursor",
     responses=problem_responses(401, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
@@ -125,6 +133,7 @@ async def list_inbound_messages(
 
 @router.get(
     "/v1/opt-outs",
+    operation_id="listOptOuts",
     summary="Numbers opted out now, most recent first",
     responses=problem_responses(401, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
@@ -150,6 +159,7 @@ async def list_opt_outs(
 
 @router.get(
     "/v1/opt-outs/{msisdn}",
+    operation_id="getOptOut",
     summary="Whether a number is opted out",
     responses=problem_responses(401, 404, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
@@ -169,6 +179,7 @@ async def get_opt_out(
 
 @router.post(
     "/v1/opt-outs",
+    operation_id="createOptOut",
     status_code=201,
     summary="Opt a number out: no later message is sent to it",
     responses=problem_responses(401, 422, 429, 503),
@@ -185,6 +196,7 @@ async def add_opt_out(
 
 @router.delete(
     "/v1/opt-outs/{msisdn}",
+    operation_id="deleteOptOut",
     status_code=204,
     summary="Lift a number's opt-out",
     responses=problem_responses(401, 404, 422, 429, 503),

@@ -29,6 +29,7 @@ _REQUEST_EXAMPLE = {"recipient": "+46701234567", "message": "Hello from Sinch!"}
 
 @router.get(
     "/",
+    operation_id="getTutorialRoot",
     summary="Says the gateway is running (as the tutorial's GET /)",
     response_class=PlainTextResponse,
 )
@@ -39,6 +40,7 @@ async def root() -> PlainTextResponse:
 
 @router.post(
     "/send-sms",
+    operation_id="sendSms",
     summary="The tutorial's endpoint: send one SMS and wait until Sinch has it",
     responses={
         200: {

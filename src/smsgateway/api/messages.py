@@ -58,6 +58,7 @@ router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
 @router.post(
     "",
+    operation_id="sendMessage",
     status_code=202,
     response_model=MessageOut,
     summary="Send a message: stored durably, then handed to Sinch by the dispatcher",
@@ -98,6 +99,7 @@ async def send_message(
 
 @router.get(
     "/{message_id}",
+    operation_id="getMessage",
     summary="A message with each recipient's status and its event history",
     responses=problem_responses(401, 404, 429, 503),
     openapi_extra=AUTHENTICATED,
@@ -112,6 +114,7 @@ async def get_message(message_id: UUID, key: CurrentKey, pool: PoolDep) -> Messa
 
 @router.get(
     "",
+    operation_id="listMessages",
     summary="The tenant's messages, newest first, with filters and a cursor",
     responses=problem_responses(401, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
@@ -153,6 +156,7 @@ async def list_messages(
 
 @router.post(
     "/{message_id}/cancel",
+    operation_id="cancelMessage",
     summary="Cancel a queued or scheduled message",
     responses=problem_responses(401, 404, 409, 429, 503),
     openapi_extra=AUTHENTICATED,
@@ -263,6 +267,7 @@ def message_out(message: MessageRecord | NewMessage, *, with_events: bool = Fals
 
 @router.post(
     "/preview",
+    operation_id="previewMessage",
     summary="Preview a message: recipients, encoding, parts and cost, without sending",
     responses=problem_responses(401, 413, 422, 429),
     openapi_extra=AUTHENTICATED,

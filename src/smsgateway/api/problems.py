@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from functools import cache
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
+from smsgateway.api.problem_catalogue import FIELD_CODES, PROBLEM_CODES, PROBLEM_KINDS, field_code
 from smsgateway.domain.errors import DomainError, ParametersRefused, RecipientsRefused
 from smsgateway.observability.logging import request_id_var
 from smsgateway.observability.outage import DATABASE_OUTAGE
@@ -49,22 +49,54 @@ _CODE_BY_STATUS = {
 class ProblemField(BaseModel):
     """One failing input: where it is, what rule it broke, and a sentence for a person."""
 
-    field: str = Field(examples=["body.to.0"])
-    code: str = Field(examples=["missing"])
+    field: str = Field(
+        description="Where: `body.<path>`, `query.<name>`, `path.<name>` or `header.<name>`.",
+        examples=["body.to.0"],
+    )
+    # A str in Python so that answering never fails on a code; the schema lists the catalogue.
+    code: str = Field(
+        description="The rule broken; one of the catalogue's field codes (see /problems).",
+        examples=["required"],
+        json_schema_extra={"enum": list(FIELD_CODES)},
+    )
     message: str = Field(examples=["Field required"])
 
 
 class Problem(BaseModel):
     """An RFC 9457 problem document with the gateway's extension members."""
 
-    type: str = Field(examples=["/problems/validation_error"])
-    title: str = Field(examples=["Unprocessable Content"])
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    type: str = Field(
+        description="`/problems/<code>`: GET it for the code's meaning and status.",
+        examples=["/problems/validation_error"],
+    )
+    title: str = Field(
+        description="The status's reason phrase.", examples=["Unprocessable Content"]
+    )
     status: int = Field(examples=[422])
-    detail: str = Field(examples=["body.to.0: Field required"])
-    code: str = Field(examples=["validation_error"])
-    errors: list[ProblemField] = Field(default_factory=list)
-    request_id: str | None = Field(default=None, examples=["9f1c2e7a5b3d4c1e8f0a6b2d4c8e1f3a"])
-    instance: str | None = Field(default=None, examples=["/v1/messages"])
+    detail: str = Field(
+        description="A sentence for a person about this occurrence.",
+        examples=["body.to.0: Field required"],
+    )
+    code: str = Field(
+        description="Stable machine code; the catalogue at /problems lists each with its status.",
+        examples=["validation_error"],
+        json_schema_extra={"enum": list(PROBLEM_CODES)},
+    )
+    errors: list[ProblemField] = Field(
+        default_factory=list, description="Each failing input; empty when no field is at fault."
+    )
+    request_id: str = Field(
+        default="",
+        description="The request's id, as in the `X-Request-ID` header.",
+        examples=["9f1c2e7a5b3d4c1e8f0a6b2d4c8e1f3a"],
+    )
+    instance: str | None = Field(
+        default=None,
+        description="The request's path; null when refused before routing (413, 431).",
+        examples=["/v1/messages"],
+    )
 
 
 class ProblemError(Exception):
@@ -110,7 +142,7 @@ def build_problem(
         detail=detail,
         code=code,
         errors=list(errors),
-        request_id=request_id_var.get(),
+        request_id=request_id_var.get() or "",
         instance=instance,
     ).model_dump()
     if extra:
@@ -167,7 +199,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = [_field_error(error) for error in exc.errors()]
-    if any(error.code == "json_invalid" for error in errors):
+    if any(error.code == "malformed_json" for error in errors):
         return problem_response(
             400,
             "malformed_json",
@@ -176,9 +208,10 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
             instance=_instance(request),
         )
     detail = "; ".join(f"{error.field}: {error.message}" for error in errors[:5])
-    # A schema check that is a domain rule (empty_body, invalid_character) keeps its own code.
+    # One rule with a problem code of its own (empty_body, invalid_phone_number) gives the
+    # answer that code, as when the domain refuses it; the same fault, the same code.
     codes = {error.code for error in errors}
-    code = codes.pop() if len(codes) == 1 and codes <= _domain_codes() else "validation_error"
+    code = codes.pop() if len(codes) == 1 and codes <= _UNPROCESSABLE_CODES else "validation_error"
     return problem_response(422, code, detail, errors=errors, instance=_instance(request))
 
 
@@ -228,7 +261,9 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResp
 
 
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    code = _CODE_BY_STATUS.get(exc.status_code, "http_error")
+    code = _CODE_BY_STATUS.get(
+        exc.status_code, "internal_error" if exc.status_code >= 500 else "bad_request"
+    )
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail else _title(exc.status_code)
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"There is nothing at {_instance(request)}."
@@ -264,20 +299,16 @@ def _field_error(error: Any) -> ProblemField:
     location = [str(part) for part in error.get("loc", ())]
     return ProblemField(
         field=".".join(location) or "body",
-        code=str(error.get("type", "invalid")),
+        code=field_code(str(error.get("type", "invalid"))),
         message=str(error.get("msg", "Invalid value")),
     )
 
 
-@cache
-def _domain_codes() -> frozenset[str]:
-    codes: set[str] = set()
-    pending: list[type[DomainError]] = [DomainError]
-    while pending:
-        kind = pending.pop()
-        codes.add(kind.default_code)
-        pending.extend(kind.__subclasses__())
-    return frozenset(codes)
+_UNPROCESSABLE_CODES = frozenset(
+    code
+    for code, kind in PROBLEM_KINDS.items()
+    if kind.status == 422 and code != "validation_error"
+)
 
 
 def _title(status: int) -> str:

@@ -72,6 +72,7 @@ CallbackReceiptOut = Annotated[ReportReceiptOut | InboundReceiptOut, Field(discr
 
 @router.post(
     "",
+    operation_id="receiveSinchCallback",
     summary="Everything Sinch posts: delivery reports of every kind and inbound messages",
     response_model=CallbackReceiptOut,
     responses=_RESPONSES,
@@ -89,6 +90,7 @@ async def receive_sinch_callback(request: Request) -> Response:
 
 @router.post(
     "/delivery-reports",
+    operation_id="receiveSinchCallbackAtDeliveryReports",
     summary="Alias of POST /webhooks/sinch (accepts every kind)",
     response_model=CallbackReceiptOut,
     responses=_RESPONSES,
@@ -106,6 +108,7 @@ async def receive_delivery_report_at_secret(path_secret: str, request: Request) 
 
 @router.post(
     "/inbound",
+    operation_id="receiveSinchCallbackAtInbound",
     summary="Alias of POST /webhooks/sinch (accepts every kind)",
     response_model=CallbackReceiptOut,
     responses=_RESPONSES,
