@@ -9,11 +9,12 @@ from typing import Literal
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, Field, JsonValue
+from pydantic import AwareDatetime, Field, JsonValue
 
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.deps import PoolDep
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
+from smsgateway.api.schemas import ResponseModel
 from smsgateway.domain.callback_targets import TargetRefusal
 from smsgateway.services import callbacks as service
 from smsgateway.services.callbacks import NOT_CONFIGURED, CallbackPolicy
@@ -31,7 +32,7 @@ _REFUSALS = {
 }
 
 
-class CallbackAttemptOut(BaseModel):
+class CallbackAttemptOut(ResponseModel):
     attempt: int = Field(description="1 for the first POST of the event.", examples=[1])
     outcome: Literal["delivered", "retry", "failed"]
     status_code: int | None = Field(description="The receiver's answer; null if none came.")
@@ -40,7 +41,7 @@ class CallbackAttemptOut(BaseModel):
     attempted_at: AwareDatetime
 
 
-class CallbackEventOut(BaseModel):
+class CallbackEventOut(ResponseModel):
     """One status callback event: what is (re)sent, where, and how it went."""
 
     id: UUID = Field(description="Stable; also sent as `Smsgateway-Event-Id`.")
@@ -59,11 +60,11 @@ class CallbackEventOut(BaseModel):
     attempt_log: list[CallbackAttemptOut]
 
 
-class CallbackEventList(BaseModel):
+class CallbackEventList(ResponseModel):
     items: list[CallbackEventOut]
 
 
-class CallbackReplayOut(BaseModel):
+class CallbackReplayOut(ResponseModel):
     id: UUID
     status: Literal["pending"] = "pending"
 

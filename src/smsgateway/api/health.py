@@ -7,26 +7,27 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from smsgateway.api.deps import StateDep
 from smsgateway.api.problems import ProblemError, problem_responses
+from smsgateway.api.schemas import ResponseModel
 from smsgateway.services.readiness import check_readiness
 
 router = APIRouter(tags=["health"])
 
 
-class LivenessOut(BaseModel):
+class LivenessOut(ResponseModel):
     status: Literal["ok"] = Field(examples=["ok"])
 
 
-class ReadinessOut(BaseModel):
+class ReadinessOut(ResponseModel):
     status: Literal["ready"] = Field(examples=["ready"])
     database: str = Field(examples=["reachable, schema at 20261126_initial"])
     sinch: str = Field(examples=["simulator (no Sinch credentials configured)"])
 
 
-class TutorialHealthOut(BaseModel):
+class TutorialHealthOut(ResponseModel):
     status: Literal["healthy"] = Field(examples=["healthy"])
     timestamp: datetime = Field(examples=["2026-11-26T10:00:00.000Z"])
     uptime: float = Field(description="Seconds since the process started.", examples=[42.5])

@@ -7,7 +7,7 @@ may read them, and an opt-out applies to every later message, whoever sends it.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
@@ -17,19 +17,19 @@ from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.deps import PoolDep, state_of
 from smsgateway.api.pagination import decode_cursor, decode_uuid_cursor, encode_cursor
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
-from smsgateway.api.schemas import StorableStr
+from smsgateway.api.schemas import ResponseModel, StorableStr
 from smsgateway.domain.errors import DomainError
 from smsgateway.domain.phone import parse_phone_number
 from smsgateway.services.inbound import find_inbound
 from smsgateway.store.inbound import InboundFilter, InboundRecord
-from smsgateway.store.opt_outs import OptOutRecord
+from smsgateway.store.opt_outs import OptOutRecord, OptOutSource
 
 router = APIRouter(tags=["inbound"])
 
 Keyword = Literal["opt_out", "opt_in", "help"]
 
 
-class InboundMessageOut(BaseModel):
+class InboundMessageOut(ResponseModel):
     id: uuid.UUID
     sinch_id: str = Field(examples=["01FC66621VHDBN119Z8PMV1QPU"])
     type: str = Field(examples=["mo_text"])
@@ -44,7 +44,7 @@ class InboundMessageOut(BaseModel):
     created_at: AwareDatetime
 
 
-class InboundMessagePage(BaseModel):
+class InboundMessagePage(ResponseModel):
     items: list[InboundMessageOut]
     next: str | None = Field(
         None, description="Pass as `cursor` for the next page; null at the end."
@@ -67,9 +67,11 @@ class OptOutIn(BaseModel):
             ) from exc
 
 
-class OptOutOut(BaseModel):
+class OptOutOut(ResponseModel):
     msisdn: str = Field(examples=["+46701234567"])
-    source: str = Field(examples=["inbound"], description="inbound (a keyword) or api.")
+    source: OptOutSource = Field(
+        examples=["inbound"], description="inbound (a keyword the subscriber sent) or api."
+    )
     keyword: str | None = Field(None, examples=["STOP"])
     inbound_id: uuid.UUID | None = None
     note: str | None = None
@@ -78,9 +80,11 @@ class OptOutOut(BaseModel):
     updated_at: AwareDatetime
 
 
-class OptOutPage(BaseModel):
+class OptOutPage(ResponseModel):
     items: list[OptOutOut]
-    next: str | None = None
+    next: str | None = Field(
+        None, description="Pass as `cursor` for the next page; null at the end."
+    )
 
 
 @router.get(
@@ -234,7 +238,7 @@ def _inbound_out(record: InboundRecord) -> InboundMessageOut:
 def _opt_out_out(record: OptOutRecord) -> OptOutOut:
     return OptOutOut(
         msisdn=record.msisdn,
-        source=record.source,
+        source=cast(OptOutSource, record.source),
         keyword=record.keyword,
         inbound_id=record.inbound_id,
         note=record.note,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal, cast
+from typing import Annotated, cast
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -31,6 +31,8 @@ from smsgateway.api.schemas import (
     ReplacementOut,
     SenderOut,
 )
+from smsgateway.domain.phone import PhoneRefusal
+from smsgateway.domain.status import MessageStatus, RecipientStatus
 from smsgateway.services import messages as messages_service
 from smsgateway.services.accept import AcceptRequest, fingerprint
 from smsgateway.services.drafting import DraftRequest, MessageDraft, draft_message
@@ -40,18 +42,6 @@ from smsgateway.store.messages import (
     NewMessage,
     NotCancellableError,
 )
-
-MessageStatus = Literal[
-    "queued",
-    "scheduled",
-    "submitted",
-    "delivered",
-    "partially_delivered",
-    "failed",
-    "rejected",
-    "expired",
-    "cancelled",
-]
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
@@ -221,13 +211,13 @@ def message_out(message: MessageRecord | NewMessage, *, with_events: bool = Fals
         message = message.as_stored()
     return MessageOut(
         id=message.id,
-        status=message.status,
+        status=MessageStatus(message.status),
         status_code=message.status_code,
         status_detail=message.status_detail,
         recipients=[
             MessageRecipientOut(
                 to=recipient.msisdn,
-                status=recipient.status,
+                status=RecipientStatus(recipient.status),
                 code=recipient.sinch_code,
                 status_at=recipient.status_at,
                 updated_at=recipient.updated_at,
@@ -303,13 +293,16 @@ def preview_out(draft: MessageDraft) -> PreviewOut:
                 input=accepted.raw,
                 e164=accepted.number.e164,
                 region=accepted.number.region,
-                type=str(accepted.number.number_type),
+                type=accepted.number.number_type,
             )
             for accepted in recipients.accepted
         ],
         refused=[
             RefusedRecipientOut(
-                index=refused.index, input=refused.raw, code=refused.code, message=refused.message
+                index=refused.index,
+                input=refused.raw,
+                code=PhoneRefusal(refused.code),
+                message=refused.message,
             )
             for refused in recipients.refused
         ],
@@ -325,7 +318,7 @@ def preview_out(draft: MessageDraft) -> PreviewOut:
         duplicates_removed=recipients.duplicates_removed,
         sender=None
         if draft.sender is None
-        else SenderOut(value=draft.sender.value, kind=str(draft.sender.kind)),
+        else SenderOut(value=draft.sender.value, kind=draft.sender.kind),
         text=draft.body.text,
         encoding=segmentation.encoding.value,
         segments=segmentation.segments,

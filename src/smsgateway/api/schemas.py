@@ -20,8 +20,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from smsgateway.domain.errors import DomainError
+from smsgateway.domain.phone import NumberType, PhoneRefusal, SenderKind
 from smsgateway.domain.recipients import MAX_RECIPIENTS
 from smsgateway.domain.segments import validate_body
+from smsgateway.domain.status import MessageStatus, RecipientStatus
 from smsgateway.domain.text import find_unstorable, is_plausible_instant
 
 DeliveryReportMode = Literal["none", "summary", "full", "per_recipient", "per_recipient_final"]
@@ -53,12 +55,20 @@ def _plausible(value: datetime) -> datetime:
 StorableStr = Annotated[str, AfterValidator(_storable)]
 PlausibleDatetime = Annotated[AwareDatetime, AfterValidator(_plausible)]
 
+# Accepted as shipped (Swagger's "Try it out" on `make run`): no `from`, which only the
+# operator's allowed senders may fill, so the default sender is used.
 _EXAMPLE_REQUEST: dict[str, JsonValue] = {
     "to": ["+46701234567", "+12025550143"],
     "body": "Your code is 123456",
-    "from": "+12025550123",
     "client_reference": "order-4711",
 }
+
+
+class ResponseModel(BaseModel):
+    """An answer's model: every field is always sent, so the schema marks every one required
+    (nullable where null occurs), and typed clients get no `None` that never comes."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
 
 class MessageIn(BaseModel):
@@ -138,40 +148,40 @@ class MessageIn(BaseModel):
         return value
 
 
-class RecipientOut(BaseModel):
+class RecipientOut(ResponseModel):
     index: int = Field(description="Position in the request's `to`.", examples=[0])
     input: str = Field(examples=["(202) 555-0143"])
     e164: str = Field(examples=["+12025550143"])
     region: str = Field(examples=["US"])
-    type: str = Field(examples=["mobile"])
+    type: NumberType = Field(examples=["mobile"])
 
 
-class RefusedRecipientOut(BaseModel):
+class RefusedRecipientOut(ResponseModel):
     index: int = Field(examples=[2])
     input: str = Field(examples=["12345"])
-    code: str = Field(examples=["too_short"])
+    code: PhoneRefusal = Field(examples=["too_short"])
     message: str = Field(examples=["The number at index 2 is too short."])
 
 
-class DuplicateRecipientOut(BaseModel):
+class DuplicateRecipientOut(ResponseModel):
     index: int = Field(examples=[1])
     input: str = Field(examples=["+1 202 555 0143"])
     e164: str = Field(examples=["+12025550143"])
     first_index: int = Field(examples=[0])
 
 
-class SenderOut(BaseModel):
+class SenderOut(ResponseModel):
     value: str = Field(examples=["+12025550123"])
-    kind: str = Field(examples=["number"])
+    kind: SenderKind = Field(examples=["number"])
 
 
-class ReplacementOut(BaseModel):
+class ReplacementOut(ResponseModel):
     position: int = Field(description="Index in the original body.", examples=[4])
     original: str = Field(examples=["\u2019"])
     replacement: str = Field(examples=["'"])
 
 
-class CountryCostOut(BaseModel):
+class CountryCostOut(ResponseModel):
     country_code: int = Field(examples=[46])
     recipients: int = Field(examples=[1])
     segments: int = Field(examples=[1])
@@ -179,7 +189,7 @@ class CountryCostOut(BaseModel):
     cost: Decimal | None = Field(examples=["0.0450"])
 
 
-class CostOut(BaseModel):
+class CostOut(ResponseModel):
     currency: str = Field(examples=["EUR"])
     total: Decimal = Field(description="The known costs only.", examples=["0.0525"])
     complete: bool = Field(description="Whether every recipient's country has a price.")
@@ -187,7 +197,7 @@ class CostOut(BaseModel):
     unknown_country_codes: list[int] = Field(examples=[[998]])
 
 
-class PreviewOut(BaseModel):
+class PreviewOut(ResponseModel):
     """What sending would do: to whom, how encoded, how many parts, at what cost."""
 
     recipients: list[RecipientOut]
@@ -212,15 +222,15 @@ class PreviewOut(BaseModel):
     )
 
 
-class MessageRecipientOut(BaseModel):
+class MessageRecipientOut(ResponseModel):
     to: str = Field(examples=["+46701234567"])
-    status: str = Field(examples=["queued"])
+    status: RecipientStatus = Field(examples=["queued"])
     code: int | None = Field(default=None, description="Sinch's status code, when reported.")
     status_at: AwareDatetime | None = Field(default=None, description="When Sinch saw this status.")
     updated_at: AwareDatetime
 
 
-class MessageEventOut(BaseModel):
+class MessageEventOut(ResponseModel):
     id: int
     kind: str = Field(examples=["accepted"])
     recipient: str | None = None
@@ -230,15 +240,11 @@ class MessageEventOut(BaseModel):
     occurred_at: AwareDatetime
 
 
-class MessageOut(BaseModel):
+class MessageOut(ResponseModel):
     """A message as the gateway holds it."""
 
     id: UUID = Field(examples=["019ac7f1-6e2b-7c3a-9d41-2f5e8b1a0c77"])
-    status: str = Field(
-        description="queued, scheduled, submitted, delivered, partially_delivered, failed, "
-        "rejected, expired or cancelled.",
-        examples=["queued"],
-    )
+    status: MessageStatus = Field(examples=["queued"])
     status_code: str | None = Field(default=None, description="Why it was rejected or failed.")
     status_detail: str | None = None
     recipients: list[MessageRecipientOut]
@@ -261,6 +267,8 @@ class MessageOut(BaseModel):
     )
 
 
-class MessagePage(BaseModel):
+class MessagePage(ResponseModel):
     items: list[MessageOut]
-    next: str | None = Field(description="Cursor for the next (older) page; null at the end.")
+    next: str | None = Field(
+        description="Pass as `cursor` for the next (older) page; null at the end."
+    )

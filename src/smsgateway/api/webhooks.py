@@ -16,10 +16,12 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from smsgateway.api.deps import state_of
 from smsgateway.api.problems import ProblemError, problem_responses
+from smsgateway.api.schemas import ResponseModel
+from smsgateway.domain.opt_out import KeywordKind
 from smsgateway.observability.report_metrics import WEBHOOK_AUTH_REFUSALS
 from smsgateway.services.delivery_reports import UnreadablePayloadError
 from smsgateway.services.sinch_callbacks import (
@@ -27,6 +29,7 @@ from smsgateway.services.sinch_callbacks import (
     CallbackReceipt,
     callback_body_schema,
 )
+from smsgateway.store.report_ledger import ReportOutcome
 
 router = APIRouter(prefix="/webhooks/sinch", tags=["webhooks"])
 
@@ -44,11 +47,11 @@ _SINCH_JSON_BODY = {
 }
 
 
-class ReportReceiptOut(BaseModel):
+class ReportReceiptOut(ResponseModel):
     """What the gateway did with a delivery report (Sinch only looks at the status code)."""
 
     kind: Literal["delivery_report"]
-    outcome: str = Field(
+    outcome: ReportOutcome = Field(
         examples=["applied"],
         description="applied, unchanged, duplicate, unknown_batch (kept until the batch is "
         "known) or unprocessable (kept for operators).",
@@ -57,13 +60,13 @@ class ReportReceiptOut(BaseModel):
     changed: int = Field(0, description="Recipients whose status or details changed.")
 
 
-class InboundReceiptOut(BaseModel):
+class InboundReceiptOut(ResponseModel):
     """What the gateway did with an inbound message."""
 
     kind: Literal["inbound"]
     id: uuid.UUID | None = None
     duplicate: bool = False
-    keyword: str | None = Field(None, examples=["opt_out"])
+    keyword: KeywordKind | None = Field(None, examples=["opt_out"])
     opted_out: bool | None = None
 
 
