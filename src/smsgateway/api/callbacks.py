@@ -5,16 +5,16 @@ Also the accept-time check of a message's ``callback_url`` (``refuse_callback_ur
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import AwareDatetime, Field, JsonValue
 
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.deps import PoolDep
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
-from smsgateway.api.schemas import ResponseModel
+from smsgateway.api.schemas import MessageIdPath, ResponseModel
 from smsgateway.domain.callback_targets import TargetRefusal
 from smsgateway.services import callbacks as service
 from smsgateway.services.callbacks import NOT_CONFIGURED, CallbackPolicy
@@ -89,7 +89,9 @@ def refuse_callback_url(url: str, policy: CallbackPolicy) -> None:
     responses=problem_responses(401, 404, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
-async def list_callbacks(message_id: UUID, key: CurrentKey, pool: PoolDep) -> CallbackEventList:
+async def list_callbacks(
+    message_id: MessageIdPath, key: CurrentKey, pool: PoolDep
+) -> CallbackEventList:
     """In sequence order; another tenant's message is a 404."""
     events = await service.list_callbacks(pool, key.tenant, message_id)
     if events is None:
@@ -106,7 +108,10 @@ async def list_callbacks(message_id: UUID, key: CurrentKey, pool: PoolDep) -> Ca
     openapi_extra=AUTHENTICATED,
 )
 async def replay_callback(
-    message_id: UUID, event_id: UUID, key: CurrentKey, pool: PoolDep
+    message_id: MessageIdPath,
+    event_id: Annotated[UUID, Path(description="The callback event's id, as listed.")],
+    key: CurrentKey,
+    pool: PoolDep,
 ) -> CallbackReplayOut:
     """The same event (same id, same body) is queued again, due now, with a fresh retry
     horizon; 409 `callback_pending` while it is still queued."""

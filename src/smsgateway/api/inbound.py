@@ -98,22 +98,42 @@ async def list_inbound_messages(
     _: CurrentKey,
     pool: PoolDep,
     sender: Annotated[
-        str | None, Query(alias="from", description="E.164; the `+` may be left out")
+        str | None,
+        Query(alias="from", description="Only from this subscriber: E.164, `+` optional."),
     ] = None,
     to: Annotated[
-        str | None, Query(description="Our number (the `+` may be left out) or short code")
+        str | None,
+        Query(description="Only to this number of ours (`+` optional) or short code."),
     ] = None,
-    keyword: Annotated[Keyword | None, Query()] = None,
-    received_from: Annotated[AwareDatetime | None, Query()] = None,
-    received_to: Annotated[AwareDatetime | None, Query()] = None,
+    keyword: Annotated[
+        Keyword | None, Query(description="Only messages that were this keyword.")
+    ] = None,
+    received_after: Annotated[
+        AwareDatetime | None,
+        Query(description="Only messages received at or after this instant (with an offset)."),
+    ] = None,
+    received_before: Annotated[
+        AwareDatetime | None,
+        Query(description="Only messages received before this instant (with an offset)."),
+    ] = None,
+    received_from: Annotated[
+        AwareDatetime | None,
+        Query(deprecated=True, description="Old name of `received_after`."),
+    ] = None,
+    received_to: Annotated[
+        AwareDatetime | None,
+        Query(deprecated=True, description="Old name of `received_before`."),
+    ] = None,
     cursor: Annotated[
-        str | None, Query(min_length=1, description="`next` from the previous page")
+        str | None,
+        Query(min_length=1, description="The previous page's `next`; leave out for the first."),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    limit: Annotated[int, Query(ge=1, le=100, description="Messages per page.")] = 50,
 ) -> InboundMessagePage:
     """Keyset pagination: pass the previous page's `next` as `cursor` until it is null.
     Numbers are stored in E.164 with `+` even when Sinch left it out, and `from`/`to` are
-    read the same way: `+14155550100` and `14155550100` find the same messages."""
+    read the same way: `+14155550100` and `14155550100` find the same messages.
+    `received_from`/`received_to` are the old names of `received_after`/`received_before`."""
     before = None if cursor is None else decode_uuid_cursor(cursor)
     records = await find_inbound(
         pool,
@@ -121,8 +141,8 @@ async def list_inbound_messages(
             sender=sender,
             recipient=to,
             keyword=keyword,
-            received_from=received_from,
-            received_to=received_to,
+            received_from=received_after or received_from,
+            received_to=received_before or received_to,
             before=before,
             limit=limit + 1,
         ),
@@ -146,9 +166,10 @@ async def list_opt_outs(
     _: CurrentKey,
     request: Request,
     cursor: Annotated[
-        str | None, Query(min_length=1, description="`next` from the previous page")
+        str | None,
+        Query(min_length=1, description="The previous page's `next`; leave out for the first."),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    limit: Annotated[int, Query(ge=1, le=100, description="Opt-outs per page.")] = 50,
 ) -> OptOutPage:
     """Keyset pagination: pass the previous page's `next` as `cursor` until it is null."""
     before = None if cursor is None else decode_cursor(cursor)

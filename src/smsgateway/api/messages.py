@@ -21,6 +21,7 @@ from smsgateway.api.schemas import (
     DuplicateRecipientOut,
     EncodingName,
     MessageEventOut,
+    MessageIdPath,
     MessageIn,
     MessageOut,
     MessagePage,
@@ -94,7 +95,7 @@ async def send_message(
     responses=problem_responses(401, 404, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
-async def get_message(message_id: UUID, key: CurrentKey, pool: PoolDep) -> MessageOut:
+async def get_message(message_id: MessageIdPath, key: CurrentKey, pool: PoolDep) -> MessageOut:
     """Only the messages of the caller's tenant exist for it: another tenant's id is a 404."""
     record = await messages_service.find_message(pool, key.tenant, message_id)
     if record is None:
@@ -112,17 +113,41 @@ async def get_message(message_id: UUID, key: CurrentKey, pool: PoolDep) -> Messa
 async def list_messages(
     key: CurrentKey,
     pool: PoolDep,
-    status: Annotated[MessageStatus | None, Query()] = None,
-    recipient: Annotated[str | None, Query(description="E.164, e.g. +46701234567")] = None,
-    client_reference: Annotated[str | None, Query(max_length=256)] = None,
-    created_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    created_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
-    cursor: Annotated[
-        str | None, Query(min_length=1, description="`next` from the previous page")
+    status: Annotated[
+        MessageStatus | None, Query(description="Only messages with this status.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    recipient: Annotated[
+        str | None, Query(description="Only messages to this number, E.164: +46701234567.")
+    ] = None,
+    client_reference: Annotated[
+        str | None,
+        Query(max_length=256, description="Only messages with this `client_reference`."),
+    ] = None,
+    created_after: Annotated[
+        AwareDatetime | None,
+        Query(description="Only messages created at or after this instant (with an offset)."),
+    ] = None,
+    created_before: Annotated[
+        AwareDatetime | None,
+        Query(description="Only messages created before this instant (with an offset)."),
+    ] = None,
+    created_from: Annotated[
+        AwareDatetime | None,
+        Query(alias="from", deprecated=True, description="Old name of `created_after`."),
+    ] = None,
+    created_to: Annotated[
+        AwareDatetime | None,
+        Query(alias="to", deprecated=True, description="Old name of `created_before`."),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(min_length=1, description="The previous page's `next`; leave out for the first."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Messages per page.")] = 50,
 ) -> MessagePage:
-    """Keyset pagination: pass the previous page's `next` as `cursor` until it is null."""
+    """Keyset pagination: pass the previous page's `next` as `cursor` until it is null.
+    `from` and `to` are the old names of `created_after` and `created_before` (the new
+    name wins when both are given)."""
     records = await messages_service.find_messages(
         pool,
         MessageFilter(
@@ -130,8 +155,8 @@ async def list_messages(
             status=status,
             recipient=recipient,
             client_reference=client_reference,
-            created_from=created_from,
-            created_to=created_to,
+            created_from=created_after or created_from,
+            created_to=created_before or created_to,
             before=None if cursor is None else decode_uuid_cursor(cursor),
             limit=limit + 1,
         ),
@@ -151,7 +176,7 @@ async def list_messages(
     responses=problem_responses(401, 404, 409, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
-async def cancel_message(message_id: UUID, key: CurrentKey, pool: PoolDep) -> MessageOut:
+async def cancel_message(message_id: MessageIdPath, key: CurrentKey, pool: PoolDep) -> MessageOut:
     """Works while the message waits in the gateway (queued, or scheduled for later) and no
     send attempt has been made; 409 `not_cancellable` once one has (its outcome may be a
     batch at Sinch), or the message was handed to Sinch or has ended."""

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
+from fastapi import Path
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -29,6 +30,9 @@ from smsgateway.domain.text import find_unstorable, is_plausible_instant
 DeliveryReportMode = Literal["none", "summary", "full", "per_recipient", "per_recipient_final"]
 EncodingName = Literal["GSM-7", "UCS-2"]
 RawNumber = Annotated[str, Field(min_length=1, max_length=64)]
+MessageIdPath = Annotated[
+    UUID, Path(description="The message's id, as in the send's answer and its `Location`.")
+]
 
 
 def _storable(value: str) -> str:
