@@ -149,7 +149,11 @@ def _complete_operation(operation: dict[str, Any]) -> None:
     responses.setdefault("default", {"description": "Any other error, as a problem document"})
     for status, answer in responses.items():
         if status == "default" or status[0] in "45":
-            answer["content"] = _PROBLEM_CONTENT
+            # An error is a problem document: a route's own (richer) model where it names one.
+            own = answer.get("content", {}).get("application/json", {}).get("schema")
+            answer["content"] = (
+                _PROBLEM_CONTENT if own is None else {PROBLEM_MEDIA_TYPE: {"schema": own}}
+            )
         headers = answer.setdefault("headers", {})
         headers["X-Request-ID"] = _REQUEST_ID
         if status == "401":

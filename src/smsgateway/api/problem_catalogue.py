@@ -148,6 +148,12 @@ _KINDS: Final = (
         "internal_error", 500, "The gateway failed unexpectedly; the request id is in its log."
     ),
     ProblemKind(
+        "send_failed",
+        500,
+        "POST /send-sms: Sinch did not accept the message in time, or it ended unsent; the "
+        "message stays stored and may still be sent after a time-out.",
+    ),
+    ProblemKind(
         "database_unavailable",
         503,
         "The database cannot be reached; nothing was stored. Retry after `Retry-After`.",
@@ -184,7 +190,7 @@ _FIELD_ONLY: Final[dict[str, str]] = {
     "invalid_value": "The value is invalid.",
 }
 FIELD_CODES: Final[dict[str, str]] = {
-    **{kind.code: kind.meaning for kind in _KINDS if kind.status == 422},
+    **{kind.code: kind.meaning for kind in _KINDS if kind.status in (400, 422)},
     **_FIELD_ONLY,
 }
 
