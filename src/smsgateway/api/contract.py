@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from smsgateway.api.auth import SECURITY_SCHEMES
 from smsgateway.api.outgoing_webhooks import RecipientStatusChanged, webhooks_document
 from smsgateway.api.problems import PROBLEM_MEDIA_TYPE, Problem
+from smsgateway.services.sinch_callbacks import callback_body_schemas
 
 TAGS: Final = [
     {"name": "messages", "description": "Send, preview, read, list and cancel messages."},
@@ -114,6 +115,7 @@ def complete_document(schema: dict[str, Any]) -> dict[str, Any]:
     components["securitySchemes"] = SECURITY_SCHEMES
     _add_model(schemas, Problem)
     _add_model(schemas, RecipientStatusChanged)
+    schemas.update(callback_body_schemas())
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     for item in schema.get("paths", {}).values():
@@ -151,6 +153,8 @@ def _complete_operation(operation: dict[str, Any]) -> None:
         if status == "default" or status[0] in "45":
             # An error is a problem document: a route's own (richer) model where it names one.
             own = answer.get("content", {}).get("application/json", {}).get("schema")
+            if own == {"$ref": "#/components/schemas/HTTPValidationError"}:
+                own = None  # FastAPI's own 422 shape, which the gateway never sends
             answer["content"] = (
                 _PROBLEM_CONTENT if own is None else {PROBLEM_MEDIA_TYPE: {"schema": own}}
             )

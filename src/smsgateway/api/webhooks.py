@@ -25,9 +25,9 @@ from smsgateway.domain.opt_out import KeywordKind
 from smsgateway.observability.report_metrics import WEBHOOK_AUTH_REFUSALS
 from smsgateway.services.delivery_reports import UnreadablePayloadError
 from smsgateway.services.sinch_callbacks import (
+    CALLBACK_SCHEMA_NAME,
     CallbackKind,
     CallbackReceipt,
-    callback_body_schema,
 )
 from smsgateway.store.report_ledger import ReportOutcome
 
@@ -42,7 +42,9 @@ _REFUSED = "The call is not authenticated as Sinch's for this gateway."
 _SINCH_JSON_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": callback_body_schema()}},
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{CALLBACK_SCHEMA_NAME}"}}
+        },
     }
 }
 
