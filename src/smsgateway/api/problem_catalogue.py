@@ -87,6 +87,17 @@ _KINDS: Final = (
         "a lone surrogate).",
     ),
     ProblemKind("date_out_of_range", 422, "A date lies outside the years 2000 to 9000."),
+    ProblemKind(
+        "invalid_schedule",
+        422,
+        "`send_at`/`expire_at` cannot be honoured (too far ahead, or expiring before sending).",
+    ),
+    ProblemKind(
+        "idempotency_key_reused",
+        422,
+        "The `Idempotency-Key` came with a different request in the last 24 hours; use a new "
+        "key for a new message.",
+    ),
     ProblemKind("empty_body", 422, "The message body is empty or only whitespace."),
     ProblemKind("body_too_long", 422, "The message body has more characters than Sinch takes."),
     ProblemKind("too_many_segments", 422, "The message needs more parts than `max_segments`."),

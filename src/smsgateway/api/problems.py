@@ -231,11 +231,17 @@ def domain_problem_fields(exc: DomainError) -> list[ProblemField]:
             ProblemField(field=f"body.{refusal.field}", code=refusal.code, message=refusal.message)
             for refusal in exc.refusals
         ]
-    return [
-        ProblemField(
-            field=f"body.{exc.field}" if exc.field else "body", code=exc.code, message=exc.message
-        )
-    ]
+    return [ProblemField(field=_located(exc.field), code=exc.code, message=exc.message)]
+
+
+# Domain refusals name a body field ("to"), or a header by its HTTP name ("Idempotency-Key").
+_HEADERS = frozenset({"Idempotency-Key"})
+
+
+def _located(field: str | None) -> str:
+    if not field:
+        return "body"
+    return f"header.{field}" if field in _HEADERS else f"body.{field}"
 
 
 async def _on_domain_error(request: Request, exc: DomainError) -> JSONResponse:

@@ -4,6 +4,7 @@ statuses, headers and codes the server sends, with an error catalogue that answe
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from openapi_spec_validator import validate
 
 from smsgateway.api.problem_catalogue import FIELD_CODES, PROBLEM_KINDS, field_code
 from smsgateway.app import create_app
+from smsgateway.domain.errors import DomainError
 from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
 from tests.support.settings import make_settings
@@ -150,6 +152,22 @@ def test_every_problem_code_the_source_answers_with_is_in_the_catalogue() -> Non
     assert found - set(PROBLEM_KINDS) == set()
 
 
+def test_every_domain_refusal_code_is_in_the_catalogue() -> None:
+    # Imported so that their DomainError subclasses exist for the walk below.
+    importlib.import_module("smsgateway.services.accept")
+    importlib.import_module("smsgateway.domain.schedule")
+    # Never an answer's code: a number's or sender's refusal takes its reason as code, and
+    # price tables are read at start-up.
+    never_answered = {"domain_error", "invalid_number", "invalid_sender", "invalid_price_table"}
+    codes: set[str] = set()
+    pending: list[type[DomainError]] = [DomainError]
+    while pending:
+        kind = pending.pop()
+        codes.add(kind.default_code)
+        pending.extend(kind.__subclasses__())
+    assert codes - never_answered - set(PROBLEM_KINDS) == set()
+
+
 @pytest.mark.parametrize(
     ("pydantic_type", "ours"),
     [
@@ -248,3 +266,9 @@ async def test_docs_pages_make_no_request_off_the_machine(client: httpx.AsyncCli
     assert "cdn.redoc.ly" not in script
     swagger = (await client.get("/docs")).text
     assert '"validatorUrl": null' in swagger
+
+
+def test_the_readme_lists_every_problem_code() -> None:
+    readme = (SRC.parents[1] / "README.md").read_text()
+    catalogue = readme[readme.index("### Error catalogue") :]
+    assert [code for code in PROBLEM_KINDS if f"| `{code}` |" not in catalogue] == []
