@@ -48,10 +48,19 @@ class LegacySentOut(ResponseModel):
 
 class LegacyProblem(Problem):
     """A problem document that also carries the tutorial's `error` and `correlationId`, so
-    clients of either kind read it."""
+    clients of either kind read it (both absent only when the body is not JSON at all)."""
 
-    error: str = Field(examples=["Invalid recipient phone number format."])
-    correlationId: str = Field(description="The request id, as in `X-Request-ID`.")
+    model_config = ConfigDict(
+        json_schema_serialization_defaults_required=True,
+        json_schema_extra=lambda schema: _optional(schema, "error", "correlationId"),
+    )
+
+    error: str = Field("", examples=["Invalid recipient phone number format."])
+    correlationId: str = Field("", description="The request id, as in `X-Request-ID`.")
+
+
+def _optional(schema: dict[str, Any], *names: str) -> None:
+    schema["required"] = [name for name in schema.get("required", []) if name not in names]
 
 
 def _legacy_answer(description: str) -> dict[str, Any]:

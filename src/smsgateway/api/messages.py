@@ -89,7 +89,8 @@ async def send_message(
 
 
 @router.get(
-    "/{message_id}",
+    # :uuid so that /v1/messages/preview is never read as an id (GET on it is a 405).
+    "/{message_id:uuid}",
     operation_id="getMessage",
     summary="A message with each recipient's status and its event history",
     responses=problem_responses(401, 404, 429, 503),

@@ -7,6 +7,7 @@ Every 4xx and 5xx is ``application/problem+json`` with ``type``, ``title``, ``st
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -27,6 +28,9 @@ from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+# What FastAPI raises for a body it cannot parse where a route takes the raw body (Any).
+_FASTAPI_UNPARSEABLE_BODY = "There was an error parsing the body"
 
 _CODE_BY_STATUS = {
     400: "bad_request",
@@ -271,13 +275,37 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
         exc.status_code, "internal_error" if exc.status_code >= 500 else "bad_request"
     )
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail else _title(exc.status_code)
-    if exc.status_code == 404 and detail == "Not Found":
+    if exc.status_code == 400 and detail == _FASTAPI_UNPARSEABLE_BODY:
+        code, detail = "malformed_json", "The request body is not valid JSON."
+    elif exc.status_code == 404 and detail == "Not Found":
         detail = f"There is nothing at {_instance(request)}."
-    elif exc.status_code == 405:
+    headers = exc.headers
+    if exc.status_code == 405:
         detail = f"{request.method} is not allowed on {_instance(request)}."
+        allow = _allowed_methods(request, (headers or {}).get("Allow", ""))
+        headers = {**(headers or {}), "Allow": allow}
     return problem_response(
-        exc.status_code, code, detail, instance=_instance(request), headers=exc.headers
+        exc.status_code, code, detail, instance=_instance(request), headers=headers
     )
+
+
+def _allowed_methods(request: Request, starlette_allow: str) -> str:
+    """Every method the document lists on this path, with Starlette's own ``Allow`` (which
+    names only the first route whose path matched: ``POST`` on /v1/messages, which has GET).
+    A concrete path (/v1/messages/preview) wins over a template that also matches it, as
+    OpenAPI reads paths."""
+    methods = {method.strip() for method in starlette_allow.split(",") if method.strip()}
+    path = request.url.path
+    paths: dict[str, Any] = request.app.openapi().get("paths", {})
+    if path in paths:
+        methods |= {method.upper() for method in paths[path]}
+    else:
+        for template, item in paths.items():
+            if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+                methods |= {method.upper() for method in item}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 async def _on_problem_error(request: Request, exc: ProblemError) -> JSONResponse:

@@ -272,3 +272,20 @@ def test_the_readme_lists_every_problem_code() -> None:
     readme = (SRC.parents[1] / "README.md").read_text()
     catalogue = readme[readme.index("### Error catalogue") :]
     assert [code for code in PROBLEM_KINDS if f"| `{code}` |" not in catalogue] == []
+
+
+@pytest.mark.asyncio
+async def test_a_405_allows_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    response = await client.request("OPTIONS", "/v1/messages")
+    assert (response.status_code, response.json()["code"]) == (405, "method_not_allowed")
+    assert response.headers["allow"] == "GET, HEAD, POST"
+
+
+@pytest.mark.asyncio
+async def test_a_body_that_is_not_json_is_malformed_json_on_send_sms_too(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/send-sms", content=b"\xff", headers={"content-type": "application/json"}
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "malformed_json")
