@@ -17,7 +17,7 @@ from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.deps import PoolDep, state_of
 from smsgateway.api.pagination import decode_cursor, decode_uuid_cursor, encode_cursor
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
-from smsgateway.api.schemas import ResponseModel, StorableStr
+from smsgateway.api.schemas import Instant, ResponseModel, StorableStr
 from smsgateway.domain.errors import DomainError
 from smsgateway.domain.phone import parse_phone_number
 from smsgateway.services.inbound import find_inbound
@@ -109,19 +109,19 @@ async def list_inbound_messages(
         Keyword | None, Query(description="Only messages that were this keyword.")
     ] = None,
     received_after: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(description="Only messages received at or after this instant (with an offset)."),
     ] = None,
     received_before: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(description="Only messages received before this instant (with an offset)."),
     ] = None,
     received_from: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(deprecated=True, description="Old name of `received_after`."),
     ] = None,
     received_to: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(deprecated=True, description="Old name of `received_before`."),
     ] = None,
     cursor: Annotated[

@@ -7,7 +7,7 @@ from typing import Annotated, cast
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.callbacks import refuse_callback_url
@@ -20,6 +20,7 @@ from smsgateway.api.schemas import (
     DeliveryReportMode,
     DuplicateRecipientOut,
     EncodingName,
+    Instant,
     MessageEventOut,
     MessageIdPath,
     MessageIn,
@@ -125,19 +126,19 @@ async def list_messages(
         Query(max_length=256, description="Only messages with this `client_reference`."),
     ] = None,
     created_after: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(description="Only messages created at or after this instant (with an offset)."),
     ] = None,
     created_before: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(description="Only messages created before this instant (with an offset)."),
     ] = None,
     created_from: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(alias="from", deprecated=True, description="Old name of `created_after`."),
     ] = None,
     created_to: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(alias="to", deprecated=True, description="Old name of `created_before`."),
     ] = None,
     cursor: Annotated[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -12,6 +13,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     HttpUrl,
@@ -46,6 +48,20 @@ def _storable(value: str) -> str:
     return value
 
 
+_BARE_NUMBER = re.compile(r"^\s*[+-]?\d+(\.\d*)?\s*$")
+
+
+def _iso_text(value: object) -> object:
+    # Pydantic would read a number (or a numeric string, as every query value is) as Unix
+    # time; the document says date-time, so only ISO 8601 text is one.
+    if not isinstance(value, str) or _BARE_NUMBER.match(value):
+        raise PydanticCustomError(
+            "invalid_format",
+            "An ISO 8601 date-time with an offset is required, e.g. 2026-12-03T10:00:00Z.",
+        )
+    return value
+
+
 def _plausible(value: datetime) -> datetime:
     if not is_plausible_instant(value):
         raise PydanticCustomError(
@@ -57,7 +73,8 @@ def _plausible(value: datetime) -> datetime:
 # Text the gateway keeps, and instants it schedules by: checked here so that one caller's
 # value can never fail the statement it shares with others (group commit).
 StorableStr = Annotated[str, AfterValidator(_storable)]
-PlausibleDatetime = Annotated[AwareDatetime, AfterValidator(_plausible)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+PlausibleDatetime = Annotated[Instant, AfterValidator(_plausible)]
 
 # Accepted as shipped (Swagger's "Try it out" on `make run`): no `from`, which only the
 # operator's allowed senders may fill, so the default sender is used.
@@ -106,10 +123,15 @@ class MessageIn(BaseModel):
     )
     smart_encoding: bool = Field(
         default=False,
+        strict=True,
         description="Replace look-alikes (curly quotes, dashes, ...) when that makes it GSM-7.",
     )
     max_segments: int | None = Field(
-        default=None, ge=1, le=255, description="Refuse the message if it needs more parts."
+        default=None,
+        strict=True,
+        ge=1,
+        le=255,
+        description="Refuse the message if it needs more parts.",
     )
     client_reference: StorableStr | None = Field(
         default=None, max_length=256, description="Your own id for this message."

@@ -289,3 +289,23 @@ async def test_a_body_that_is_not_json_is_malformed_json_on_send_sms_too(
         "/send-sms", content=b"\xff", headers={"content-type": "application/json"}
     )
     assert (response.status_code, response.json()["code"]) == (400, "malformed_json")
+
+
+@pytest.mark.asyncio
+async def test_values_are_taken_as_the_document_types_them_not_coerced(
+    client: httpx.AsyncClient,
+) -> None:
+    """A number is not a date-time (Pydantic would read it as Unix time) and 0 is not false."""
+    listing = await client.get("/v1/messages", params={"created_after": "0.5"})
+    assert [(e["field"], e["code"]) for e in listing.json()["errors"]] == [
+        ("query.created_after", "invalid_format")
+    ]
+    send = await client.post(
+        "/v1/messages",
+        json={"to": "+46701234567", "body": "x", "send_at": 0, "smart_encoding": 0},
+    )
+    assert send.status_code == 422
+    assert {(e["field"], e["code"]) for e in send.json()["errors"]} == {
+        ("body.send_at", "invalid_format"),
+        ("body.smart_encoding", "invalid_type"),
+    }

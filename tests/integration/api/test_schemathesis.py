@@ -78,15 +78,6 @@ KNOWN_BUGS = (
         _on("GET /v1/messages", "GET /v1/inbound-messages", "GET /v1/opt-outs"),
         lambda case, failure: "cursor" in str(getattr(case, "query", None) or ""),
     ),
-    # Request fields are coerced (pydantic's lax mode) where the schema names a type: "expire_at":
-    # 0 and ?to=0.5 are taken as Unix times, "smart_encoding": 0 as false; answered 200/202.
-    KnownBug(
-        "ST201",
-        frozenset(),
-        lambda case, failure: (
-            "Incorrect type" in failure.message or "violates `type`" in failure.message
-        ),
-    ),
 )
 
 
