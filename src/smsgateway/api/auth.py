@@ -68,6 +68,9 @@ def _presented_key(request: Request) -> str | None:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             return credentials.strip()
+        # A credential we cannot read is a wrong one (401), not an absent one: an X-API-Key
+        # beside it must not make a malformed Authorization header pass unnoticed.
+        return authorization
     return request.headers.get("x-api-key") or None
 
 

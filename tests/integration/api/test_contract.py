@@ -309,3 +309,13 @@ async def test_values_are_taken_as_the_document_types_them_not_coerced(
         ("body.send_at", "invalid_format"),
         ("body.smart_encoding", "invalid_type"),
     }
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("authorization", ["Basic Zm9vOmJhcg==", "Bearer", "nonsense"])
+async def test_an_unreadable_authorization_header_is_refused_even_beside_a_good_key(
+    client: httpx.AsyncClient, authorization: str
+) -> None:
+    response = await client.get("/v1/opt-outs", headers={"Authorization": authorization})
+    assert (response.status_code, response.json()["code"]) == (401, "invalid_api_key")
+    assert (await client.get("/v1/opt-outs")).status_code == 200
