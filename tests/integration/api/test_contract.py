@@ -312,7 +312,7 @@ async def test_values_are_taken_as_the_document_types_them_not_coerced(
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("authorization", ["Basic Zm9vOmJhcg==", "Bearer", "nonsense"])
+@pytest.mark.parametrize("authorization", ["Basic Zm9vOmJhcg==", "Bearer", "nonsense", ""])
 async def test_an_unreadable_authorization_header_is_refused_even_beside_a_good_key(
     client: httpx.AsyncClient, authorization: str
 ) -> None:
