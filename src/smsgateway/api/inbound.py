@@ -273,7 +273,7 @@ def _e164(value: str) -> str:
     try:
         return parse_phone_number(value).e164
     except DomainError as exc:
-        raise ValueError(f"not an E.164 number: the number {exc.message}") from exc
+        raise ValueError(f"Not an E.164 number: {exc.message}") from exc
 
 
 def _path_e164(value: str) -> str:

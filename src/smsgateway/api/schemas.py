@@ -106,7 +106,11 @@ class MessageIn(BaseModel):
         "with a region.",
         examples=[["+46701234567"]],
     )
-    body: str = Field(description="The text; GSM-7 or UCS-2 is chosen for it.")
+    # The domain checks emptiness (code empty_body); the schema says it too, for clients.
+    body: str = Field(
+        description="The text; GSM-7 or UCS-2 is chosen for it. Not empty or only spaces.",
+        json_schema_extra={"minLength": 1, "pattern": r"\S"},
+    )
     sender: StorableStr | None = Field(
         default=None,
         alias="from",
