@@ -152,6 +152,12 @@ def _parser() -> argparse.ArgumentParser:
     _simulator_option(
         simulator, "--delivery-delay", "seconds from send to the final report", kind=float
     )
+    _simulator_option(
+        simulator,
+        "--callback-retry-base",
+        "seconds before a failed callback's first retry, doubling after (Sinch: 5)",
+        kind=float,
+    )
     simulator.set_defaults(run=_simulator)
 
     webhooks = verbs.add_parser(
@@ -249,6 +255,13 @@ def _segments(_: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# Options given in seconds, whose settings say so in their names.
+_SECONDS_OPTIONS = {
+    "delivery_delay": "delivery_delay_s",
+    "callback_retry_base": "callback_retry_base_s",
+}
+
+
 def _simulator_option(
     parser: argparse.ArgumentParser, flag: str, help_text: str, kind: type = str
 ) -> None:
@@ -256,7 +269,7 @@ def _simulator_option(
     from smsgateway.simulator.config import OPTION_ENVIRONMENT
 
     name = flag.removeprefix("--").replace("-", "_")
-    name = "delivery_delay_s" if name == "delivery_delay" else name
+    name = _SECONDS_OPTIONS.get(name, name)
     parser.add_argument(
         flag,
         dest=name,

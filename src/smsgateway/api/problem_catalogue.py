@@ -170,6 +170,12 @@ _KINDS: Final = (
         "The database cannot be reached; nothing was stored. Retry after `Retry-After`.",
     ),
     ProblemKind(
+        "sinch_unavailable",
+        503,
+        "Cancelling needs Sinch's word on an earlier send attempt and Sinch cannot be asked "
+        "now; nothing changed. Retry after `Retry-After`.",
+    ),
+    ProblemKind(
         "not_ready", 503, "The gateway is not ready: database unreachable or schema not at head."
     ),
 )

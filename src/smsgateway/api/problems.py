@@ -69,7 +69,10 @@ class ProblemField(BaseModel):
 class Problem(BaseModel):
     """An RFC 9457 problem document with the gateway's extension members."""
 
-    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+    model_config = ConfigDict(
+        json_schema_serialization_defaults_required=True,
+        json_schema_extra=lambda schema: _not_required(schema, "batch_id"),
+    )
 
     type: str = Field(
         description="`/problems/<code>`: GET it for the code's meaning and status.",
@@ -101,6 +104,16 @@ class Problem(BaseModel):
         description="The request's path; null when refused before routing (413, 431).",
         examples=["/v1/messages"],
     )
+    # Only some problems carry it (through ``extra``): the one member not always present.
+    batch_id: str = Field(
+        default="",
+        description="`not_cancellable` only: the Sinch batch that already holds the message.",
+        examples=["01FC66621XXXXX119Z8PMV1QPQ"],
+    )
+
+
+def _not_required(schema: dict[str, Any], *names: str) -> None:
+    schema["required"] = [name for name in schema.get("required", []) if name not in names]
 
 
 class ProblemError(Exception):
@@ -113,6 +126,7 @@ class ProblemError(Exception):
         detail: str,
         errors: Sequence[ProblemField] = (),
         headers: Mapping[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -120,6 +134,7 @@ class ProblemError(Exception):
         self.detail = detail
         self.errors = list(errors)
         self.headers = headers
+        self.extra = extra
 
 
 class RequestTooLargeError(StarletteHTTPException):
@@ -148,7 +163,7 @@ def build_problem(
         errors=list(errors),
         request_id=request_id_var.get() or "",
         instance=instance,
-    ).model_dump()
+    ).model_dump(exclude={"batch_id"})  # only some problems carry it, through ``extra``
     if extra:
         problem.update(extra)
     return problem
@@ -316,6 +331,7 @@ async def _on_problem_error(request: Request, exc: ProblemError) -> JSONResponse
         errors=exc.errors,
         instance=_instance(request),
         headers=exc.headers,
+        extra=exc.extra,
     )
 
 

@@ -27,7 +27,7 @@ class Outcome(StrEnum):
 class FaultSettings(BaseModel):
     """Faults injected into the Sinch API (`/xms/...`); the admin API replaces them at run time.
 
-    The four error rates partition one draw per request, so they must add up to at most 1.
+    The five error rates partition one draw per request, so they must add up to at most 1.
     They apply to `scope` ("send": only `POST .../batches`; "all": every Sinch API call), and
     stop after `max_faults` injected errors when that is set. Latency applies to every call.
     """
@@ -45,6 +45,8 @@ class FaultSettings(BaseModel):
     # The connection is dropped after the status line and part of the body.
     reset_rate: Probability = Field(default=0.0, ge=0, le=1)
     reset_after_processing: bool = True
+    # 400 syntax_constraint_violation before the batch is recorded: a refusal, never retried.
+    refusal_rate: Probability = Field(default=0.0, ge=0, le=1)
     scope: Literal["send", "all"] = "send"
     max_faults: int | None = Field(default=None, ge=0)
     # Sinch counts a batch to N recipients as N messages; above the cap the answer is 429.
@@ -52,14 +54,19 @@ class FaultSettings(BaseModel):
 
     @model_validator(mode="after")
     def _rates_fit_one_draw(self) -> Self:
-        total = self.server_error_rate + self.rate_limit_rate + self.timeout_rate + self.reset_rate
-        if total > 1.0 + 1e-9:
+        if self.error_rate > 1.0 + 1e-9:
             raise ValueError("the fault rates must add up to at most 1")
         return self
 
     @property
     def error_rate(self) -> float:
-        return self.server_error_rate + self.rate_limit_rate + self.timeout_rate + self.reset_rate
+        return (
+            self.server_error_rate
+            + self.rate_limit_rate
+            + self.timeout_rate
+            + self.reset_rate
+            + self.refusal_rate
+        )
 
 
 DEFAULT_OUTCOME_MIX: dict[Outcome, float] = {
@@ -160,6 +167,7 @@ class AccountOptions(BaseModel):
     key_secret: SecretStr | None = None
     seed: int | None = None
     delivery_delay_s: float | None = None
+    callback_retry_base_s: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _credentials_come_whole(self) -> Self:
@@ -191,6 +199,8 @@ class AccountOptions(BaseModel):
             values["seed"] = self.seed
         if self.delivery_delay_s is not None:
             values["delivery_delay_s"] = self.delivery_delay_s
+        if self.callback_retry_base_s is not None:
+            values["callback_retry_base_s"] = self.callback_retry_base_s
         return SimulatorConfig.model_validate(values)
 
 
@@ -207,4 +217,5 @@ OPTION_ENVIRONMENT: dict[str, str] = {
     "key_secret": "SMSGW_SIMULATOR_KEY_SECRET",
     "seed": "SMSGW_SIMULATOR_SEED",
     "delivery_delay_s": "SMSGW_SIMULATOR_DELIVERY_DELAY",
+    "callback_retry_base_s": "SMSGW_SIMULATOR_CALLBACK_RETRY_BASE",
 }

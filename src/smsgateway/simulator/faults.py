@@ -1,4 +1,5 @@
-"""Injected faults: latency, 5xx, 429, unanswered requests, dropped connections, a messages/s cap.
+"""Injected faults: latency, 5xx, 429, 400 refusals, unanswered requests, dropped connections, a
+messages/s cap.
 
 `FaultMiddleware` is pure ASGI and sits in front of the Sinch API routes only (`/xms/...`), so
 admin calls and OAuth token requests are never faulted. The messages-per-second cap needs the
@@ -17,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smsgateway.simulator.config import FaultSettings
 
-FaultKind = Literal["timeout", "reset", "server_error", "rate_limit"]
+FaultKind = Literal["timeout", "reset", "server_error", "rate_limit", "refusal"]
 
 
 def is_send_path(method: str, path: str) -> bool:
@@ -63,6 +64,8 @@ class FaultInjector:
             ("reset", settings.reset_rate),
             ("server_error", settings.server_error_rate),
             ("rate_limit", settings.rate_limit_rate),
+            # Sinch refuses a batch it will not send, never a read of one it holds.
+            ("refusal", settings.refusal_rate if is_send_path(method, path) else 0.0),
         )
         for candidate, rate in rates:
             if threshold < rate:
@@ -126,6 +129,13 @@ class FaultMiddleware:
             response = JSONResponse(
                 {"code": "internal_error", "text": "Simulated server error."},
                 status_code=settings.server_error_status,
+            )
+            await response(scope, receive, send)
+        elif kind == "refusal":
+            # As Sinch refuses a batch it will never send: final, nothing recorded.
+            response = JSONResponse(
+                {"code": "syntax_constraint_violation", "text": "Simulated refusal."},
+                status_code=400,
             )
             await response(scope, receive, send)
         else:

@@ -1,4 +1,5 @@
-"""Injected faults over a real socket: 5xx, 429, unanswered requests, resets, the mps cap."""
+"""Injected faults over a real socket: 5xx, 429, 400 refusals, unanswered requests, resets,
+the mps cap."""
 
 from __future__ import annotations
 
@@ -58,6 +59,21 @@ async def test_rate_limit_answers_429_with_retry_after(sim: RunningSimulator) ->
     assert response.status_code == 429
     assert response.headers["retry-after"] == "7"
     assert await sim.batch_count("r1") == 0
+
+
+async def test_refusal_answers_400_records_nothing_and_spares_reads(
+    sim: RunningSimulator,
+) -> None:
+    await set_faults(sim, refusal_rate=1.0, scope="all")
+
+    response = await sim.client.post(sim.batches_path, json=batch("x1"))
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "syntax_constraint_violation"
+    assert await sim.batch_count("x1") == 0
+    # A lookup is a read: Sinch never refuses it for being a batch it would not send.
+    listed = await sim.client.get(sim.batches_path, params={"client_reference": "x1"})
+    assert listed.status_code == 200
 
 
 async def test_timeout_records_the_batch_but_never_answers(sim: RunningSimulator) -> None:
