@@ -52,7 +52,8 @@ class LegacyProblem(Problem):
 
     model_config = ConfigDict(
         json_schema_serialization_defaults_required=True,
-        json_schema_extra=lambda schema: _optional(schema, "error", "correlationId"),
+        # Replaces Problem's own hook, so its optional batch_id is named again here.
+        json_schema_extra=lambda schema: _optional(schema, "error", "correlationId", "batch_id"),
     )
 
     error: str = Field("", examples=["Invalid recipient phone number format."])

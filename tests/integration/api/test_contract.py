@@ -105,6 +105,8 @@ def test_fields_always_sent_are_required_and_statuses_are_enums() -> None:
     assert set(problem["properties"]["code"]["enum"]) == set(PROBLEM_KINDS)
     # batch_id is the one member only some problems carry (not_cancellable).
     assert set(problem["required"]) == set(problem["properties"]) - {"batch_id"}
+    legacy = schemas["LegacyProblem"]
+    assert set(legacy["required"]) == set(problem["required"])
 
 
 def test_sinch_callbacks_and_our_own_are_described() -> None:
