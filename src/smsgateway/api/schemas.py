@@ -105,6 +105,7 @@ class MessageIn(BaseModel):
         description=f"One number or a list of 1 to {MAX_RECIPIENTS}; E.164, or national form "
         "with a region.",
         examples=[["+46701234567"]],
+        json_schema_extra={"minItems": 1, "maxItems": MAX_RECIPIENTS},
     )
     # The domain checks emptiness (code empty_body); the schema says it too, for clients.
     body: str = Field(
