@@ -24,15 +24,16 @@ from smsgateway.api import (
     messages,
     metrics,
     policies,
+    problem_types,
     webhooks,
 )
-from smsgateway.api.auth import SECURITY_SCHEMES
+from smsgateway.api.contract import install_contract
 from smsgateway.api.deps import AppState
 from smsgateway.api.middleware import (
     RequestContextMiddleware,
     RequestLimitsMiddleware,
 )
-from smsgateway.api.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
+from smsgateway.api.problems import install_problem_handlers
 from smsgateway.api.webhook_auth import WebhookGuard
 from smsgateway.components import (
     build_callback_http_client,
@@ -119,9 +120,10 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.include_router(legacy.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(problem_types.router)
     if settings.docs_enabled:
         docs.install_docs(app, title=TITLE)
-    _register_problem_schema(app)
+    install_contract(app)
     # Added last is outermost: the request context wraps the body limit, so a 413 has an id.
     app.add_middleware(
         RequestLimitsMiddleware,
@@ -252,37 +254,3 @@ async def _sample_process_periodically() -> None:
     while True:
         _sample_worker()
         await asyncio.sleep(_PROCESS_SAMPLE_SECONDS)
-
-
-def _document_problem_answers(schema: dict[str, Any]) -> None:
-    """Every 422 is a problem document (FastAPI documents its own HTTPValidationError shape),
-    and every JSON body can be refused 400 malformed_json."""
-    content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for item in schema.get("paths", {}).values():
-        for operation in item.values():
-            responses = operation.setdefault("responses", {})
-            if "422" in responses:
-                responses["422"] = {"description": "Unprocessable Content", "content": content}
-            if "requestBody" in operation and "400" not in responses:
-                responses["400"] = {"description": "Bad Request", "content": content}
-    schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
-    schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
-
-
-def _register_problem_schema(app: FastAPI) -> None:
-    """Makes ``#/components/schemas/Problem`` exist even before any route references it."""
-    original = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = original()
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            schema["components"]["securitySchemes"] = SECURITY_SCHEMES
-            problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(problem.pop("$defs", {}))
-            components["Problem"] = problem
-            _document_problem_answers(schema)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

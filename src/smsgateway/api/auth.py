@@ -12,6 +12,7 @@ from smsgateway.observability.sending_metrics import RATE_LIMIT_REFUSALS
 from smsgateway.services.rate_limits import RateDecision
 from smsgateway.store.api_keys import ApiKeyRecord
 
+_UNREADABLE = "<an Authorization header that is not 'Bearer <key>'>"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="smsgateway"'}
 
 # Read from the headers directly rather than through FastAPI's security classes: resolving
@@ -64,10 +65,13 @@ async def current_key(request: Request, response: Response) -> ApiKeyRecord:
 
 def _presented_key(request: Request) -> str | None:
     authorization = request.headers.get("authorization")
-    if authorization:
+    if authorization is not None:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             return credentials.strip()
+        # A credential we cannot read (even an empty header) is a wrong one, not an absent
+        # one: an X-API-Key beside it must not let a malformed Authorization pass unnoticed.
+        return _UNREADABLE
     return request.headers.get("x-api-key") or None
 
 

@@ -5,15 +5,16 @@ Also the accept-time check of a message's ``callback_url`` (``refuse_callback_ur
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, Field, JsonValue
+from fastapi import APIRouter, Path
+from pydantic import AwareDatetime, Field, JsonValue
 
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.deps import PoolDep
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
+from smsgateway.api.schemas import MessageIdPath, ResponseModel
 from smsgateway.domain.callback_targets import TargetRefusal
 from smsgateway.services import callbacks as service
 from smsgateway.services.callbacks import NOT_CONFIGURED, CallbackPolicy
@@ -31,7 +32,7 @@ _REFUSALS = {
 }
 
 
-class CallbackAttemptOut(BaseModel):
+class CallbackAttemptOut(ResponseModel):
     attempt: int = Field(description="1 for the first POST of the event.", examples=[1])
     outcome: Literal["delivered", "retry", "failed"]
     status_code: int | None = Field(description="The receiver's answer; null if none came.")
@@ -40,7 +41,7 @@ class CallbackAttemptOut(BaseModel):
     attempted_at: AwareDatetime
 
 
-class CallbackEventOut(BaseModel):
+class CallbackEventOut(ResponseModel):
     """One status callback event: what is (re)sent, where, and how it went."""
 
     id: UUID = Field(description="Stable; also sent as the `webhook-id` header.")
@@ -59,11 +60,11 @@ class CallbackEventOut(BaseModel):
     attempt_log: list[CallbackAttemptOut]
 
 
-class CallbackEventList(BaseModel):
+class CallbackEventList(ResponseModel):
     items: list[CallbackEventOut]
 
 
-class CallbackReplayOut(BaseModel):
+class CallbackReplayOut(ResponseModel):
     id: UUID
     status: Literal["pending"] = "pending"
 
@@ -83,11 +84,14 @@ def refuse_callback_url(url: str, policy: CallbackPolicy) -> None:
 
 @router.get(
     "/{message_id}/callbacks",
+    operation_id="listMessageCallbacks",
     summary="A message's status-callback events with every delivery attempt",
     responses=problem_responses(401, 404, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
-async def list_callbacks(message_id: UUID, key: CurrentKey, pool: PoolDep) -> CallbackEventList:
+async def list_callbacks(
+    message_id: MessageIdPath, key: CurrentKey, pool: PoolDep
+) -> CallbackEventList:
     """In sequence order; another tenant's message is a 404."""
     events = await service.list_callbacks(pool, key.tenant, message_id)
     if events is None:
@@ -97,13 +101,17 @@ async def list_callbacks(message_id: UUID, key: CurrentKey, pool: PoolDep) -> Ca
 
 @router.post(
     "/{message_id}/callbacks/{event_id}/replay",
+    operation_id="replayMessageCallback",
     status_code=202,
     summary="Send a delivered or failed callback event again",
     responses=problem_responses(401, 404, 409, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
 async def replay_callback(
-    message_id: UUID, event_id: UUID, key: CurrentKey, pool: PoolDep
+    message_id: MessageIdPath,
+    event_id: Annotated[UUID, Path(description="The callback event's id, as listed.")],
+    key: CurrentKey,
+    pool: PoolDep,
 ) -> CallbackReplayOut:
     """The same event (same id, same body) is queued again, due now, with a fresh retry
     horizon; 409 `callback_pending` while it is still queued."""

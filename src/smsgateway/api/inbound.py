@@ -7,28 +7,29 @@ may read them, and an opt-out applies to every later message, whoever sends it.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.deps import PoolDep, state_of
 from smsgateway.api.pagination import decode_cursor, decode_uuid_cursor, encode_cursor
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
-from smsgateway.api.schemas import StorableStr
+from smsgateway.api.schemas import Instant, ResponseModel, StorableStr
 from smsgateway.domain.errors import DomainError
 from smsgateway.domain.phone import parse_phone_number
 from smsgateway.services.inbound import find_inbound
 from smsgateway.store.inbound import InboundFilter, InboundRecord
-from smsgateway.store.opt_outs import OptOutRecord
+from smsgateway.store.opt_outs import OptOutRecord, OptOutSource
 
 router = APIRouter(tags=["inbound"])
 
 Keyword = Literal["opt_out", "opt_in", "help"]
 
 
-class InboundMessageOut(BaseModel):
+class InboundMessageOut(ResponseModel):
     id: uuid.UUID
     sinch_id: str = Field(examples=["01FC66621VHDBN119Z8PMV1QPU"])
     type: str = Field(examples=["mo_text"])
@@ -43,7 +44,7 @@ class InboundMessageOut(BaseModel):
     created_at: AwareDatetime
 
 
-class InboundMessagePage(BaseModel):
+class InboundMessagePage(ResponseModel):
     items: list[InboundMessageOut]
     next: str | None = Field(
         None, description="Pass as `cursor` for the next page; null at the end."
@@ -57,12 +58,20 @@ class OptOutIn(BaseModel):
     @field_validator("msisdn")
     @classmethod
     def _e164(cls, value: str) -> str:
-        return _e164(value)
+        try:
+            return _e164(value)
+        except ValueError as exc:
+            # The code the path's number gets too: the same fault, the same code.
+            raise PydanticCustomError(
+                "invalid_phone_number", "{reason}", {"reason": str(exc)}
+            ) from exc
 
 
-class OptOutOut(BaseModel):
+class OptOutOut(ResponseModel):
     msisdn: str = Field(examples=["+46701234567"])
-    source: str = Field(examples=["inbound"], description="inbound (a keyword) or api.")
+    source: OptOutSource = Field(
+        examples=["inbound"], description="inbound (a keyword the subscriber sent) or api."
+    )
     keyword: str | None = Field(None, examples=["STOP"])
     inbound_id: uuid.UUID | None = None
     note: str | None = None
@@ -71,13 +80,16 @@ class OptOutOut(BaseModel):
     updated_at: AwareDatetime
 
 
-class OptOutPage(BaseModel):
+class OptOutPage(ResponseModel):
     items: list[OptOutOut]
-    next: str | None = None
+    next: str | None = Field(
+        None, description="Pass as `cursor` for the next page; null at the end."
+    )
 
 
 @router.get(
     "/v1/inbound-messages",
+    operation_id="listInboundMessages",
     summary="Inbound messages, newest first, with filters and a cursor",
     responses=problem_responses(401, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
@@ -86,22 +98,42 @@ async def list_inbound_messages(
     _: CurrentKey,
     pool: PoolDep,
     sender: Annotated[
-        str | None, Query(alias="from", description="E.164; the `+` may be left out")
+        str | None,
+        Query(alias="from", description="Only from this subscriber: E.164, `+` optional."),
     ] = None,
     to: Annotated[
-        str | None, Query(description="Our number (the `+` may be left out) or short code")
+        str | None,
+        Query(description="Only to this number of ours (`+` optional) or short code."),
     ] = None,
-    keyword: Annotated[Keyword | None, Query()] = None,
-    received_from: Annotated[AwareDatetime | None, Query()] = None,
-    received_to: Annotated[AwareDatetime | None, Query()] = None,
+    keyword: Annotated[
+        Keyword | None, Query(description="Only messages that were this keyword.")
+    ] = None,
+    received_after: Annotated[
+        Instant | None,
+        Query(description="Only messages received at or after this instant (with an offset)."),
+    ] = None,
+    received_before: Annotated[
+        Instant | None,
+        Query(description="Only messages received before this instant (with an offset)."),
+    ] = None,
+    received_from: Annotated[
+        Instant | None,
+        Query(deprecated=True, description="Old name of `received_after`."),
+    ] = None,
+    received_to: Annotated[
+        Instant | None,
+        Query(deprecated=True, description="Old name of `received_before`."),
+    ] = None,
     cursor: Annotated[
-        str | None, Query(min_length=1, description="`next` from the previous page")
+        str | None,
+        Query(min_length=1, description="The previous page's `next`; leave out for the first."),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    limit: Annotated[int, Query(ge=1, le=100, description="Messages per page.")] = 50,
 ) -> InboundMessagePage:
     """Keyset pagination: pass the previous page's `next` as `cursor` until it is null.
     Numbers are stored in E.164 with `+` even when Sinch left it out, and `from`/`to` are
-    read the same way: `+14155550100` and `14155550100` find the same messages."""
+    read the same way: `+14155550100` and `14155550100` find the same messages.
+    `received_from`/`received_to` are the old names of `received_after`/`received_before`."""
     before = None if cursor is None else decode_uuid_cursor(cursor)
     records = await find_inbound(
         pool,
@@ -109,8 +141,8 @@ async def list_inbound_messages(
             sender=sender,
             recipient=to,
             keyword=keyword,
-            received_from=received_from,
-            received_to=received_to,
+            received_from=received_after or received_from,
+            received_to=received_before or received_to,
             before=before,
             limit=limit + 1,
         ),
@@ -125,6 +157,7 @@ async def list_inbound_messages(
 
 @router.get(
     "/v1/opt-outs",
+    operation_id="listOptOuts",
     summary="Numbers opted out now, most recent first",
     responses=problem_responses(401, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
@@ -133,9 +166,10 @@ async def list_opt_outs(
     _: CurrentKey,
     request: Request,
     cursor: Annotated[
-        str | None, Query(min_length=1, description="`next` from the previous page")
+        str | None,
+        Query(min_length=1, description="The previous page's `next`; leave out for the first."),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    limit: Annotated[int, Query(ge=1, le=100, description="Opt-outs per page.")] = 50,
 ) -> OptOutPage:
     """Keyset pagination: pass the previous page's `next` as `cursor` until it is null."""
     before = None if cursor is None else decode_cursor(cursor)
@@ -150,6 +184,7 @@ async def list_opt_outs(
 
 @router.get(
     "/v1/opt-outs/{msisdn}",
+    operation_id="getOptOut",
     summary="Whether a number is opted out",
     responses=problem_responses(401, 404, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
@@ -169,6 +204,7 @@ async def get_opt_out(
 
 @router.post(
     "/v1/opt-outs",
+    operation_id="createOptOut",
     status_code=201,
     summary="Opt a number out: no later message is sent to it",
     responses=problem_responses(401, 422, 429, 503),
@@ -185,6 +221,7 @@ async def add_opt_out(
 
 @router.delete(
     "/v1/opt-outs/{msisdn}",
+    operation_id="deleteOptOut",
     status_code=204,
     summary="Lift a number's opt-out",
     responses=problem_responses(401, 404, 422, 429, 503),
@@ -222,7 +259,7 @@ def _inbound_out(record: InboundRecord) -> InboundMessageOut:
 def _opt_out_out(record: OptOutRecord) -> OptOutOut:
     return OptOutOut(
         msisdn=record.msisdn,
-        source=record.source,
+        source=cast(OptOutSource, record.source),
         keyword=record.keyword,
         inbound_id=record.inbound_id,
         note=record.note,
@@ -236,7 +273,7 @@ def _e164(value: str) -> str:
     try:
         return parse_phone_number(value).e164
     except DomainError as exc:
-        raise ValueError(f"not an E.164 number: the number {exc.message}") from exc
+        raise ValueError(f"Not an E.164 number: {exc.message}") from exc
 
 
 def _path_e164(value: str) -> str:

@@ -4,17 +4,17 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.deps import StateDep
 from smsgateway.api.messages import accept_request
-from smsgateway.api.problems import PROBLEM_MEDIA_TYPE, build_problem
-from smsgateway.api.schemas import MessageIn
+from smsgateway.api.problems import PROBLEM_MEDIA_TYPE, Problem, build_problem
+from smsgateway.api.schemas import MessageIn, ResponseModel
 from smsgateway.domain.errors import DomainError
 from smsgateway.observability.logging import request_id_var
 from smsgateway.services.legacy_send import send_and_wait
@@ -25,10 +25,52 @@ router = APIRouter(tags=["express tutorial"])
 _TUTORIAL_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
 _REQUEST_EXAMPLE = {"recipient": "+46701234567", "message": "Hello from Sinch!"}
+_SENT = "SMS submitted successfully."
+_FAILED = "Failed to send SMS."
+
+
+class LegacyBatchOut(ResponseModel):
+    """Sinch's batch as Sinch answered it, less its `callback_url` (the gateway's own webhook);
+    only `id` when Sinch accepted the batch but its details could not be read back."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(description="Sinch's batch id.", examples=["01M8D764BAM688PXZW36THTTKF"])
+
+
+class LegacySentOut(ResponseModel):
+    """The tutorial's 200: Sinch has the batch."""
+
+    message: Literal["SMS submitted successfully."]
+    details: LegacyBatchOut
+    correlationId: str = Field(description="The request id, as in `X-Request-ID`.")
+
+
+class LegacyProblem(Problem):
+    """A problem document that also carries the tutorial's `error` and `correlationId`, so
+    clients of either kind read it (both absent only when the body is not JSON at all)."""
+
+    model_config = ConfigDict(
+        json_schema_serialization_defaults_required=True,
+        # Replaces Problem's own hook, so its optional batch_id is named again here.
+        json_schema_extra=lambda schema: _optional(schema, "error", "correlationId", "batch_id"),
+    )
+
+    error: str = Field("", examples=["Invalid recipient phone number format."])
+    correlationId: str = Field("", description="The request id, as in `X-Request-ID`.")
+
+
+def _optional(schema: dict[str, Any], *names: str) -> None:
+    schema["required"] = [name for name in schema.get("required", []) if name not in names]
+
+
+def _legacy_answer(description: str) -> dict[str, Any]:
+    return {"description": description, "model": LegacyProblem}
 
 
 @router.get(
     "/",
+    operation_id="getTutorialRoot",
     summary="Says the gateway is running (as the tutorial's GET /)",
     response_class=PlainTextResponse,
 )
@@ -39,15 +81,18 @@ async def root() -> PlainTextResponse:
 
 @router.post(
     "/send-sms",
+    operation_id="sendSms",
     summary="The tutorial's endpoint: send one SMS and wait until Sinch has it",
+    deprecated=True,
+    response_model=LegacySentOut,
     responses={
-        200: {
-            "description": "Sinch accepted the batch: `details` is the batch (without its "
-            "`callback_url`, the gateway's own webhook)"
-        },
-        400: {"description": "The tutorial's validation failures (also a problem document)"},
+        200: {"description": "Sinch accepted the batch"},
+        400: _legacy_answer(
+            "The tutorial's checks (`invalid_request`), the gateway's (their own codes, "
+            "which `/v1/messages` answers 422), or an opted-out recipient (`opted_out`)"
+        ),
         401: {"description": "Missing or wrong API key"},
-        500: {"description": "Sinch did not accept it (in time)"},
+        500: _legacy_answer("`send_failed`: Sinch did not accept it (in time)"),
     },
     openapi_extra={
         **AUTHENTICATED,
@@ -75,11 +120,13 @@ async def send_sms(
     state: StateDep,
     payload: Annotated[Any, Body(examples=[_REQUEST_EXAMPLE])] = None,
 ) -> JSONResponse:
-    """Body `{"recipient": "+1...", "message": "..."}`. Answers 200 `{"message": "SMS submitted
-    successfully.", "details": <Sinch batch, less its callback_url>, "correlationId"}` once
-    Sinch accepted it, 400 `{"error", "correlationId"}` for the tutorial's validation failures,
-    500 `{"error": "Failed to send SMS.", "correlationId"}` otherwise. The message is stored
-    before it is sent, as on `/v1/messages`; a 500 after a time-out does not unsend it."""
+    """Deprecated: use `POST /v1/messages`. Body `{"recipient": "+1...", "message": "..."}`.
+    Answers 200 `{"message": "SMS submitted successfully.", "details": <Sinch batch, less its
+    callback_url>, "correlationId"}` once Sinch accepted it; 400 `{"error", "correlationId"}`
+    (inside a problem document) for a refusal: the tutorial's validation failures, the
+    gateway's, or a recipient who opted out; 500 `{"error": "Failed to send SMS.",
+    "correlationId"}` (also a problem) otherwise. The message is stored before it is sent, as
+    on `/v1/messages`; a 500 after a time-out does not unsend it."""
     correlation_id = request_id_var.get() or ""
     recipient = payload.get("recipient") if isinstance(payload, dict) else None
     message = payload.get("message") if isinstance(payload, dict) else None
@@ -111,18 +158,13 @@ async def send_sms(
         )
     except DomainError as exc:
         return _bad(exc.message, "recipient" if exc.field == "to" else "message", exc.code)
-    if outcome.batch is None:
-        answer = JSONResponse(
-            {"error": "Failed to send SMS.", "correlationId": correlation_id},
-            status_code=500,
-        )
+    if outcome.opted_out:
+        answer = _bad(outcome.reason or "The recipient has opted out.", "recipient", "opted_out")
+    elif outcome.batch is None:
+        answer = _problem(500, "send_failed", _FAILED, outcome.reason or _FAILED)
     else:
         answer = JSONResponse(
-            {
-                "message": "SMS submitted successfully.",
-                "details": outcome.batch,
-                "correlationId": correlation_id,
-            },
+            {"message": _SENT, "details": outcome.batch, "correlationId": correlation_id},
             status_code=200,
         )
     # A returned response does not get the headers dependencies set (RateLimit-*).
@@ -131,13 +173,20 @@ async def send_sms(
 
 
 def _bad(error: str, field: str, code: str = "invalid_request") -> JSONResponse:
+    return _problem(400, code, error, error, field)
+
+
+def _problem(
+    status: int, code: str, error: str, detail: str, field: str | None = None
+) -> JSONResponse:
     # The tutorial's body, inside an RFC 9457 problem document: both kinds of client read it.
     problem = build_problem(
-        400,
+        status,
         code,
-        error,
+        detail,
         instance="/send-sms",
         extra={"error": error, "correlationId": request_id_var.get() or ""},
     )
-    problem["errors"] = [{"field": f"body.{field}", "code": code, "message": error}]
-    return JSONResponse(problem, status_code=400, media_type=PROBLEM_MEDIA_TYPE)
+    if field is not None:
+        problem["errors"] = [{"field": f"body.{field}", "code": code, "message": error}]
+    return JSONResponse(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE)

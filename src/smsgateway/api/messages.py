@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal, cast
+from typing import Annotated, cast
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.callbacks import refuse_callback_url
@@ -20,17 +20,21 @@ from smsgateway.api.schemas import (
     DeliveryReportMode,
     DuplicateRecipientOut,
     EncodingName,
+    Instant,
     MessageEventOut,
+    MessageIdPath,
     MessageIn,
     MessageOut,
     MessagePage,
     MessageRecipientOut,
     PreviewOut,
     RecipientOut,
+    RecipientRefusal,
     RefusedRecipientOut,
     ReplacementOut,
     SenderOut,
 )
+from smsgateway.domain.status import MessageStatus, RecipientStatus
 from smsgateway.services import messages as messages_service
 from smsgateway.services.accept import AcceptRequest, fingerprint
 from smsgateway.services.drafting import DraftRequest, MessageDraft, draft_message
@@ -42,18 +46,6 @@ from smsgateway.store.messages import (
     NewMessage,
 )
 
-MessageStatus = Literal[
-    "queued",
-    "scheduled",
-    "submitted",
-    "delivered",
-    "partially_delivered",
-    "failed",
-    "rejected",
-    "expired",
-    "cancelled",
-]
-
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
 # A cancel after an unknown outcome waits this long for Sinch's answer before giving up.
@@ -62,6 +54,7 @@ CANCEL_LOOKUP_TIMEOUT_SECONDS = 5.0
 
 @router.post(
     "",
+    operation_id="sendMessage",
     status_code=202,
     response_model=MessageOut,
     summary="Send a message: stored durably, then handed to Sinch by the dispatcher",
@@ -101,12 +94,14 @@ async def send_message(
 
 
 @router.get(
-    "/{message_id}",
+    # :uuid so that /v1/messages/preview is never read as an id (GET on it is a 405).
+    "/{message_id:uuid}",
+    operation_id="getMessage",
     summary="A message with each recipient's status and its event history",
     responses=problem_responses(401, 404, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
-async def get_message(message_id: UUID, key: CurrentKey, pool: PoolDep) -> MessageOut:
+async def get_message(message_id: MessageIdPath, key: CurrentKey, pool: PoolDep) -> MessageOut:
     """Only the messages of the caller's tenant exist for it: another tenant's id is a 404."""
     record = await messages_service.find_message(pool, key.tenant, message_id)
     if record is None:
@@ -116,6 +111,7 @@ async def get_message(message_id: UUID, key: CurrentKey, pool: PoolDep) -> Messa
 
 @router.get(
     "",
+    operation_id="listMessages",
     summary="The tenant's messages, newest first, with filters and a cursor",
     responses=problem_responses(401, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
@@ -123,17 +119,41 @@ async def get_message(message_id: UUID, key: CurrentKey, pool: PoolDep) -> Messa
 async def list_messages(
     key: CurrentKey,
     pool: PoolDep,
-    status: Annotated[MessageStatus | None, Query()] = None,
-    recipient: Annotated[str | None, Query(description="E.164, e.g. +46701234567")] = None,
-    client_reference: Annotated[str | None, Query(max_length=256)] = None,
-    created_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    created_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
-    cursor: Annotated[
-        str | None, Query(min_length=1, description="`next` from the previous page")
+    status: Annotated[
+        MessageStatus | None, Query(description="Only messages with this status.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    recipient: Annotated[
+        str | None, Query(description="Only messages to this number, E.164: +46701234567.")
+    ] = None,
+    client_reference: Annotated[
+        str | None,
+        Query(max_length=256, description="Only messages with this `client_reference`."),
+    ] = None,
+    created_after: Annotated[
+        Instant | None,
+        Query(description="Only messages created at or after this instant (with an offset)."),
+    ] = None,
+    created_before: Annotated[
+        Instant | None,
+        Query(description="Only messages created before this instant (with an offset)."),
+    ] = None,
+    created_from: Annotated[
+        Instant | None,
+        Query(alias="from", deprecated=True, description="Old name of `created_after`."),
+    ] = None,
+    created_to: Annotated[
+        Instant | None,
+        Query(alias="to", deprecated=True, description="Old name of `created_before`."),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(min_length=1, description="The previous page's `next`; leave out for the first."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Messages per page.")] = 50,
 ) -> MessagePage:
-    """Keyset pagination: pass the previous page's `next` as `cursor` until it is null."""
+    """Keyset pagination: pass the previous page's `next` as `cursor` until it is null.
+    `from` and `to` are the old names of `created_after` and `created_before` (the new
+    name wins when both are given)."""
     records = await messages_service.find_messages(
         pool,
         MessageFilter(
@@ -141,8 +161,8 @@ async def list_messages(
             status=status,
             recipient=recipient,
             client_reference=client_reference,
-            created_from=created_from,
-            created_to=created_to,
+            created_from=created_after or created_from,
+            created_to=created_before or created_to,
             before=None if cursor is None else decode_uuid_cursor(cursor),
             limit=limit + 1,
         ),
@@ -157,11 +177,12 @@ async def list_messages(
 
 @router.post(
     "/{message_id}/cancel",
+    operation_id="cancelMessage",
     summary="Cancel a queued or scheduled message",
     responses=problem_responses(401, 404, 409, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
-async def cancel_message(message_id: UUID, key: CurrentKey, state: StateDep) -> MessageOut:
+async def cancel_message(message_id: MessageIdPath, key: CurrentKey, state: StateDep) -> MessageOut:
     """Works while the message waits in the gateway (queued, or scheduled for later). After a
     send attempt whose outcome is unknown, the gateway first asks Sinch (by
     `client_reference`): if Sinch holds a batch the answer is 409 `not_cancellable` with its
@@ -251,13 +272,13 @@ def message_out(message: MessageRecord | NewMessage, *, with_events: bool = Fals
         message = message.as_stored()
     return MessageOut(
         id=message.id,
-        status=message.status,
+        status=MessageStatus(message.status),
         status_code=message.status_code,
         status_detail=message.status_detail,
         recipients=[
             MessageRecipientOut(
                 to=recipient.msisdn,
-                status=recipient.status,
+                status=RecipientStatus(recipient.status),
                 code=recipient.sinch_code,
                 status_at=recipient.status_at,
                 updated_at=recipient.updated_at,
@@ -297,6 +318,7 @@ def message_out(message: MessageRecord | NewMessage, *, with_events: bool = Fals
 
 @router.post(
     "/preview",
+    operation_id="previewMessage",
     summary="Preview a message: recipients, encoding, parts and cost, without sending",
     responses=problem_responses(401, 413, 422, 429),
     openapi_extra=AUTHENTICATED,
@@ -336,13 +358,16 @@ def preview_out(draft: MessageDraft) -> PreviewOut:
                 input=accepted.raw,
                 e164=accepted.number.e164,
                 region=accepted.number.region,
-                type=str(accepted.number.number_type),
+                type=accepted.number.number_type,
             )
             for accepted in recipients.accepted
         ],
         refused=[
             RefusedRecipientOut(
-                index=refused.index, input=refused.raw, code=refused.code, message=refused.message
+                index=refused.index,
+                input=refused.raw,
+                code=RecipientRefusal(refused.code),
+                message=refused.message,
             )
             for refused in recipients.refused
         ],
@@ -358,7 +383,7 @@ def preview_out(draft: MessageDraft) -> PreviewOut:
         duplicates_removed=recipients.duplicates_removed,
         sender=None
         if draft.sender is None
-        else SenderOut(value=draft.sender.value, kind=str(draft.sender.kind)),
+        else SenderOut(value=draft.sender.value, kind=draft.sender.kind),
         text=draft.body.text,
         encoding=segmentation.encoding.value,
         segments=segmentation.segments,

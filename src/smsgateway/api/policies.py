@@ -21,7 +21,15 @@ from smsgateway.store.api_keys import ApiKeyRecord
 
 router = APIRouter(prefix="/v1/admin/policies", tags=["admin"])
 
-TenantPath = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
+TenantPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="The tenant whose policy this is (an API key's `tenant`).",
+    ),
+]
 
 
 class PolicyOut(BaseModel):
@@ -65,6 +73,7 @@ def _out(view: service.PolicyView) -> PolicyOut:
 @router.get(
     "/{tenant}",
     summary="A tenant's protection policy as it applies",
+    operation_id="getPolicy",
     responses=problem_responses(401, 403, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
@@ -77,6 +86,7 @@ async def get_policy(tenant: TenantPath, key: CurrentKey, request: Request) -> P
 @router.put(
     "/{tenant}",
     summary="Set a tenant's protection policy (the change is logged with who and when)",
+    operation_id="setPolicy",
     responses=problem_responses(401, 403, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
@@ -110,6 +120,7 @@ async def put_policy(
 @router.delete(
     "/{tenant}",
     summary="Remove a tenant's policy: the gateway's default applies again",
+    operation_id="deletePolicy",
     responses=problem_responses(401, 403, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
@@ -125,6 +136,7 @@ async def delete_policy(tenant: TenantPath, key: CurrentKey, request: Request) -
 @router.get(
     "/{tenant}/changes",
     summary="The changes to a tenant's policies, newest first",
+    operation_id="listPolicyChanges",
     responses=problem_responses(401, 403, 429, 503),
     openapi_extra=AUTHENTICATED,
 )

@@ -7,18 +7,19 @@ Every 4xx and 5xx is ``application/problem+json`` with ``type``, ``title``, ``st
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
-from functools import cache
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
+from smsgateway.api.problem_catalogue import FIELD_CODES, PROBLEM_CODES, PROBLEM_KINDS, field_code
 from smsgateway.domain.errors import DomainError, ParametersRefused, RecipientsRefused
 from smsgateway.observability.logging import request_id_var
 from smsgateway.observability.outage import DATABASE_OUTAGE
@@ -27,6 +28,9 @@ from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+# What FastAPI raises for a body it cannot parse where a route takes the raw body (Any).
+_FASTAPI_UNPARSEABLE_BODY = "There was an error parsing the body"
 
 _CODE_BY_STATUS = {
     400: "bad_request",
@@ -49,27 +53,67 @@ _CODE_BY_STATUS = {
 class ProblemField(BaseModel):
     """One failing input: where it is, what rule it broke, and a sentence for a person."""
 
-    field: str = Field(examples=["body.to.0"])
-    code: str = Field(examples=["missing"])
+    field: str = Field(
+        description="Where: `body.<path>`, `query.<name>`, `path.<name>` or `header.<name>`.",
+        examples=["body.to.0"],
+    )
+    # A str in Python so that answering never fails on a code; the schema lists the catalogue.
+    code: str = Field(
+        description="The rule broken; one of the catalogue's field codes (see /problems).",
+        examples=["required"],
+        json_schema_extra={"enum": list(FIELD_CODES)},
+    )
     message: str = Field(examples=["Field required"])
 
 
 class Problem(BaseModel):
     """An RFC 9457 problem document with the gateway's extension members."""
 
-    type: str = Field(examples=["/problems/validation_error"])
-    title: str = Field(examples=["Unprocessable Content"])
+    model_config = ConfigDict(
+        json_schema_serialization_defaults_required=True,
+        json_schema_extra=lambda schema: _not_required(schema, "batch_id"),
+    )
+
+    type: str = Field(
+        description="`/problems/<code>`: GET it for the code's meaning and status.",
+        examples=["/problems/validation_error"],
+    )
+    title: str = Field(
+        description="The status's reason phrase.", examples=["Unprocessable Content"]
+    )
     status: int = Field(examples=[422])
-    detail: str = Field(examples=["body.to.0: Field required"])
-    code: str = Field(examples=["validation_error"])
-    errors: list[ProblemField] = Field(default_factory=list)
-    request_id: str | None = Field(default=None, examples=["9f1c2e7a5b3d4c1e8f0a6b2d4c8e1f3a"])
-    instance: str | None = Field(default=None, examples=["/v1/messages"])
-    batch_id: str | None = Field(
+    detail: str = Field(
+        description="A sentence for a person about this occurrence.",
+        examples=["body.to.0: Field required"],
+    )
+    code: str = Field(
+        description="Stable machine code; the catalogue at /problems lists each with its status.",
+        examples=["validation_error"],
+        json_schema_extra={"enum": list(PROBLEM_CODES)},
+    )
+    errors: list[ProblemField] = Field(
+        default_factory=list, description="Each failing input; empty when no field is at fault."
+    )
+    request_id: str = Field(
+        default="",
+        description="The request's id, as in the `X-Request-ID` header.",
+        examples=["9f1c2e7a5b3d4c1e8f0a6b2d4c8e1f3a"],
+    )
+    instance: str | None = Field(
         default=None,
+        description="The request's path; null when refused before routing (413, 431).",
+        examples=["/v1/messages"],
+    )
+    # Only some problems carry it (through ``extra``): the one member not always present.
+    batch_id: str = Field(
+        default="",
         description="`not_cancellable` only: the Sinch batch that already holds the message.",
         examples=["01FC66621XXXXX119Z8PMV1QPQ"],
     )
+
+
+def _not_required(schema: dict[str, Any], *names: str) -> None:
+    schema["required"] = [name for name in schema.get("required", []) if name not in names]
 
 
 class ProblemError(Exception):
@@ -117,7 +161,7 @@ def build_problem(
         detail=detail,
         code=code,
         errors=list(errors),
-        request_id=request_id_var.get(),
+        request_id=request_id_var.get() or "",
         instance=instance,
     ).model_dump(exclude={"batch_id"})  # only some problems carry it, through ``extra``
     if extra:
@@ -174,7 +218,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = [_field_error(error) for error in exc.errors()]
-    if any(error.code == "json_invalid" for error in errors):
+    if any(error.code == "malformed_json" for error in errors):
         return problem_response(
             400,
             "malformed_json",
@@ -183,9 +227,10 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
             instance=_instance(request),
         )
     detail = "; ".join(f"{error.field}: {error.message}" for error in errors[:5])
-    # A schema check that is a domain rule (empty_body, invalid_character) keeps its own code.
+    # One rule with a problem code of its own (empty_body, invalid_phone_number) gives the
+    # answer that code, as when the domain refuses it; the same fault, the same code.
     codes = {error.code for error in errors}
-    code = codes.pop() if len(codes) == 1 and codes <= _domain_codes() else "validation_error"
+    code = codes.pop() if len(codes) == 1 and codes <= _UNPROCESSABLE_CODES else "validation_error"
     return problem_response(422, code, detail, errors=errors, instance=_instance(request))
 
 
@@ -205,11 +250,17 @@ def domain_problem_fields(exc: DomainError) -> list[ProblemField]:
             ProblemField(field=f"body.{refusal.field}", code=refusal.code, message=refusal.message)
             for refusal in exc.refusals
         ]
-    return [
-        ProblemField(
-            field=f"body.{exc.field}" if exc.field else "body", code=exc.code, message=exc.message
-        )
-    ]
+    return [ProblemField(field=_located(exc.field), code=exc.code, message=exc.message)]
+
+
+# Domain refusals name a body field ("to"), or a header by its HTTP name ("Idempotency-Key").
+_HEADERS = frozenset({"Idempotency-Key"})
+
+
+def _located(field: str | None) -> str:
+    if not field:
+        return "body"
+    return f"header.{field}" if field in _HEADERS else f"body.{field}"
 
 
 async def _on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
@@ -236,15 +287,41 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResp
 
 
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    code = _CODE_BY_STATUS.get(exc.status_code, "http_error")
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else _title(exc.status_code)
-    if exc.status_code == 404 and detail == "Not Found":
-        detail = f"There is nothing at {_instance(request)}."
-    elif exc.status_code == 405:
-        detail = f"{request.method} is not allowed on {_instance(request)}."
-    return problem_response(
-        exc.status_code, code, detail, instance=_instance(request), headers=exc.headers
+    code = _CODE_BY_STATUS.get(
+        exc.status_code, "internal_error" if exc.status_code >= 500 else "bad_request"
     )
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else _title(exc.status_code)
+    if exc.status_code == 400 and detail == _FASTAPI_UNPARSEABLE_BODY:
+        code, detail = "malformed_json", "The request body is not valid JSON."
+    elif exc.status_code == 404 and detail == "Not Found":
+        detail = f"There is nothing at {_instance(request)}."
+    headers = exc.headers
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {_instance(request)}."
+        allow = _allowed_methods(request, (headers or {}).get("Allow", ""))
+        headers = {**(headers or {}), "Allow": allow}
+    return problem_response(
+        exc.status_code, code, detail, instance=_instance(request), headers=headers
+    )
+
+
+def _allowed_methods(request: Request, starlette_allow: str) -> str:
+    """Every method the document lists on this path, with Starlette's own ``Allow`` (which
+    names only the first route whose path matched: ``POST`` on /v1/messages, which has GET).
+    A concrete path (/v1/messages/preview) wins over a template that also matches it, as
+    OpenAPI reads paths."""
+    methods = {method.strip() for method in starlette_allow.split(",") if method.strip()}
+    path = request.url.path
+    paths: dict[str, Any] = request.app.openapi().get("paths", {})
+    if path in paths:
+        methods |= {method.upper() for method in paths[path]}
+    else:
+        for template, item in paths.items():
+            if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+                methods |= {method.upper() for method in item}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 async def _on_problem_error(request: Request, exc: ProblemError) -> JSONResponse:
@@ -273,20 +350,16 @@ def _field_error(error: Any) -> ProblemField:
     location = [str(part) for part in error.get("loc", ())]
     return ProblemField(
         field=".".join(location) or "body",
-        code=str(error.get("type", "invalid")),
+        code=field_code(str(error.get("type", "invalid"))),
         message=str(error.get("msg", "Invalid value")),
     )
 
 
-@cache
-def _domain_codes() -> frozenset[str]:
-    codes: set[str] = set()
-    pending: list[type[DomainError]] = [DomainError]
-    while pending:
-        kind = pending.pop()
-        codes.add(kind.default_code)
-        pending.extend(kind.__subclasses__())
-    return frozenset(codes)
+_UNPROCESSABLE_CODES = frozenset(
+    code
+    for code, kind in PROBLEM_KINDS.items()
+    if kind.status == 422 and code != "validation_error"
+)
 
 
 def _title(status: int) -> str:

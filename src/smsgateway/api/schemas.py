@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
+from fastapi import Path
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     HttpUrl,
@@ -19,14 +23,20 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from smsgateway.domain.destination_policy import PolicyRefusal
 from smsgateway.domain.errors import DomainError
+from smsgateway.domain.phone import NumberType, PhoneRefusal, SenderKind
 from smsgateway.domain.recipients import MAX_RECIPIENTS
 from smsgateway.domain.segments import validate_body
+from smsgateway.domain.status import MessageStatus, RecipientStatus
 from smsgateway.domain.text import find_unstorable, is_plausible_instant
 
 DeliveryReportMode = Literal["none", "summary", "full", "per_recipient", "per_recipient_final"]
 EncodingName = Literal["GSM-7", "UCS-2"]
 RawNumber = Annotated[str, Field(min_length=1, max_length=64)]
+MessageIdPath = Annotated[
+    UUID, Path(description="The message's id, as in the send's answer and its `Location`.")
+]
 
 
 def _storable(value: str) -> str:
@@ -36,6 +46,20 @@ def _storable(value: str) -> str:
             "invalid_character",
             "U+0000 or a lone surrogate at position {position} cannot be stored.",
             {"position": position},
+        )
+    return value
+
+
+_BARE_NUMBER = re.compile(r"^\s*[+-]?\d+(\.\d*)?\s*$")
+
+
+def _iso_text(value: object) -> object:
+    # Pydantic would read a number (or a numeric string, as every query value is) as Unix
+    # time; the document says date-time, so only ISO 8601 text is one.
+    if not isinstance(value, str) or _BARE_NUMBER.match(value):
+        raise PydanticCustomError(
+            "invalid_format",
+            "An ISO 8601 date-time with an offset is required, e.g. 2026-12-03T10:00:00Z.",
         )
     return value
 
@@ -51,14 +75,23 @@ def _plausible(value: datetime) -> datetime:
 # Text the gateway keeps, and instants it schedules by: checked here so that one caller's
 # value can never fail the statement it shares with others (group commit).
 StorableStr = Annotated[str, AfterValidator(_storable)]
-PlausibleDatetime = Annotated[AwareDatetime, AfterValidator(_plausible)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+PlausibleDatetime = Annotated[Instant, AfterValidator(_plausible)]
 
+# Accepted as shipped (Swagger's "Try it out" on `make run`): no `from`, which only the
+# operator's allowed senders may fill, so the default sender is used.
 _EXAMPLE_REQUEST: dict[str, JsonValue] = {
     "to": ["+46701234567", "+12025550143"],
     "body": "Your code is 123456",
-    "from": "+12025550123",
     "client_reference": "order-4711",
 }
+
+
+class ResponseModel(BaseModel):
+    """An answer's model: every field is always sent, so the schema marks every one required
+    (nullable where null occurs), and typed clients get no `None` that never comes."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
 
 class MessageIn(BaseModel):
@@ -74,8 +107,13 @@ class MessageIn(BaseModel):
         description=f"One number or a list of 1 to {MAX_RECIPIENTS}; E.164, or national form "
         "with a region.",
         examples=[["+46701234567"]],
+        json_schema_extra={"minItems": 1, "maxItems": MAX_RECIPIENTS},
     )
-    body: str = Field(description="The text; GSM-7 or UCS-2 is chosen for it.")
+    # The domain checks emptiness (code empty_body); the schema says it too, for clients.
+    body: str = Field(
+        description="The text; GSM-7 or UCS-2 is chosen for it. Not empty or only spaces.",
+        json_schema_extra={"minLength": 1, "pattern": r"\S"},
+    )
     sender: StorableStr | None = Field(
         default=None,
         alias="from",
@@ -92,10 +130,15 @@ class MessageIn(BaseModel):
     )
     smart_encoding: bool = Field(
         default=False,
+        strict=True,
         description="Replace look-alikes (curly quotes, dashes, ...) when that makes it GSM-7.",
     )
     max_segments: int | None = Field(
-        default=None, ge=1, le=255, description="Refuse the message if it needs more parts."
+        default=None,
+        strict=True,
+        ge=1,
+        le=255,
+        description="Refuse the message if it needs more parts.",
     )
     client_reference: StorableStr | None = Field(
         default=None, max_length=256, description="Your own id for this message."
@@ -138,40 +181,57 @@ class MessageIn(BaseModel):
         return value
 
 
-class RecipientOut(BaseModel):
+class RecipientOut(ResponseModel):
     index: int = Field(description="Position in the request's `to`.", examples=[0])
     input: str = Field(examples=["(202) 555-0143"])
     e164: str = Field(examples=["+12025550143"])
     region: str = Field(examples=["US"])
-    type: str = Field(examples=["mobile"])
+    type: NumberType = Field(examples=["mobile"])
 
 
-class RefusedRecipientOut(BaseModel):
+class RecipientRefusal(StrEnum):
+    """Why a recipient is refused: its number (``PhoneRefusal``) or the caller's destination
+    policy (``PolicyRefusal``); the value is the error code."""
+
+    NOT_A_NUMBER = PhoneRefusal.NOT_A_NUMBER.value
+    MISSING_COUNTRY_CODE = PhoneRefusal.MISSING_COUNTRY_CODE.value
+    INVALID_COUNTRY_CODE = PhoneRefusal.INVALID_COUNTRY_CODE.value
+    TOO_SHORT = PhoneRefusal.TOO_SHORT.value
+    TOO_LONG = PhoneRefusal.TOO_LONG.value
+    INVALID_LENGTH = PhoneRefusal.INVALID_LENGTH.value
+    INVALID_FOR_REGION = PhoneRefusal.INVALID_FOR_REGION.value
+    INVALID_NUMBER = PhoneRefusal.INVALID_NUMBER.value
+    CANNOT_RECEIVE_SMS = PhoneRefusal.CANNOT_RECEIVE_SMS.value
+    COUNTRY_NOT_ALLOWED = PolicyRefusal.COUNTRY_NOT_ALLOWED.value
+    NUMBER_TYPE_NOT_ALLOWED = PolicyRefusal.NUMBER_TYPE_NOT_ALLOWED.value
+
+
+class RefusedRecipientOut(ResponseModel):
     index: int = Field(examples=[2])
     input: str = Field(examples=["12345"])
-    code: str = Field(examples=["too_short"])
+    code: RecipientRefusal = Field(examples=["too_short"])
     message: str = Field(examples=["The number at index 2 is too short."])
 
 
-class DuplicateRecipientOut(BaseModel):
+class DuplicateRecipientOut(ResponseModel):
     index: int = Field(examples=[1])
     input: str = Field(examples=["+1 202 555 0143"])
     e164: str = Field(examples=["+12025550143"])
     first_index: int = Field(examples=[0])
 
 
-class SenderOut(BaseModel):
+class SenderOut(ResponseModel):
     value: str = Field(examples=["+12025550123"])
-    kind: str = Field(examples=["number"])
+    kind: SenderKind = Field(examples=["number"])
 
 
-class ReplacementOut(BaseModel):
+class ReplacementOut(ResponseModel):
     position: int = Field(description="Index in the original body.", examples=[4])
     original: str = Field(examples=["\u2019"])
     replacement: str = Field(examples=["'"])
 
 
-class CountryCostOut(BaseModel):
+class CountryCostOut(ResponseModel):
     country_code: int = Field(examples=[46])
     recipients: int = Field(examples=[1])
     segments: int = Field(examples=[1])
@@ -179,7 +239,7 @@ class CountryCostOut(BaseModel):
     cost: Decimal | None = Field(examples=["0.0450"])
 
 
-class CostOut(BaseModel):
+class CostOut(ResponseModel):
     currency: str = Field(examples=["EUR"])
     total: Decimal = Field(description="The known costs only.", examples=["0.0525"])
     complete: bool = Field(description="Whether every recipient's country has a price.")
@@ -187,7 +247,7 @@ class CostOut(BaseModel):
     unknown_country_codes: list[int] = Field(examples=[[998]])
 
 
-class PreviewOut(BaseModel):
+class PreviewOut(ResponseModel):
     """What sending would do: to whom, how encoded, how many parts, at what cost."""
 
     recipients: list[RecipientOut]
@@ -212,15 +272,15 @@ class PreviewOut(BaseModel):
     )
 
 
-class MessageRecipientOut(BaseModel):
+class MessageRecipientOut(ResponseModel):
     to: str = Field(examples=["+46701234567"])
-    status: str = Field(examples=["queued"])
+    status: RecipientStatus = Field(examples=["queued"])
     code: int | None = Field(default=None, description="Sinch's status code, when reported.")
     status_at: AwareDatetime | None = Field(default=None, description="When Sinch saw this status.")
     updated_at: AwareDatetime
 
 
-class MessageEventOut(BaseModel):
+class MessageEventOut(ResponseModel):
     id: int
     kind: str = Field(examples=["accepted"])
     recipient: str | None = None
@@ -230,15 +290,11 @@ class MessageEventOut(BaseModel):
     occurred_at: AwareDatetime
 
 
-class MessageOut(BaseModel):
+class MessageOut(ResponseModel):
     """A message as the gateway holds it."""
 
     id: UUID = Field(examples=["019ac7f1-6e2b-7c3a-9d41-2f5e8b1a0c77"])
-    status: str = Field(
-        description="queued, scheduled, submitted, delivered, partially_delivered, failed, "
-        "rejected, expired or cancelled.",
-        examples=["queued"],
-    )
+    status: MessageStatus = Field(examples=["queued"])
     status_code: str | None = Field(default=None, description="Why it was rejected or failed.")
     status_detail: str | None = None
     recipients: list[MessageRecipientOut]
@@ -261,6 +317,8 @@ class MessageOut(BaseModel):
     )
 
 
-class MessagePage(BaseModel):
+class MessagePage(ResponseModel):
     items: list[MessageOut]
-    next: str | None = Field(description="Cursor for the next (older) page; null at the end.")
+    next: str | None = Field(
+        description="Pass as `cursor` for the next (older) page; null at the end."
+    )

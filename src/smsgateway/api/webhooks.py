@@ -16,17 +16,20 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from smsgateway.api.deps import state_of
 from smsgateway.api.problems import ProblemError, problem_responses
+from smsgateway.api.schemas import ResponseModel
+from smsgateway.domain.opt_out import KeywordKind
 from smsgateway.observability.report_metrics import WEBHOOK_AUTH_REFUSALS
 from smsgateway.services.delivery_reports import UnreadablePayloadError
 from smsgateway.services.sinch_callbacks import (
+    CALLBACK_SCHEMA_NAME,
     CallbackKind,
     CallbackReceipt,
-    callback_body_schema,
 )
+from smsgateway.store.report_ledger import ReportOutcome
 
 router = APIRouter(prefix="/webhooks/sinch", tags=["webhooks"])
 
@@ -39,16 +42,18 @@ _REFUSED = "The call is not authenticated as Sinch's for this gateway."
 _SINCH_JSON_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": callback_body_schema()}},
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{CALLBACK_SCHEMA_NAME}"}}
+        },
     }
 }
 
 
-class ReportReceiptOut(BaseModel):
+class ReportReceiptOut(ResponseModel):
     """What the gateway did with a delivery report (Sinch only looks at the status code)."""
 
     kind: Literal["delivery_report"]
-    outcome: str = Field(
+    outcome: ReportOutcome = Field(
         examples=["applied"],
         description="applied, unchanged, duplicate, unknown_batch (kept until the batch is "
         "known) or unprocessable (kept for operators).",
@@ -57,13 +62,13 @@ class ReportReceiptOut(BaseModel):
     changed: int = Field(0, description="Recipients whose status or details changed.")
 
 
-class InboundReceiptOut(BaseModel):
+class InboundReceiptOut(ResponseModel):
     """What the gateway did with an inbound message."""
 
     kind: Literal["inbound"]
     id: uuid.UUID | None = None
     duplicate: bool = False
-    keyword: str | None = Field(None, examples=["opt_out"])
+    keyword: KeywordKind | None = Field(None, examples=["opt_out"])
     opted_out: bool | None = None
 
 
@@ -72,6 +77,7 @@ CallbackReceiptOut = Annotated[ReportReceiptOut | InboundReceiptOut, Field(discr
 
 @router.post(
     "",
+    operation_id="receiveSinchCallback",
     summary="Everything Sinch posts: delivery reports of every kind and inbound messages",
     response_model=CallbackReceiptOut,
     responses=_RESPONSES,
@@ -89,6 +95,7 @@ async def receive_sinch_callback(request: Request) -> Response:
 
 @router.post(
     "/delivery-reports",
+    operation_id="receiveSinchCallbackAtDeliveryReports",
     summary="Alias of POST /webhooks/sinch (accepts every kind)",
     response_model=CallbackReceiptOut,
     responses=_RESPONSES,
@@ -106,6 +113,7 @@ async def receive_delivery_report_at_secret(path_secret: str, request: Request) 
 
 @router.post(
     "/inbound",
+    operation_id="receiveSinchCallbackAtInbound",
     summary="Alias of POST /webhooks/sinch (accepts every kind)",
     response_model=CallbackReceiptOut,
     responses=_RESPONSES,

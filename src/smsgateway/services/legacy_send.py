@@ -27,13 +27,18 @@ _LONGEST_POLL_SECONDS = 0.25
 _ENDED = frozenset({"rejected", "failed", "expired", "cancelled"})
 
 
+_OPTED_OUT = "opted_out"
+
+
 @dataclass(frozen=True)
 class LegacyOutcome:
-    """``batch`` is Sinch's batch as JSON when it was accepted; ``message_id`` is ours."""
+    """``batch`` is Sinch's batch as JSON when it was accepted; ``message_id`` is ours.
+    ``opted_out``: nothing was sent because the recipient opted out (a refusal, not a fault)."""
 
     message_id: uuid.UUID
     batch: dict[str, Any] | None
     reason: str | None = None
+    opted_out: bool = False
 
 
 async def send_and_wait(
@@ -47,6 +52,9 @@ async def send_and_wait(
 ) -> LegacyOutcome:
     accepted = await accept.accept(request, key, idempotency_key=None)
     message_id = accepted.message.id
+    if accepted.message.status == "rejected":
+        # Accept rejects a message at once only when every recipient has opted out.
+        return _opted_out(message_id)
     deadline = time.monotonic() + wait_seconds
     pause = _FIRST_POLL_SECONDS
     while time.monotonic() < deadline:
@@ -62,8 +70,20 @@ async def send_and_wait(
         if record.sinch_batch_id is not None:
             return LegacyOutcome(message_id, await _batch(sinch, record.sinch_batch_id))
         if record.status in _ENDED:
+            if record.status_code == _OPTED_OUT:
+                # The STOP came after the accept; the dispatcher left the recipient out.
+                return _opted_out(message_id)
             return LegacyOutcome(message_id, None, record.status_detail or record.status)
     return LegacyOutcome(message_id, None, "Sinch had not accepted the message in time")
+
+
+def _opted_out(message_id: uuid.UUID) -> LegacyOutcome:
+    return LegacyOutcome(
+        message_id,
+        None,
+        "The recipient has opted out (sent STOP); the message was not sent.",
+        opted_out=True,
+    )
 
 
 async def _batch(sinch: SinchClient, batch_id: str) -> dict[str, Any]:

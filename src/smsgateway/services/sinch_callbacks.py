@@ -88,22 +88,50 @@ def kind_of(type_: object, unknown: CallbackKind) -> CallbackKind:
     return unknown
 
 
-def callback_body_schema() -> dict[str, Any]:
-    """The JSON Schema of what Sinch posts (for OpenAPI only; bodies are read from raw bytes):
-    the union of its payload shapes, told apart by ``type``, built from the wire models."""
+CALLBACK_SCHEMA_NAME: Final = "SinchCallback"
+
+_NUMBER_NOTE: Final = (
+    "MSISDN as Sinch sends it: often without the leading `+` (read as E.164 all the same)."
+)
+_NUMBER_FIELDS: Final = {"recipient", "from", "to"}
+
+
+def callback_body_schemas(ref_prefix: str = "#/components/schemas/") -> dict[str, Any]:
+    """Named JSON Schemas of what Sinch posts (for OpenAPI only; bodies are read from raw
+    bytes), built from the wire models: one per kind and ``SinchCallback``, their union told
+    apart by ``type`` (every delivery-report and MO type Sinch sends is mapped)."""
     adapter: TypeAdapter[object] = TypeAdapter(
         BatchDeliveryReport | RecipientDeliveryReport | MoText | MoBinary
     )
     generated = adapter.json_schema(by_alias=True)
     definitions: dict[str, Any] = generated.pop("$defs", {})
     shapes = [_inlined(shape, definitions) for shape in generated["anyOf"]]
-    return {
-        "oneOf": [*shapes, _MO_MEDIA],
-        "discriminator": {"propertyName": "type"},
+    named: dict[str, Any] = {}
+    mapping: dict[str, str] = {}
+    for shape in [*shapes, _MO_MEDIA]:
+        name = f"Sinch{shape['title']}"
+        named[name] = _with_number_notes({**shape, "title": name})
+        type_schema = shape["properties"]["type"]
+        for value in type_schema.get("enum", [type_schema.get("const")]):
+            mapping[value] = f"{ref_prefix}{name}"
+    named[CALLBACK_SCHEMA_NAME] = {
+        "oneOf": [{"$ref": f"{ref_prefix}{name}"} for name in named],
+        "discriminator": {"propertyName": "type", "mapping": mapping},
         "description": "Any of Sinch's callback bodies, told apart by `type`. A body of another "
         "`type`, or with missing fields, is kept for operators and answered 200; only a body "
         "that is not a JSON object is refused (400).",
     }
+    return named
+
+
+def _with_number_notes(shape: dict[str, Any]) -> dict[str, Any]:
+    properties = {
+        name: {**schema, "description": _NUMBER_NOTE, "examples": ["15551230001"]}
+        if name in _NUMBER_FIELDS
+        else schema
+        for name, schema in shape["properties"].items()
+    }
+    return {**shape, "properties": properties}
 
 
 # Not modelled by the Sinch client (the gateway stores it as received): its documented shape.

@@ -77,7 +77,11 @@ async def test_a_message_sinch_does_not_take_in_time_is_a_500_but_stays_stored(
         headers={"X-Request-ID": "corr-2"},
     )
     assert response.status_code == 500
-    assert response.json() == {"error": "Failed to send SMS.", "correlationId": "corr-2"}
+    body = response.json()
+    # The tutorial's members, inside a problem document that the catalogue explains.
+    assert (body["error"], body["correlationId"]) == ("Failed to send SMS.", "corr-2")
+    assert (body["code"], body["type"]) == ("send_failed", "/problems/send_failed")
+    assert response.headers["content-type"] == "application/problem+json"
     connection = await asyncpg.connect(database_url)
     try:
         assert await connection.fetchval("SELECT count(*) FROM outbox") == 1
@@ -102,3 +106,23 @@ async def test_a_body_the_tutorial_accepts_but_the_gateway_refuses_is_a_400_not_
     )
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_character"
+
+
+async def test_an_opted_out_recipient_is_refused_as_the_tutorial_refuses_never_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    opted = await client.post("/v1/opt-outs", json={"msisdn": "+46701234567"})
+    assert opted.status_code == 201
+    response = await client.post(
+        "/send-sms",
+        json={"recipient": "+46701234567", "message": "hi"},
+        headers={"X-Request-ID": "corr-3"},
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "opted_out"
+    assert body["correlationId"] == "corr-3"
+    assert "opted out" in body["error"]
+    assert body["errors"] == [
+        {"field": "body.recipient", "code": "opted_out", "message": body["error"]}
+    ]

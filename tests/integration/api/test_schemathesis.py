@@ -78,22 +78,6 @@ KNOWN_BUGS = (
         _on("GET /v1/messages", "GET /v1/inbound-messages", "GET /v1/opt-outs"),
         lambda case, failure: "cursor" in str(getattr(case, "query", None) or ""),
     ),
-    # A 405's Allow header names one route's methods, not the path's: OPTIONS /v1/messages
-    # says `Allow: POST` (GET exists too); OPTIONS /v1/messages/preview says `Allow: GET`
-    # (the {message_id} route's).
-    KnownBug("ST205", frozenset()),
-    # Likewise GET /v1/messages/preview reaches GET /v1/messages/{message_id}: 422 (not a
-    # UUID) instead of 405.
-    KnownBug("ST204", _on("POST /v1/messages/preview")),
-    # Request fields are coerced (pydantic's lax mode) where the schema names a type: "expire_at":
-    # 0 and ?to=0.5 are taken as Unix times, "smart_encoding": 0 as false; answered 200/202.
-    KnownBug(
-        "ST201",
-        frozenset(),
-        lambda case, failure: (
-            "Incorrect type" in failure.message or "violates `type`" in failure.message
-        ),
-    ),
 )
 
 
