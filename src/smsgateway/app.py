@@ -17,6 +17,7 @@ from smsgateway import __version__
 from smsgateway.api import (
     callbacks,
     docs,
+    events,
     health,
     inbound,
     legacy,
@@ -111,6 +112,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.include_router(messages.router)
     app.include_router(webhooks.router)
     app.include_router(callbacks.router)
+    app.include_router(events.router)
     app.include_router(inbound.router)
     app.include_router(legacy.router)
     app.include_router(health.router)
@@ -185,7 +187,7 @@ async def _open_resources(
     )
     reconciling = asyncio.create_task(reconcile_worker.run()) if reconcile_worker else None
     delivery_reports = DeliveryReportService(pool)
-    inbound = InboundService(pool, settings.keywords)
+    inbound = InboundService(pool, settings.keywords, stop_scope=settings.stop_scope)
     try:
         yield AppState(
             settings=settings,

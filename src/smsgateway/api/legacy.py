@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 
-from smsgateway.api.auth import AUTHENTICATED, CurrentKey
+from smsgateway.api.auth import AUTHENTICATED, SendKey
 from smsgateway.api.deps import StateDep
 from smsgateway.api.messages import accept_request
 from smsgateway.api.problems import PROBLEM_MEDIA_TYPE, build_problem
@@ -47,6 +47,7 @@ async def root() -> PlainTextResponse:
         },
         400: {"description": "The tutorial's validation failures (also a problem document)"},
         401: {"description": "Missing or wrong API key"},
+        403: {"description": "The API key lacks the `send` scope (a problem document)"},
         500: {"description": "Sinch did not accept it (in time)"},
     },
     openapi_extra={
@@ -70,7 +71,7 @@ async def root() -> PlainTextResponse:
     },
 )
 async def send_sms(
-    key: CurrentKey,
+    key: SendKey,
     response: Response,
     state: StateDep,
     payload: Annotated[Any, Body(examples=[_REQUEST_EXAMPLE])] = None,

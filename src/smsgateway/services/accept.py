@@ -32,7 +32,7 @@ from smsgateway.store.batching import BatchLookup, BatchWriter
 from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 from smsgateway.store.idempotency import insert_accepted_once
 from smsgateway.store.messages import MessageRecord, NewMessage, get_message, insert_accepted
-from smsgateway.store.opt_outs import opted_out_among
+from smsgateway.store.opt_outs import OptOutProbe, opted_out_among
 
 
 class IdempotencyKeyReusedError(DomainError):
@@ -93,7 +93,7 @@ class AcceptService:
             pool, insert_accepted, max_concurrent_writes=1, acquire_timeout=acquire_timeout
         )
         # Concurrent accepts share one opt-out query, as they share one insert.
-        self._opt_outs: BatchLookup[str] = BatchLookup(
+        self._opt_outs: BatchLookup[OptOutProbe] = BatchLookup(
             pool, opted_out_among, max_concurrent_lookups=1, acquire_timeout=acquire_timeout
         )
 
@@ -106,13 +106,14 @@ class AcceptService:
         draft.recipients.raise_if_refused()
         now = self._clock()
         schedule = plan_schedule(now, request.send_at, request.expire_at)
-        opted_out = await self._opted_out(draft.recipients.e164s)
+        sender = None if draft.sender is None else draft.sender.value
+        opted_out = await self._opted_out(draft.recipients.e164s, key.tenant, sender)
         everyone_opted_out = len(opted_out) == len(draft.recipients.e164s)
         message = NewMessage(
             id=time_ordered_id(int(now.timestamp() * 1000), self._random_bytes(10)),
             tenant=key.tenant,
             api_key_id=key.id,
-            sender=None if draft.sender is None else draft.sender.value,
+            sender=sender,
             body=draft.body.text,
             encoding=draft.body.encoding.value,
             segment_count=draft.body.segments,
@@ -138,9 +139,13 @@ class AcceptService:
             raise ValueError("an idempotent accept needs the request's fingerprint")
         return await self._accept_once(message, key, idempotency_key, request.fingerprint)
 
-    async def _opted_out(self, recipients: tuple[str, ...]) -> frozenset[str]:
-        """The recipients who opted out: kept as ``opted_out``, never handed to Sinch."""
-        opted_out = await self._opt_outs.lookup(recipients)
+    async def _opted_out(
+        self, recipients: tuple[str, ...], tenant: str, sender: str | None
+    ) -> frozenset[str]:
+        """The recipients who opted out of this tenant's messages from this sender: kept as
+        ``opted_out``, never handed to Sinch."""
+        probes = await self._opt_outs.lookup([(msisdn, tenant, sender) for msisdn in recipients])
+        opted_out = frozenset(probe[0] for probe in probes)
         if opted_out:
             RECIPIENTS_OPTED_OUT.inc(len(opted_out))
         return opted_out
