@@ -21,7 +21,7 @@ from smsgateway.api.problems import ProblemError, ProblemField, problem_response
 from smsgateway.api.schemas import StorableStr
 from smsgateway.domain.errors import DomainError
 from smsgateway.domain.phone import parse_phone_number
-from smsgateway.domain.tenancy import viewer_for
+from smsgateway.domain.tenancy import SenderNotAssigned, viewer_for
 from smsgateway.services.inbound import find_inbound
 from smsgateway.store.inbound import InboundFilter, InboundRecord
 from smsgateway.store.opt_outs import OptOutRecord
@@ -194,9 +194,12 @@ async def get_opt_out(
     """Your tenant's opt-out of the number: for every message, or with `sender` for that
     number's. 404 `not_opted_out` when there is none in force."""
     number = _path_e164(msisdn)
-    record = await state_of(request).opt_outs.find(
-        viewer_for(key.tenant, key.scopes), number, sender
-    )
+    try:
+        record = await state_of(request).opt_outs.find(
+            viewer_for(key.tenant, key.scopes), number, sender
+        )
+    except SenderNotAssigned as exc:
+        raise _query_sender_refused(exc) from exc
     if record is None:
         raise _not_opted_out(number)
     return _opt_out_out(record)
@@ -241,7 +244,11 @@ async def remove_opt_out(
     was none."""
     number = _path_e164(msisdn)
     viewer = viewer_for(key.tenant, key.scopes)
-    if not await state_of(request).opt_outs.opt_in(viewer, number, sender):
+    try:
+        lifted = await state_of(request).opt_outs.opt_in(viewer, number, sender)
+    except SenderNotAssigned as exc:
+        raise _query_sender_refused(exc) from exc
+    if not lifted:
         raise _not_opted_out(number)
     return Response(status_code=204)
 
@@ -303,3 +310,12 @@ def _path_e164(value: str) -> str:
 
 def _not_opted_out(msisdn: str) -> ProblemError:
     return ProblemError(404, "not_opted_out", f"{msisdn} is not opted out.")
+
+
+def _query_sender_refused(exc: SenderNotAssigned) -> ProblemError:
+    return ProblemError(
+        422,
+        exc.code,
+        exc.message,
+        errors=[ProblemField(field="query.sender", code=exc.code, message=exc.message)],
+    )

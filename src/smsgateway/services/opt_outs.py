@@ -52,14 +52,12 @@ class OptOutService:
         except UNAVAILABLE_ERRORS as exc:
             raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
 
-    async def find(
-        self, viewer: Viewer, msisdn: str, sender: str | None, *, field: str = "query.sender"
-    ) -> OptOutRecord | None:
+    async def find(self, viewer: Viewer, msisdn: str, sender: str | None) -> OptOutRecord | None:
         """The viewer's opt-out of ``msisdn`` (for ``sender``, else for all its messages) if
         it is in force, else None."""
         try:
             async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as connection:
-                target = await _target(connection, viewer, sender, field)
+                target = await _target(connection, viewer, sender)
                 record = await store.get_opt_out(connection, msisdn, target.tenant, target.sender)
         except UNAVAILABLE_ERRORS as exc:
             raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
@@ -69,15 +67,13 @@ class OptOutService:
         self, viewer: Viewer, msisdn: str, sender: str | None, note: str | None
     ) -> OptOutRecord:
         """Opts ``msisdn`` out now (again, if it was); returns the row in force."""
-        return await self._change(
-            viewer, msisdn, sender, opted_out=True, note=note, field="body.sender"
-        )
+        return await self._change(viewer, msisdn, sender, opted_out=True, note=note)
 
     async def opt_in(self, viewer: Viewer, msisdn: str, sender: str | None) -> bool:
         """Lifts the viewer's opt-out of the number; False if it was not opted out."""
         if await self.find(viewer, msisdn, sender) is None:
             return False
-        await self._change(viewer, msisdn, sender, opted_out=False, note=None, field="query.sender")
+        await self._change(viewer, msisdn, sender, opted_out=False, note=None)
         return True
 
     async def _change(
@@ -88,11 +84,10 @@ class OptOutService:
         *,
         opted_out: bool,
         note: str | None,
-        field: str,
     ) -> OptOutRecord:
         try:
             async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as connection:
-                target = await _target(connection, viewer, sender, field)
+                target = await _target(connection, viewer, sender)
                 change = OptChange(
                     msisdn,
                     opted_out,
@@ -115,16 +110,15 @@ class OptOutService:
         return record
 
 
-async def _target(
-    connection: Connection, viewer: Viewer, sender: str | None, field: str
-) -> OptOutTarget:
-    """The row a viewer's opt-out of a number (from ``sender``, if given) is kept in."""
+async def _target(connection: Connection, viewer: Viewer, sender: str | None) -> OptOutTarget:
+    """The row a viewer's opt-out of a number (from ``sender``, if given) is kept in; raises
+    ``SenderNotAssigned`` for a sender that is not the viewer's tenant's."""
     if sender is None:
         return OptOutTarget(viewer.tenant, None)
     number = normalise_address(sender)
     owner = await sender_store.owner_of(connection, number)
     if not viewer.sees_all and owner != viewer.tenant:
-        raise SenderNotAssigned(number, field=field)
+        raise SenderNotAssigned(number, field="sender")
     return OptOutTarget(owner, number)
 
 
