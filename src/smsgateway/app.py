@@ -18,6 +18,7 @@ from smsgateway import __version__
 from smsgateway.api import (
     callbacks,
     docs,
+    events,
     health,
     inbound,
     legacy,
@@ -116,6 +117,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.include_router(policies.router)
     app.include_router(webhooks.router)
     app.include_router(callbacks.router)
+    app.include_router(events.router)
     app.include_router(inbound.router)
     app.include_router(legacy.router)
     app.include_router(health.router)
@@ -194,7 +196,7 @@ async def _open_resources(
     )
     reconciling = asyncio.create_task(reconcile_worker.run()) if reconcile_worker else None
     delivery_reports = DeliveryReportService(pool)
-    inbound = InboundService(pool, settings.keywords)
+    inbound = InboundService(pool, settings.keywords, stop_scope=settings.stop_scope)
     try:
         yield AppState(
             settings=settings,

@@ -1,5 +1,5 @@
 """The ``smsgateway`` command: serve, worker, check, webhooks, simulator, migrate, apikey,
-policy, segments, callback-secret; each verb calls one function."""
+policy, sender, tenant, segments, callback-secret; each verb calls one function."""
 
 from __future__ import annotations
 
@@ -193,6 +193,12 @@ def _parser() -> argparse.ArgumentParser:
         "--callback-url",
         help="where status callbacks go for messages that name no callback_url (http/https)",
     )
+    create.add_argument(
+        "--scope",
+        action="append",
+        help="send, read or admin; repeat or comma-separate (default: send,read). admin sees "
+        "every tenant's inbound messages and opt-outs, and unassigned numbers' traffic",
+    )
     create.set_defaults(run=_apikey_create)
     listing = apikey_verbs.add_parser("list", help="list keys (prefixes only)")
     listing.set_defaults(run=_apikey_list)
@@ -222,6 +228,33 @@ def _parser() -> argparse.ArgumentParser:
         if verb in ("set", "clear"):
             sub.add_argument("--by", help="who makes the change (default: cli:<login name>)")
         sub.set_defaults(run=run)
+
+    sender = verbs.add_parser("sender", help="assign the gateway's numbers to tenants")
+    sender_verbs = sender.add_subparsers(dest="sender_verb", required=True)
+    assign = sender_verbs.add_parser(
+        "assign", help="give a number to a tenant: its inbound messages and STOPs are theirs"
+    )
+    assign.add_argument("number", help="the gateway's number (E.164) or short code")
+    assign.add_argument("tenant", help="the tenant that owns it from now on")
+    assign.set_defaults(run=_sender_assign)
+    unassign = sender_verbs.add_parser("unassign", help="the number belongs to no tenant")
+    unassign.add_argument("number")
+    unassign.set_defaults(run=_sender_unassign)
+    senders = sender_verbs.add_parser("list", help="list numbers and their tenants")
+    senders.set_defaults(run=_sender_list)
+
+    tenant = verbs.add_parser("tenant", help="per-tenant settings")
+    tenant_verbs = tenant.add_subparsers(dest="tenant_verb", required=True)
+    callback = tenant_verbs.add_parser(
+        "callback", help="where a tenant's message.inbound and opt_out.changed events go"
+    )
+    callback.add_argument("tenant")
+    target = callback.add_mutually_exclusive_group(required=True)
+    target.add_argument("url", nargs="?", help="http(s) URL")
+    target.add_argument("--clear", action="store_true", help="send the tenant no events")
+    callback.set_defaults(run=_tenant_callback)
+    tenants = tenant_verbs.add_parser("list", help="list tenants' settings")
+    tenants.set_defaults(run=_tenant_list)
     return parser
 
 
@@ -411,6 +444,7 @@ def _webhooks(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _apikey_create(settings: Settings, args: argparse.Namespace) -> int:
+    from smsgateway.domain.api_keys import DEFAULT_SCOPES, parse_scopes
     from smsgateway.services.api_keys import (
         InvalidCallbackUrlError,
         InvalidRateLimitError,
@@ -420,6 +454,7 @@ def _apikey_create(settings: Settings, args: argparse.Namespace) -> int:
     from smsgateway.store.api_keys import ApiKeyNameTakenError
 
     try:
+        scopes = parse_scopes(args.scope) if args.scope else DEFAULT_SCOPES
         created = with_pool(
             settings,
             lambda pool: create_api_key(
@@ -429,9 +464,10 @@ def _apikey_create(settings: Settings, args: argparse.Namespace) -> int:
                 rate_limit=args.rate,
                 callback_url=args.callback_url,
                 allow_private_callbacks=settings.callback_private_targets_allowed,
+                scopes=scopes,
             ),
         )
-    except (InvalidRateLimitError, InvalidCallbackUrlError) as exc:
+    except (InvalidRateLimitError, InvalidCallbackUrlError, ValueError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_CONFIG_ERROR
     except ApiKeyNameTakenError:
@@ -442,7 +478,8 @@ def _apikey_create(settings: Settings, args: argparse.Namespace) -> int:
         f"{created.key}\n"
         f"# name={record.name} tenant={record.tenant} prefix={record.prefix}"
         f" rate={record.rate_limit or 'default'}"
-        f" callbacks={record.default_callback_url or 'per message'}\n"
+        f" callbacks={record.default_callback_url or 'per message'}"
+        f" scopes={','.join(sorted(record.scopes))}\n"
         "# This is the only time the key is shown; it is stored as a hash.\n"
     )
     return 0
@@ -456,7 +493,8 @@ def _apikey_list(settings: Settings, _: argparse.Namespace) -> int:
         state = "revoked" if record.revoked_at else "active"
         sys.stdout.write(
             f"{record.prefix}…  {record.name:<20} tenant={record.tenant:<16}"
-            f" rate={record.rate_limit or 'default':<12} {state}"
+            f" rate={record.rate_limit or 'default':<12}"
+            f" scopes={','.join(sorted(record.scopes)):<16} {state}"
             f"  created {record.created_at:%Y-%m-%d %H:%M}\n"
         )
     return 0
@@ -581,4 +619,74 @@ def _policy_log(settings: Settings, args: argparse.Namespace) -> int:
         sys.stdout.write(
             f"{change.changed_at:%Y-%m-%d %H:%M:%S%z}  {change.changed_by:<20} {target}: {what}\n"
         )
+    return 0
+
+
+def _sender_assign(settings: Settings, args: argparse.Namespace) -> int:
+    from smsgateway.services.tenancy import assign_sender
+    from smsgateway.serving import with_pool
+
+    try:
+        assigned = with_pool(settings, lambda pool: assign_sender(pool, args.number, args.tenant))
+    except ValueError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_CONFIG_ERROR
+    sys.stdout.write(f"{assigned.sender} belongs to tenant {assigned.tenant}\n")
+    return 0
+
+
+def _sender_unassign(settings: Settings, args: argparse.Namespace) -> int:
+    from smsgateway.services.tenancy import unassign_sender
+    from smsgateway.serving import with_pool
+
+    if not with_pool(settings, lambda pool: unassign_sender(pool, args.number)):
+        sys.stderr.write(f"error: {args.number} is assigned to no tenant\n")
+        return 1
+    sys.stdout.write(f"{args.number} belongs to no tenant (admin keys only)\n")
+    return 0
+
+
+def _sender_list(settings: Settings, _: argparse.Namespace) -> int:
+    from smsgateway.services.tenancy import list_senders
+    from smsgateway.serving import with_pool
+
+    for assigned in with_pool(settings, list_senders):
+        sys.stdout.write(
+            f"{assigned.sender:<16} tenant={assigned.tenant:<16}"
+            f" since {assigned.assigned_at:%Y-%m-%d %H:%M}\n"
+        )
+    return 0
+
+
+def _tenant_callback(settings: Settings, args: argparse.Namespace) -> int:
+    from smsgateway.services.tenancy import (
+        InvalidTenantCallbackUrlError,
+        set_tenant_callback_url,
+    )
+    from smsgateway.serving import with_pool
+
+    url = None if args.clear else args.url
+    try:
+        setting = with_pool(
+            settings,
+            lambda pool: set_tenant_callback_url(
+                pool, args.tenant, url, allow_private=settings.callback_private_targets_allowed
+            ),
+        )
+    except InvalidTenantCallbackUrlError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_CONFIG_ERROR
+    where = setting.callback_url or "nowhere (no events are queued)"
+    sys.stdout.write(f"tenant {setting.tenant}: events go to {where}\n")
+    if setting.callback_url and not settings.callback_signing_secrets:
+        sys.stdout.write("# Callbacks are off until SMSGW_CALLBACK_SIGNING_SECRETS is set.\n")
+    return 0
+
+
+def _tenant_list(settings: Settings, _: argparse.Namespace) -> int:
+    from smsgateway.services.tenancy import list_tenant_settings
+    from smsgateway.serving import with_pool
+
+    for setting in with_pool(settings, list_tenant_settings):
+        sys.stdout.write(f"{setting.tenant:<16} callbacks={setting.callback_url or 'none'}\n")
     return 0

@@ -40,6 +40,7 @@ from smsgateway.domain.opt_out import (
 from smsgateway.domain.phone import parse_region
 from smsgateway.domain.pricing import load_price_table
 from smsgateway.domain.standard_webhooks import SigningSecret
+from smsgateway.domain.tenancy import StopScope
 
 SinchRegion = Literal["us", "eu", "au", "br", "ca"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -205,6 +206,10 @@ class Settings(BaseSettings):
     help_keywords: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_HELP_KEYWORDS)
     )
+    # What an inbound STOP (or START) covers: `sender`, the number it was sent to (US CTIA:
+    # an opt-out is per number or short code); `tenant`, every number of the tenant that owns
+    # that number (for tenants whose numbers are all one program). See domain/tenancy.py.
+    stop_scope: StopScope = StopScope.SENDER
     # Messages per second handed to Sinch across all workers (a batch to N recipients counts
     # N, as Sinch counts); match your Sinch plan. Unset: no cap.
     send_rate_per_second: float | None = Field(default=None, gt=0)

@@ -220,12 +220,16 @@ async def test_reports_refused_with_503_arrive_on_sinchs_retry_schedule(
 async def test_an_inbound_stop_keeps_the_number_out_of_later_batches(database_url: str) -> None:
     async with running(database_url) as setup:
         injected = await setup.simulator.client.post(
-            "/_admin/inbounds", json={"from": US, "to": "+15550009999", "body": "Stop"}
+            "/_admin/inbounds", json={"from": US, "to": "+12025550123", "body": "Stop"}
         )
         assert injected.status_code == 202
 
         async def opted_out() -> bool:
-            return (await setup.gateway.get(f"/v1/opt-outs/{US}")).status_code == 200
+            # A STOP applies to the number it was sent to: the gateway's SINCH_NUMBER.
+            answer = await setup.gateway.get(
+                f"/v1/opt-outs/{US}", params={"sender": "+12025550123"}
+            )
+            return answer.status_code == 200
 
         await wait_until(opted_out, timeout_s=10, message="the STOP to be applied")
         message_id = await send(setup.gateway, [SE, US], "per_recipient")

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from smsgateway.app import create_app
+from smsgateway.domain.api_keys import DEFAULT_SCOPES
 from tests.support.api_keys import issue_api_key
 from tests.support.live_server import live_server
 from tests.support.processes import run_command as smsgateway
@@ -63,9 +64,10 @@ def test_set_show_narrow_clear_and_log(database_url: str) -> None:
 
 
 @pytest.mark.asyncio
-async def test_the_admin_api_is_for_admin_tenants_only(database_url: str) -> None:
-    admin = await issue_api_key(database_url, name="ops", tenant="operators")
-    caller = await issue_api_key(database_url, name="shop", tenant="shop")
+async def test_the_admin_api_is_for_admin_keys_and_admin_tenants_only(database_url: str) -> None:
+    admin = await issue_api_key(database_url, name="ops", tenant="operators", scopes=DEFAULT_SCOPES)
+    caller = await issue_api_key(database_url, name="shop", tenant="shop", scopes=DEFAULT_SCOPES)
+    admin_scoped = await issue_api_key(database_url, name="root", tenant="elsewhere")
     settings = make_settings(database_url, policy_admin_tenants=["operators"])
     async with (
         live_server(create_app(settings)) as base_url,
@@ -73,6 +75,8 @@ async def test_the_admin_api_is_for_admin_tenants_only(database_url: str) -> Non
     ):
         forbidden = await client.get("/v1/admin/policies/shop", headers={"X-API-Key": caller})
         assert forbidden.status_code == 403
+        allowed = await client.get("/v1/admin/policies/shop", headers={"X-API-Key": admin_scoped})
+        assert allowed.status_code == 200, allowed.text
         assert forbidden.headers["content-type"] == "application/problem+json"
         headers = {"X-API-Key": admin}
         put = await client.put(

@@ -174,4 +174,5 @@ async def test_inbound_numbers_without_plus_are_stored_and_found_in_e164(
         # A short code is kept as given, and found as given.
         assert [item["to"] for item in await listed(to="72345")] == ["72345"]
         # The STOP opted the number out in its E.164 form, which is what sending checks.
-        assert (await gateway.get("/v1/opt-outs/+12015550123")).status_code == 200
+        opt_out = await gateway.get("/v1/opt-outs/+12015550123", params={"sender": "15550009999"})
+        assert opt_out.status_code == 200

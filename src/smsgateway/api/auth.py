@@ -1,13 +1,17 @@
-"""API-key authentication: ``Authorization: Bearer <key>`` or the tutorial's ``X-API-Key``."""
+"""API-key authentication: ``Authorization: Bearer <key>`` or the tutorial's ``X-API-Key``;
+and scopes: ``ReadKey``, ``SendKey`` and ``AdminKey`` answer 403 ``insufficient_scope`` to a
+valid key that lacks the scope (``domain.api_keys.Scope`` says what each allows)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 
 from smsgateway.api.deps import state_of
 from smsgateway.api.problems import ProblemError
+from smsgateway.domain.api_keys import Scope, grants
 from smsgateway.observability.sending_metrics import RATE_LIMIT_REFUSALS
 from smsgateway.services.rate_limits import RateDecision
 from smsgateway.store.api_keys import ApiKeyRecord
@@ -87,4 +91,27 @@ async def _within_limit(decision: RateDecision) -> None:
         )
 
 
+def _key_with(scope: Scope) -> Callable[[Request, Response], Awaitable[ApiKeyRecord]]:
+    async def key_with_scope(request: Request, response: Response) -> ApiKeyRecord:
+        record = await current_key(request, response)
+        if not grants(record.scopes, scope):
+            raise ProblemError(
+                403,
+                "insufficient_scope",
+                f"This API key lacks the '{scope.value}' scope this operation needs; "
+                f"it has: {', '.join(sorted(record.scopes))}.",
+                headers={
+                    "WWW-Authenticate": f'Bearer realm="smsgateway", '
+                    f'error="insufficient_scope", scope="{scope.value}"'
+                },
+            )
+        return record
+
+    key_with_scope.__name__ = f"key_with_{scope.value}_scope"
+    return key_with_scope
+
+
 CurrentKey = Annotated[ApiKeyRecord, Depends(current_key)]
+ReadKey = Annotated[ApiKeyRecord, Depends(_key_with(Scope.READ))]
+SendKey = Annotated[ApiKeyRecord, Depends(_key_with(Scope.SEND))]
+AdminKey = Annotated[ApiKeyRecord, Depends(_key_with(Scope.ADMIN))]

@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path
 from pydantic import AwareDatetime, Field, JsonValue
 
-from smsgateway.api.auth import AUTHENTICATED, CurrentKey
+from smsgateway.api.auth import AUTHENTICATED, ReadKey, SendKey
 from smsgateway.api.deps import PoolDep
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
 from smsgateway.api.schemas import MessageIdPath, ResponseModel
@@ -42,10 +42,11 @@ class CallbackAttemptOut(ResponseModel):
 
 
 class CallbackEventOut(ResponseModel):
-    """One status callback event: what is (re)sent, where, and how it went."""
+    """One callback event (a status change, or a tenant's inbound or opt-out change): what is
+    (re)sent, where, and how it went."""
 
     id: UUID = Field(description="Stable; also sent as the `webhook-id` header.")
-    sequence: int = Field(description="The event's place among the message's, from 1.")
+    sequence: int = Field(description="The event's place in its message's (or tenant's), from 1.")
     url: str
     status: Literal["pending", "delivered", "failed"]
     attempts: int
@@ -86,17 +87,17 @@ def refuse_callback_url(url: str, policy: CallbackPolicy) -> None:
     "/{message_id}/callbacks",
     operation_id="listMessageCallbacks",
     summary="A message's status-callback events with every delivery attempt",
-    responses=problem_responses(401, 404, 429, 503),
+    responses=problem_responses(401, 403, 404, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
 async def list_callbacks(
-    message_id: MessageIdPath, key: CurrentKey, pool: PoolDep
+    message_id: MessageIdPath, key: ReadKey, pool: PoolDep
 ) -> CallbackEventList:
     """In sequence order; another tenant's message is a 404."""
     events = await service.list_callbacks(pool, key.tenant, message_id)
     if events is None:
         raise ProblemError(404, "message_not_found", f"There is no message {message_id}.")
-    return CallbackEventList(items=[_event_out(event) for event in events])
+    return CallbackEventList(items=[event_out(event) for event in events])
 
 
 @router.post(
@@ -104,13 +105,13 @@ async def list_callbacks(
     operation_id="replayMessageCallback",
     status_code=202,
     summary="Send a delivered or failed callback event again",
-    responses=problem_responses(401, 404, 409, 429, 503),
+    responses=problem_responses(401, 403, 404, 409, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
 async def replay_callback(
     message_id: MessageIdPath,
     event_id: Annotated[UUID, Path(description="The callback event's id, as listed.")],
-    key: CurrentKey,
+    key: SendKey,
     pool: PoolDep,
 ) -> CallbackReplayOut:
     """The same event (same id, same body) is queued again, due now, with a fresh retry
@@ -127,7 +128,7 @@ async def replay_callback(
     return CallbackReplayOut(id=event_id)
 
 
-def _event_out(event: CallbackEvent) -> CallbackEventOut:
+def event_out(event: CallbackEvent) -> CallbackEventOut:
     return CallbackEventOut(
         id=event.id,
         sequence=event.sequence,

@@ -1,25 +1,28 @@
 """``/v1/inbound-messages`` and ``/v1/opt-outs``: what subscribers sent, and who opted out.
 
-Inbound messages and opt-outs belong to the gateway's numbers, not to one tenant: any API key
-may read them, and an opt-out applies to every later message, whoever sends it.
+Both belong to the tenant owning the number the subscriber wrote to (``smsgateway sender
+assign``): a key sees and changes its own tenant's; an admin key sees every tenant's, and the
+traffic of numbers assigned to no tenant, which no other key sees (``domain.tenancy``).
 """
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Literal, cast
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from smsgateway.api.auth import AUTHENTICATED, CurrentKey
+from smsgateway.api.auth import AUTHENTICATED, ReadKey, SendKey
 from smsgateway.api.deps import PoolDep, state_of
-from smsgateway.api.pagination import decode_cursor, decode_uuid_cursor, encode_cursor
+from smsgateway.api.pagination import decode_uuid_cursor, encode_cursor
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
 from smsgateway.api.schemas import Instant, ResponseModel, StorableStr
 from smsgateway.domain.errors import DomainError
 from smsgateway.domain.phone import parse_phone_number
+from smsgateway.domain.tenancy import SenderNotAssigned, viewer_for
 from smsgateway.services.inbound import find_inbound
 from smsgateway.store.inbound import InboundFilter, InboundRecord
 from smsgateway.store.opt_outs import OptOutRecord, OptOutSource
@@ -27,10 +30,22 @@ from smsgateway.store.opt_outs import OptOutRecord, OptOutSource
 router = APIRouter(tags=["inbound"])
 
 Keyword = Literal["opt_out", "opt_in", "help"]
+_SenderQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=32,
+        description="One of your tenant's numbers: the opt-out of messages from it only",
+    ),
+]
 
 
 class InboundMessageOut(ResponseModel):
     id: uuid.UUID
+    tenant: str | None = Field(
+        description="The tenant owning the receiving number when it arrived; null when none "
+        "did (seen by admin keys only)."
+    )
     sinch_id: str = Field(examples=["01FC66621VHDBN119Z8PMV1QPU"])
     type: str = Field(examples=["mo_text"])
     sender: str | None = Field(None, examples=["+46701234567"])
@@ -53,6 +68,12 @@ class InboundMessagePage(ResponseModel):
 
 class OptOutIn(BaseModel):
     msisdn: str = Field(examples=["+46701234567"], description="E.164, with the '+'.")
+    sender: StorableStr | None = Field(
+        None,
+        max_length=32,
+        description="One of your tenant's numbers: the opt-out covers messages from it only. "
+        "Without it: every message of your tenant (an admin key's: of every tenant).",
+    )
     note: StorableStr | None = Field(None, max_length=500)
 
     @field_validator("msisdn")
@@ -68,7 +89,14 @@ class OptOutIn(BaseModel):
 
 
 class OptOutOut(ResponseModel):
+    id: uuid.UUID
     msisdn: str = Field(examples=["+46701234567"])
+    tenant: str | None = Field(
+        description="Whose opt-out it is; null with no sender: global (every tenant)."
+    )
+    sender: str | None = Field(
+        description="The number it covers (whoever sends from it); null: every sender of `tenant`."
+    )
     source: OptOutSource = Field(
         examples=["inbound"], description="inbound (a keyword the subscriber sent) or api."
     )
@@ -91,11 +119,11 @@ class OptOutPage(ResponseModel):
     "/v1/inbound-messages",
     operation_id="listInboundMessages",
     summary="Inbound messages, newest first, with filters and a cursor",
-    responses=problem_responses(401, 422, 429, 503),
+    responses=problem_responses(401, 403, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
 async def list_inbound_messages(
-    _: CurrentKey,
+    key: ReadKey,
     pool: PoolDep,
     sender: Annotated[
         str | None,
@@ -145,6 +173,7 @@ async def list_inbound_messages(
             received_to=received_before or received_to,
             before=before,
             limit=limit + 1,
+            tenant=viewer_for(key.tenant, key.scopes).tenant,
         ),
     )
     page = records[:limit]
@@ -159,11 +188,11 @@ async def list_inbound_messages(
     "/v1/opt-outs",
     operation_id="listOptOuts",
     summary="Numbers opted out now, most recent first",
-    responses=problem_responses(401, 422, 429, 503),
+    responses=problem_responses(401, 403, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
 async def list_opt_outs(
-    _: CurrentKey,
+    key: ReadKey,
     request: Request,
     cursor: Annotated[
         str | None,
@@ -172,31 +201,40 @@ async def list_opt_outs(
     limit: Annotated[int, Query(ge=1, le=100, description="Opt-outs per page.")] = 50,
 ) -> OptOutPage:
     """Keyset pagination: pass the previous page's `next` as `cursor` until it is null."""
-    before = None if cursor is None else decode_cursor(cursor)
-    records = await state_of(request).opt_outs.list_active(before=before, limit=limit + 1)
+    before = None if cursor is None else decode_uuid_cursor(cursor)
+    records = await state_of(request).opt_outs.list_active(
+        viewer_for(key.tenant, key.scopes), before=before, limit=limit + 1
+    )
     page = records[:limit]
     last = page[-1] if page and len(records) > limit else None
     return OptOutPage(
         items=[_opt_out_out(record) for record in page],
-        next=None if last is None else encode_cursor(last.changed_at, last.msisdn),
+        next=None if last is None else encode_cursor(last.changed_at, str(last.id)),
     )
 
 
 @router.get(
     "/v1/opt-outs/{msisdn}",
     operation_id="getOptOut",
-    summary="Whether a number is opted out",
-    responses=problem_responses(401, 404, 422, 429, 503),
+    summary="Whether a number is opted out of your messages (from one sender)",
+    responses=problem_responses(401, 403, 404, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
 async def get_opt_out(
     msisdn: Annotated[str, Path(description="E.164, e.g. +46701234567")],
-    _: CurrentKey,
+    key: ReadKey,
     request: Request,
+    sender: _SenderQuery = None,
 ) -> OptOutOut:
-    """404 `not_opted_out` when the number may be sent to."""
+    """Your tenant's opt-out of the number: for every message, or with `sender` for that
+    number's. 404 `not_opted_out` when there is none in force."""
     number = _path_e164(msisdn)
-    record = await state_of(request).opt_outs.find(number)
+    try:
+        record = await state_of(request).opt_outs.find(
+            viewer_for(key.tenant, key.scopes), number, sender
+        )
+    except SenderNotAssigned as exc:
+        raise _query_sender_refused(exc) from exc
     if record is None:
         raise _not_opted_out(number)
     return _opt_out_out(record)
@@ -206,16 +244,21 @@ async def get_opt_out(
     "/v1/opt-outs",
     operation_id="createOptOut",
     status_code=201,
-    summary="Opt a number out: no later message is sent to it",
-    responses=problem_responses(401, 422, 429, 503),
+    summary="Opt a number out: no later message of yours (from `sender`) is sent to it",
+    responses=problem_responses(401, 403, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
 async def add_opt_out(
-    opt_out: OptOutIn, _: CurrentKey, request: Request, response: Response
+    opt_out: OptOutIn, key: SendKey, request: Request, response: Response
 ) -> OptOutOut:
-    """Idempotent: opting out a number already opted out answers its (renewed) opt-out."""
-    record = await state_of(request).opt_outs.opt_out(opt_out.msisdn, opt_out.note)
-    response.headers["Location"] = f"/v1/opt-outs/{record.msisdn}"
+    """Idempotent: opting out a number already opted out answers its (renewed) opt-out.
+    A `sender` that is not your tenant's is 422 `sender_not_assigned`."""
+    record = await state_of(request).opt_outs.opt_out(
+        viewer_for(key.tenant, key.scopes), opt_out.msisdn, opt_out.sender, opt_out.note
+    )
+    response.headers["Location"] = f"/v1/opt-outs/{record.msisdn}" + (
+        "" if record.sender is None else f"?sender={quote(record.sender)}"
+    )
     return _opt_out_out(record)
 
 
@@ -223,18 +266,26 @@ async def add_opt_out(
     "/v1/opt-outs/{msisdn}",
     operation_id="deleteOptOut",
     status_code=204,
-    summary="Lift a number's opt-out",
-    responses=problem_responses(401, 404, 422, 429, 503),
+    summary="Lift your opt-out of a number (from `sender`)",
+    responses=problem_responses(401, 403, 404, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
 async def remove_opt_out(
     msisdn: Annotated[str, Path(description="E.164, e.g. +46701234567")],
-    _: CurrentKey,
+    key: SendKey,
     request: Request,
+    sender: _SenderQuery = None,
 ) -> Response:
-    """Messages may be sent to the number again; 404 `not_opted_out` if it was not opted out."""
+    """Lifts your tenant's opt-out (for every message, or `sender`'s); another opt-out in
+    force (a global one, or one of the number's) still applies. 404 `not_opted_out` if there
+    was none."""
     number = _path_e164(msisdn)
-    if not await state_of(request).opt_outs.opt_in(number):
+    viewer = viewer_for(key.tenant, key.scopes)
+    try:
+        lifted = await state_of(request).opt_outs.opt_in(viewer, number, sender)
+    except SenderNotAssigned as exc:
+        raise _query_sender_refused(exc) from exc
+    if not lifted:
         raise _not_opted_out(number)
     return Response(status_code=204)
 
@@ -242,6 +293,7 @@ async def remove_opt_out(
 def _inbound_out(record: InboundRecord) -> InboundMessageOut:
     return InboundMessageOut(
         id=record.id,
+        tenant=record.tenant,
         sinch_id=record.sinch_id,
         type=record.type,
         sender=record.sender,
@@ -258,7 +310,10 @@ def _inbound_out(record: InboundRecord) -> InboundMessageOut:
 
 def _opt_out_out(record: OptOutRecord) -> OptOutOut:
     return OptOutOut(
+        id=record.id,
         msisdn=record.msisdn,
+        tenant=record.tenant,
+        sender=record.sender,
         source=cast(OptOutSource, record.source),
         keyword=record.keyword,
         inbound_id=record.inbound_id,
@@ -292,3 +347,12 @@ def _path_e164(value: str) -> str:
 
 def _not_opted_out(msisdn: str) -> ProblemError:
     return ProblemError(404, "not_opted_out", f"{msisdn} is not opted out.")
+
+
+def _query_sender_refused(exc: SenderNotAssigned) -> ProblemError:
+    return ProblemError(
+        422,
+        exc.code,
+        exc.message,
+        errors=[ProblemField(field="query.sender", code=exc.code, message=exc.message)],
+    )

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import ConfigDict, Field, ValidationError
 
-from smsgateway.api.auth import AUTHENTICATED, CurrentKey
+from smsgateway.api.auth import AUTHENTICATED, SendKey
 from smsgateway.api.deps import StateDep
 from smsgateway.api.messages import accept_request
 from smsgateway.api.problems import PROBLEM_MEDIA_TYPE, Problem, build_problem
@@ -92,6 +92,7 @@ async def root() -> PlainTextResponse:
             "which `/v1/messages` answers 422), or an opted-out recipient (`opted_out`)"
         ),
         401: {"description": "Missing or wrong API key"},
+        403: {"description": "The API key lacks the `send` scope (a problem document)"},
         500: _legacy_answer("`send_failed`: Sinch did not accept it (in time)"),
     },
     openapi_extra={
@@ -115,7 +116,7 @@ async def root() -> PlainTextResponse:
     },
 )
 async def send_sms(
-    key: CurrentKey,
+    key: SendKey,
     response: Response,
     state: StateDep,
     payload: Annotated[Any, Body(examples=[_REQUEST_EXAMPLE])] = None,

@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 
-from smsgateway.api.auth import AUTHENTICATED, CurrentKey
+from smsgateway.api.auth import AUTHENTICATED, ReadKey, SendKey
 from smsgateway.api.callbacks import refuse_callback_url
 from smsgateway.api.deps import PoolDep, StateDep, state_of
 from smsgateway.api.pagination import decode_uuid_cursor, encode_cursor
@@ -58,12 +58,12 @@ CANCEL_LOOKUP_TIMEOUT_SECONDS = 5.0
     status_code=202,
     response_model=MessageOut,
     summary="Send a message: stored durably, then handed to Sinch by the dispatcher",
-    responses=problem_responses(401, 413, 422, 429, 503),
+    responses=problem_responses(401, 403, 413, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
 async def send_message(
     message: MessageIn,
-    key: CurrentKey,
+    key: SendKey,
     request: Request,
     response: Response,
     idempotency_key: Annotated[
@@ -98,10 +98,10 @@ async def send_message(
     "/{message_id:uuid}",
     operation_id="getMessage",
     summary="A message with each recipient's status and its event history",
-    responses=problem_responses(401, 404, 429, 503),
+    responses=problem_responses(401, 403, 404, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
-async def get_message(message_id: MessageIdPath, key: CurrentKey, pool: PoolDep) -> MessageOut:
+async def get_message(message_id: MessageIdPath, key: ReadKey, pool: PoolDep) -> MessageOut:
     """Only the messages of the caller's tenant exist for it: another tenant's id is a 404."""
     record = await messages_service.find_message(pool, key.tenant, message_id)
     if record is None:
@@ -113,11 +113,11 @@ async def get_message(message_id: MessageIdPath, key: CurrentKey, pool: PoolDep)
     "",
     operation_id="listMessages",
     summary="The tenant's messages, newest first, with filters and a cursor",
-    responses=problem_responses(401, 422, 429, 503),
+    responses=problem_responses(401, 403, 422, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
 async def list_messages(
-    key: CurrentKey,
+    key: ReadKey,
     pool: PoolDep,
     status: Annotated[
         MessageStatus | None, Query(description="Only messages with this status.")
@@ -179,10 +179,10 @@ async def list_messages(
     "/{message_id}/cancel",
     operation_id="cancelMessage",
     summary="Cancel a queued or scheduled message",
-    responses=problem_responses(401, 404, 409, 429, 503),
+    responses=problem_responses(401, 403, 404, 409, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
-async def cancel_message(message_id: MessageIdPath, key: CurrentKey, state: StateDep) -> MessageOut:
+async def cancel_message(message_id: MessageIdPath, key: SendKey, state: StateDep) -> MessageOut:
     """Works while the message waits in the gateway (queued, or scheduled for later). After a
     send attempt whose outcome is unknown, the gateway first asks Sinch (by
     `client_reference`): if Sinch holds a batch the answer is 409 `not_cancellable` with its
@@ -320,10 +320,10 @@ def message_out(message: MessageRecord | NewMessage, *, with_events: bool = Fals
     "/preview",
     operation_id="previewMessage",
     summary="Preview a message: recipients, encoding, parts and cost, without sending",
-    responses=problem_responses(401, 413, 422, 429),
+    responses=problem_responses(401, 403, 413, 422, 429),
     openapi_extra=AUTHENTICATED,
 )
-async def preview_message(message: MessageIn, key: CurrentKey, request: Request) -> PreviewOut:
+async def preview_message(message: MessageIn, key: ReadKey, request: Request) -> PreviewOut:
     """Checks a message exactly as sending would and says what would happen. Nothing is stored
     or sent. Refused recipients are listed with their reasons; a body that cannot be sent, or a
     request that is malformed, is a 422 problem naming each failing field (`sender_required`

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.deps import state_of
 from smsgateway.api.problems import ProblemError, problem_responses
+from smsgateway.domain.api_keys import Scope, grants
 from smsgateway.services import protection as service
 from smsgateway.store.api_keys import ApiKeyRecord
 
@@ -52,8 +53,10 @@ class PolicyChangeOut(BaseModel):
 
 
 def require_policy_admin(key: ApiKeyRecord, request: Request) -> str:
-    """403 unless ``key`` may change policies; returns who to record as the author."""
-    if key.tenant not in state_of(request).settings.policy_admin_tenants:
+    """403 unless ``key`` may change policies (an ``admin``-scoped key, or a key of a tenant
+    in SMSGW_POLICY_ADMIN_TENANTS); returns who to record as the author."""
+    admin = grants(key.scopes, Scope.ADMIN)
+    if not admin and key.tenant not in state_of(request).settings.policy_admin_tenants:
         raise ProblemError(
             403, "forbidden", "This API key may not read or change protection policies."
         )

@@ -50,6 +50,11 @@ _KINDS: Final = (
         "A Sinch webhook call is not authenticated as Sinch's (path secret, Basic or signature).",
     ),
     ProblemKind("forbidden", 403, "The credentials are valid but may not do this."),
+    ProblemKind(
+        "insufficient_scope",
+        403,
+        "The API key lacks the scope this operation needs (`send`, `read` or `admin`).",
+    ),
     ProblemKind("not_found", 404, "Nothing exists at this path, or no such problem code."),
     ProblemKind("message_not_found", 404, "The caller's tenant has no message with this id."),
     ProblemKind(
@@ -127,6 +132,9 @@ _KINDS: Final = (
         "spend_cap_reached",
         422,
         "The message would take the tenant past a daily or monthly spend cap; see `Retry-After`.",
+    ),
+    ProblemKind(
+        "sender_not_assigned", 422, "The `sender` is not one of the caller's tenant's numbers."
     ),
     ProblemKind("invalid_policy", 422, "A protection policy document has an unreadable entry."),
     ProblemKind("invalid_region", 422, "`region` is not a region libphonenumber knows."),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Iterable
+from enum import StrEnum
 
 KEY_PREFIX = "sgw_"
 PREFIX_LENGTH = 12
@@ -40,3 +42,43 @@ def looks_like_api_key(presented: str) -> bool:
 def key_matches(presented: str, stored_hash: bytes) -> bool:
     """Constant-time comparison of a presented key with a stored digest."""
     return hmac.compare_digest(hash_api_key(presented), stored_hash)
+
+
+class Scope(StrEnum):
+    """What a key may do. ``read``: every GET. ``send``: every call that changes something
+    (send, cancel, replay a callback, add or lift an opt-out). ``admin``: all of that, and
+    inbound messages and opt-outs of every tenant, including numbers assigned to none."""
+
+    SEND = "send"
+    READ = "read"
+    ADMIN = "admin"
+
+
+ALL_SCOPES: frozenset[Scope] = frozenset(Scope)
+# A new key reads and sends for its own tenant; seeing other tenants is asked for explicitly.
+DEFAULT_SCOPES: frozenset[Scope] = frozenset({Scope.SEND, Scope.READ})
+
+
+def parse_scopes(values: Iterable[str]) -> frozenset[Scope]:
+    """Scopes named in ``values`` (each may be a comma-separated list); ValueError names an
+    unknown one."""
+    scopes: set[Scope] = set()
+    for value in values:
+        for name in value.split(","):
+            name = name.strip().lower()
+            if not name:
+                continue
+            try:
+                scopes.add(Scope(name))
+            except ValueError:
+                known = ", ".join(scope.value for scope in Scope)
+                raise ValueError(f"{name!r} is not a scope; the scopes are {known}") from None
+    if not scopes:
+        raise ValueError("a key needs at least one scope")
+    return frozenset(scopes)
+
+
+def grants(scopes: Iterable[str], needed: Scope) -> bool:
+    """Whether a key with ``scopes`` may do what needs ``needed`` (admin may do everything)."""
+    held = set(scopes)
+    return needed.value in held or Scope.ADMIN.value in held

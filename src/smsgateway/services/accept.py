@@ -45,7 +45,7 @@ from smsgateway.store.batching import BatchCall, BatchLookup
 from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 from smsgateway.store.idempotency import insert_accepted_once
 from smsgateway.store.messages import MessageRecord, NewMessage, get_message
-from smsgateway.store.opt_outs import opted_out_among
+from smsgateway.store.opt_outs import OptOutProbe, opted_out_among
 from smsgateway.store.protection import (
     GuardedMessage,
     GuardOutcome,
@@ -118,7 +118,7 @@ class AcceptService:
             pool, write_guarded, max_concurrent_batches=1, acquire_timeout=acquire_timeout
         )
         # Concurrent accepts share one opt-out query, as they share one insert.
-        self._opt_outs: BatchLookup[str] = BatchLookup(
+        self._opt_outs: BatchLookup[OptOutProbe] = BatchLookup(
             pool, opted_out_among, max_concurrent_lookups=1, acquire_timeout=acquire_timeout
         )
 
@@ -133,13 +133,14 @@ class AcceptService:
         draft.recipients.raise_if_refused()
         now = self._clock()
         schedule = plan_schedule(now, request.send_at, request.expire_at)
-        opted_out = await self._opted_out(draft.recipients.e164s)
+        sender = None if draft.sender is None else draft.sender.value
+        opted_out = await self._opted_out(draft.recipients.e164s, key.tenant, sender)
         everyone_opted_out = len(opted_out) == len(draft.recipients.e164s)
         message = NewMessage(
             id=time_ordered_id(int(now.timestamp() * 1000), self._random_bytes(10)),
             tenant=key.tenant,
             api_key_id=key.id,
-            sender=None if draft.sender is None else draft.sender.value,
+            sender=sender,
             body=draft.body.text,
             encoding=draft.body.encoding.value,
             segment_count=draft.body.segments,
@@ -191,9 +192,13 @@ class AcceptService:
                 exc.verdict, draft.recipients.accepted, now=now, time_zone=self._time_zone
             ) from None
 
-    async def _opted_out(self, recipients: tuple[str, ...]) -> frozenset[str]:
-        """The recipients who opted out: kept as ``opted_out``, never handed to Sinch."""
-        opted_out = await self._opt_outs.lookup(recipients)
+    async def _opted_out(
+        self, recipients: tuple[str, ...], tenant: str, sender: str | None
+    ) -> frozenset[str]:
+        """The recipients who opted out of this tenant's messages from this sender: kept as
+        ``opted_out``, never handed to Sinch."""
+        probes = await self._opt_outs.lookup([(msisdn, tenant, sender) for msisdn in recipients])
+        opted_out = frozenset(probe[0] for probe in probes)
         if opted_out:
             RECIPIENTS_OPTED_OUT.inc(len(opted_out))
         return opted_out

@@ -10,7 +10,10 @@ import asyncpg
 from limits import parse as parse_rate_limit
 
 from smsgateway.domain.api_keys import (
+    ALL_SCOPES,
+    DEFAULT_SCOPES,
     SECRET_BYTES,
+    Scope,
     format_api_key,
     hash_api_key,
     key_matches,
@@ -48,6 +51,7 @@ async def create_api_key(
     rate_limit: str | None = None,
     callback_url: str | None = None,
     allow_private_callbacks: bool = False,
+    scopes: frozenset[Scope] = DEFAULT_SCOPES,
 ) -> CreatedApiKey:
     """Makes a new random key; the plain key is returned here once and never stored.
 
@@ -73,6 +77,7 @@ async def create_api_key(
             key_hash=hash_api_key(key),
             rate_limit=rate_limit,
             default_callback_url=callback_url,
+            scopes=[scope.value for scope in scopes],
         )
     return CreatedApiKey(key=key, record=record)
 
@@ -97,11 +102,14 @@ async def revoke_api_key(pool: asyncpg.Pool, name_or_prefix: str) -> ApiKeyRecor
 
 
 async def ensure_development_key(pool: asyncpg.Pool) -> CreatedApiKey | None:
-    """On an empty key table, creates a key named ``development``; otherwise does nothing."""
+    """On an empty key table, creates a key named ``development``; otherwise does nothing.
+
+    It holds every scope: on a fresh machine its holder is the operator, and the simulator's
+    numbers are assigned to no tenant, so only an admin key sees their inbound messages."""
     async with pool.acquire() as connection:
         if await store.count_api_keys(connection) > 0:
             return None
-    return await create_api_key(pool, name="development", tenant="development")
+    return await create_api_key(pool, name="development", tenant="development", scopes=ALL_SCOPES)
 
 
 class ApiKeyAuthenticator:

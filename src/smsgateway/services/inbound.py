@@ -3,7 +3,10 @@
 ``mo_text`` bodies that are, as a whole, an opt-out keyword (STOP, ...) opt the sender out;
 an opt-in keyword (START, ...) opts them back in; HELP is recorded as such (answering it is a
 later feature). ``mo_binary``, ``mo_media`` and types Sinch adds later are stored as received,
-never read for keywords. Opt-outs are per number, for every sender and tenant of the gateway.
+never read for keywords. An opt-out covers the number the subscriber wrote to, or every
+sender of that number's tenant when the operator says so (``domain.tenancy.StopScope``).
+Each inbound belongs to the tenant owning the number it was sent to (admin keys only when
+none does).
 A callback repeated with the same Sinch ``id`` is stored once and acted on once. ``from`` and
 ``to`` are stored as ``phone.normalise_address`` reads them (E.164 with ``+`` for a number, as
 Sinch may leave it out; short codes and alphanumeric ids as given), and list filters are read
@@ -24,6 +27,7 @@ from pydantic import ValidationError
 
 from smsgateway.domain.opt_out import KeywordKind, KeywordSet, normalise_keyword
 from smsgateway.domain.phone import normalise_address
+from smsgateway.domain.tenancy import StopScope
 from smsgateway.observability import report_metrics as metrics
 from smsgateway.services.delivery_reports import payload_digest, read_json_object
 from smsgateway.sinch.models import INBOUND_MESSAGE_ADAPTER, MoText
@@ -114,10 +118,12 @@ class InboundService:
         pool: asyncpg.Pool,
         keywords: KeywordSet,
         *,
+        stop_scope: StopScope = StopScope.SENDER,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._pool = pool
         self._keywords = keywords
+        self._stop_scope = stop_scope
         self._clock = clock or _utcnow
 
     async def receive(self, body: bytes) -> InboundReceipt:
@@ -131,7 +137,7 @@ class InboundService:
         change = opt_change_of(inbound)
         try:
             async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as connection:
-                stored = await store.record_inbound(connection, inbound, change)
+                stored = await store.record_inbound(connection, inbound, change, self._stop_scope)
         except UNAVAILABLE_ERRORS as exc:
             raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
         if stored.duplicate:
@@ -151,8 +157,8 @@ class InboundService:
 
 
 async def find_inbound(pool: asyncpg.Pool, where: InboundFilter) -> list[InboundRecord]:
-    """Inbound messages matching ``where`` (its addresses read as stored ones are), newest
-    first."""
+    """Inbound messages matching ``where`` (its addresses read as stored ones are, its
+    ``tenant`` the viewer's), newest first."""
     where = replace(
         where,
         sender=None if where.sender is None else normalise_address(where.sender),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -13,7 +14,8 @@ if TYPE_CHECKING:
     from smsgateway.store.pool import Connection
 
 _COLUMNS = (
-    "id, tenant, name, prefix, key_hash, rate_limit, created_at, revoked_at, default_callback_url"
+    "id, tenant, name, prefix, key_hash, rate_limit, created_at, revoked_at, default_callback_url,"
+    " scopes"
 )
 
 
@@ -29,6 +31,8 @@ class ApiKeyRecord:
     revoked_at: datetime | None
     # Where status callbacks go for this key's messages that name no callback_url.
     default_callback_url: str | None = None
+    # What the key may do (domain.api_keys.Scope values).
+    scopes: frozenset[str] = frozenset({"send", "read", "admin"})
 
     @property
     def is_active(self) -> bool:
@@ -48,12 +52,13 @@ async def insert_api_key(
     key_hash: bytes,
     rate_limit: str | None,
     default_callback_url: str | None = None,
+    scopes: Iterable[str] = ("send", "read"),
 ) -> ApiKeyRecord:
     try:
         row = await connection.fetchrow(
             f"INSERT INTO api_key"
-            f" (id, tenant, name, prefix, key_hash, rate_limit, default_callback_url)"
-            f" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}",
+            f" (id, tenant, name, prefix, key_hash, rate_limit, default_callback_url, scopes)"
+            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}",
             uuid.uuid4(),
             tenant,
             name,
@@ -61,6 +66,7 @@ async def insert_api_key(
             key_hash,
             rate_limit,
             default_callback_url,
+            sorted(scopes),
         )
     except asyncpg.UniqueViolationError as exc:
         raise ApiKeyNameTakenError(name) from exc
@@ -104,4 +110,5 @@ def _record(row: asyncpg.Record) -> ApiKeyRecord:
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
         default_callback_url=row["default_callback_url"],
+        scopes=frozenset(row["scopes"]),
     )

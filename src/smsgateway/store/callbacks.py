@@ -10,10 +10,11 @@ key's ``default_callback_url`` (``route_columns``); a message with neither queue
 
 Claims work like the outbox's: ``due_at`` moves to the end of the lease and a fresh
 ``claim_token`` is set, so a dead worker's claim becomes due again by itself; every later write
-is token-checked. Only the lowest-``sequence`` pending event of a message is claimable, so a
-message's events are delivered in order and a retrying event holds back the ones behind it
-(and only those). Hosts a worker has no room for are left out of its claim, so one slow host
-cannot fill a worker's queue.
+is token-checked. Events are ordered per ``stream``: a message's id for its status events,
+``tenant:<name>`` for a tenant's own events (``store.tenant_events``). Only the
+lowest-``sequence`` pending event of a stream is claimable, so a stream's events are delivered
+in order and a retrying event holds back the ones behind it (and only those). Hosts a worker
+has no room for are left out of its claim, so one slow host cannot fill a worker's queue.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class CallbackClaim:
     """A claimed event; ``attempts`` counts this claim, so it is 1 on the first try."""
 
     id: uuid.UUID
-    message_id: uuid.UUID
+    message_id: uuid.UUID | None
     sequence: int
     url: str
     host: str
@@ -98,7 +99,7 @@ class CallbackEvent:
     """An event as stored, with its attempts oldest first."""
 
     id: uuid.UUID
-    message_id: uuid.UUID
+    message_id: uuid.UUID | None
     sequence: int
     url: str
     status: str
@@ -136,12 +137,12 @@ class ReplayRefusal(StrEnum):
 
 # The message's row lock (held by the caller) serialises the max(sequence) read per message.
 _ENQUEUE = """
-INSERT INTO callback_event (id, message_id, sequence, url, host, payload)
-SELECT u.id, $1, base.sequence + u.ordinality, $2, $3,
+INSERT INTO callback_event (id, message_id, stream, sequence, url, host, payload)
+SELECT u.id, $1::uuid, $1::uuid::text, base.sequence + u.ordinality, $2, $3,
        u.payload::jsonb || jsonb_build_object(
            'id', u.id, 'sequence', base.sequence + u.ordinality, 'created_at', now())
 FROM (SELECT coalesce(max(sequence), 0) AS sequence
-      FROM callback_event WHERE message_id = $1) AS base,
+      FROM callback_event WHERE stream = $1::uuid::text) AS base,
      unnest($4::uuid[], $5::text[]) WITH ORDINALITY AS u(id, payload, ordinality)
 """
 
@@ -153,7 +154,7 @@ WITH due AS (
     FROM callback_event AS e
     WHERE e.status = 'pending' AND e.due_at <= now() AND e.host <> ALL($4::text[])
       AND NOT EXISTS (SELECT 1 FROM callback_event AS p
-                      WHERE p.message_id = e.message_id AND p.status = 'pending'
+                      WHERE p.stream = e.stream AND p.status = 'pending'
                         AND p.sequence < e.sequence)
     ORDER BY e.due_at
     LIMIT $1
@@ -358,7 +359,7 @@ async def list_events(
     rows = await connection.fetch(_LIST, message_id, tenant)
     if not rows:
         return None
-    return [_event(row) for row in rows if row["id"] is not None]
+    return [event_of(row) for row in rows if row["id"] is not None]
 
 
 async def replay_event(
@@ -397,7 +398,8 @@ def _payload(
     )
 
 
-def _event(row: asyncpg.Record) -> CallbackEvent:
+def event_of(row: asyncpg.Record) -> CallbackEvent:
+    """An event row with its ``attempt_log`` aggregate, as ``_LIST`` selects it."""
     return CallbackEvent(
         id=row["id"],
         message_id=row["message_id"],

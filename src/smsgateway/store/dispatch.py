@@ -8,7 +8,7 @@ claim, because it exists at Sinch whatever the outbox says. Statuses only move f
 overwritten.
 
 - **Opt-outs** are checked again when the message is loaded for sending, by the accept path's
-  rule (``opt_outs.opted_out_among``: a number opted out now is opted out for every tenant).
+  rule (``opt_outs.blocks``: a global opt-out, the message's sender's, or its tenant's).
   Those recipients are marked ``opted_out`` and left out of the batch; a message with nobody
   left to send to ends with the status derived from its recipients (``rejected`` when all
   opted out, as at accept), unsent.
@@ -39,6 +39,7 @@ from smsgateway.store.callbacks import (
     enqueue_gateway_changes,
     route_columns,
 )
+from smsgateway.store.opt_outs import blocks
 
 if TYPE_CHECKING:
     from smsgateway.store.outbox import Claim
@@ -122,10 +123,10 @@ SELECT m.id, m.tenant, m.status, m.sender, m.body, m.segment_count, m.delivery_r
 FROM sms_log AS m
 CROSS JOIN LATERAL (
     SELECT array_agg(r.msisdn ORDER BY r.position) AS recipients,
-           array_agg(r.msisdn ORDER BY r.position) FILTER (WHERE o.msisdn IS NOT NULL)
-               AS opted_out
+           array_agg(r.msisdn ORDER BY r.position) FILTER (WHERE EXISTS (
+               SELECT 1 FROM opt_out AS o WHERE {blocks("o", "r.msisdn", "m.tenant", "m.sender")}
+           )) AS opted_out
     FROM sms_recipient AS r
-    LEFT JOIN opt_out AS o ON o.msisdn = r.msisdn AND o.opted_out
     WHERE r.message_id = m.id AND r.status IN ('queued', 'scheduled')
 ) AS p
 WHERE m.id = ANY($1::uuid[])

@@ -1,4 +1,9 @@
-"""Inbound (MO) messages: stored once per Sinch id, with the opt-out change they carry."""
+"""Inbound (MO) messages: stored once per Sinch id, with the opt-out change they carry.
+
+Each belongs to the tenant that owns the receiving number (``sender_assignment``) when it
+arrives, or to none; a tenant's inbound queues a ``message.inbound`` event in the transaction
+that stores it, and the opt-out change it carries an ``opt_out.changed`` one.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from smsgateway.domain.tenancy import StopScope, stop_target
 from smsgateway.store.opt_outs import UPSERT, OptChange, OptOutRecord, opt_out_record
+from smsgateway.store.tenant_events import (
+    enqueue_tenant_events,
+    inbound_payload,
+    opt_out_payload,
+)
 
 if TYPE_CHECKING:
     import asyncpg
@@ -35,6 +46,7 @@ class NewInbound:
 @dataclass(frozen=True, slots=True)
 class InboundRecord:
     id: uuid.UUID
+    tenant: str | None
     sinch_id: str
     type: str
     sender: str | None
@@ -65,32 +77,39 @@ class InboundFilter:
     sender: str | None = None
     recipient: str | None = None
     keyword: str | None = None
+    # Whose messages: one tenant's, or (None) every tenant's and unassigned numbers'.
+    tenant: str | None = None
     received_from: datetime | None = None
     received_to: datetime | None = None
     before: tuple[datetime, uuid.UUID] | None = None
     limit: int = 50
 
 
-_INSERT = """
-INSERT INTO inbound_message (sinch_id, type, sender, recipient, body, keyword,
-    client_reference, operator_id, received_at, sent_at, payload)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-ON CONFLICT (sinch_id) DO NOTHING
-RETURNING id
+_COLUMNS = """
+    id, tenant, sinch_id, type, sender, recipient, body, keyword, client_reference, operator_id,
+    received_at, sent_at, created_at
 """
 
-_COLUMNS = """
-    id, sinch_id, type, sender, recipient, body, keyword, client_reference, operator_id,
-    received_at, sent_at, created_at
+_INSERT = f"""
+INSERT INTO inbound_message (sinch_id, type, sender, recipient, body, keyword,
+    client_reference, operator_id, received_at, sent_at, payload, tenant)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+        (SELECT tenant FROM sender_assignment WHERE sender = $4))
+ON CONFLICT (sinch_id) DO NOTHING
+RETURNING {_COLUMNS}
 """
 
 
 async def record_inbound(
-    connection: Connection, inbound: NewInbound, change: OptChange | None
+    connection: Connection,
+    inbound: NewInbound,
+    change: OptChange | None,
+    stop_scope: StopScope = StopScope.SENDER,
 ) -> StoredInbound:
-    """Stores ``inbound`` and applies ``change`` in one transaction, unless Sinch's id is known."""
+    """Stores ``inbound`` and applies ``change`` in one transaction, unless Sinch's id is known;
+    the change covers the receiving number, or its tenant's every sender (``stop_scope``)."""
     async with connection.transaction():
-        inbound_id = await connection.fetchval(
+        stored = await connection.fetchrow(
             _INSERT,
             inbound.sinch_id,
             inbound.type,
@@ -104,10 +123,13 @@ async def record_inbound(
             inbound.sent_at,
             inbound.payload,
         )
-        if inbound_id is None:
+        if stored is None:
             return StoredInbound(None, duplicate=True)
+        record = _record(stored)
+        await enqueue_tenant_events(connection, record.tenant, [inbound_payload(record)])
         if change is None:
-            return StoredInbound(inbound_id, duplicate=False)
+            return StoredInbound(record.id, duplicate=False)
+        target = stop_target(stop_scope, record.recipient, record.tenant)
         row = await connection.fetchrow(
             UPSERT,
             change.msisdn,
@@ -115,10 +137,16 @@ async def record_inbound(
             change.changed_at,
             change.source,
             change.keyword,
-            inbound_id,
+            record.id,
             change.note,
+            target.tenant,
+            target.sender,
         )
-        return StoredInbound(inbound_id, False, None if row is None else opt_out_record(row))
+        if row is None:
+            return StoredInbound(record.id, False)
+        opt_out = opt_out_record(row)
+        await enqueue_tenant_events(connection, opt_out.tenant, [opt_out_payload(opt_out)])
+        return StoredInbound(record.id, False, opt_out)
 
 
 async def list_inbound(connection: Connection, where: InboundFilter) -> list[InboundRecord]:
@@ -130,6 +158,8 @@ async def list_inbound(connection: Connection, where: InboundFilter) -> list[Inb
         values.append(value)
         return f"${len(values)}"
 
+    if where.tenant is not None:
+        conditions.append(f"tenant = {bind(where.tenant)}")
     if where.sender is not None:
         conditions.append(f"sender = {bind(where.sender)}")
     if where.recipient is not None:
@@ -154,6 +184,7 @@ async def list_inbound(connection: Connection, where: InboundFilter) -> list[Inb
 def _record(row: asyncpg.Record) -> InboundRecord:
     return InboundRecord(
         id=row["id"],
+        tenant=row["tenant"],
         sinch_id=row["sinch_id"],
         type=row["type"],
         sender=row["sender"],

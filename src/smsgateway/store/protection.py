@@ -84,8 +84,9 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
 """
 
 _ENQUEUE_SPEND_EVENT = """
-INSERT INTO callback_event (id, message_id, sequence, url, host, payload)
-SELECT $1, $2, coalesce((SELECT max(sequence) FROM callback_event WHERE message_id = $2), 0) + 1,
+INSERT INTO callback_event (id, message_id, stream, sequence, url, host, payload)
+SELECT $1, $2, $2::uuid::text,
+       coalesce((SELECT max(sequence) FROM callback_event WHERE stream = $2::uuid::text), 0) + 1,
        $3, $4, $5::text::jsonb || jsonb_build_object('id', $1::uuid, 'created_at', now())
 """
 

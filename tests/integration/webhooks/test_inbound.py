@@ -15,7 +15,8 @@ pytestmark = pytest.mark.asyncio
 
 SUBSCRIBER = "+12015550123"
 OTHER = "+46701234567"
-OUR_NUMBER = "+15550009999"
+# The number the gateway sends from (SINCH_NUMBER in conftest): a STOP applies to it.
+OUR_NUMBER = "+12025550123"
 
 
 def mo_text(
@@ -55,7 +56,7 @@ async def outgoing_recipients(database_url: str, message_id: str) -> tuple[str, 
     return message.recipients
 
 
-async def test_stop_opts_the_sender_out_of_every_later_message(
+async def test_stop_opts_the_sender_out_of_later_messages_from_that_number(
     gateway: httpx.AsyncClient, database_url: str
 ) -> None:
     counted = REGISTRY.get_sample_value("smsgw_recipients_opted_out_total") or 0.0
@@ -200,8 +201,10 @@ async def test_operators_add_list_read_and_remove_opt_outs(
     second = (await gateway.get("/v1/opt-outs", params={"cursor": first["next"]})).json()
     assert len(first["items"]) == len(second["items"]) == 1
     assert first["items"][0]["msisdn"] != second["items"][0]["msisdn"]
-    one = (await gateway.get(f"/v1/opt-outs/{SUBSCRIBER}")).json()
-    assert (one["source"], one["keyword"]) == ("inbound", "QUIT")
+    # A STOP is kept against the number it was sent to.
+    assert (await gateway.get(f"/v1/opt-outs/{SUBSCRIBER}")).status_code == 404
+    one = (await gateway.get(f"/v1/opt-outs/{SUBSCRIBER}", params={"sender": OUR_NUMBER})).json()
+    assert (one["source"], one["keyword"], one["sender"]) == ("inbound", "QUIT", OUR_NUMBER)
     assert one["inbound_id"] is not None
     message_id = await send_message(gateway, [OTHER, SUBSCRIBER])
     assert await outgoing_recipients(database_url, message_id) == ()

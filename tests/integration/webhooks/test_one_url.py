@@ -87,7 +87,8 @@ def real_credentials(simulator: RunningSimulator, **settings: Any) -> dict[str, 
 
 
 async def opted_out(client: httpx.AsyncClient, number: str) -> bool:
-    response = await client.get(f"/v1/opt-outs/{number}")
+    # The STOPs here are sent to the gateway's number, and a STOP applies to that number.
+    response = await client.get(f"/v1/opt-outs/{number}", params={"sender": "+12025550123"})
     assert response.status_code in (200, 404), response.text
     return response.status_code == 200
 
