@@ -142,6 +142,7 @@ async def _dispatch_until_stopped(settings: Settings) -> None:
         build_http_client,
         build_reconcile_worker,
         build_sinch_client,
+        build_wakeup_listener,
         create_dispatch_pool,
         dispatch_config,
         log_webhook_access,
@@ -170,6 +171,8 @@ async def _dispatch_until_stopped(settings: Settings) -> None:
         RetentionSweeper(pool, RetentionPolicy.from_settings(settings)),
         settings.retention_interval_seconds,
     )
+    listener = build_wakeup_listener(settings, worker, callback_worker)
+    listening = None if listener is None else asyncio.create_task(listener.run())
     running = asyncio.create_task(worker.run())
     calling_back = None if callback_worker is None else asyncio.create_task(callback_worker.run())
     sweeping = asyncio.create_task(retention_worker.run())
@@ -179,6 +182,9 @@ async def _dispatch_until_stopped(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
+        if listener is not None and listening is not None:
+            await listener.stop()
+            await listening
         if reconcile_worker is not None and reconciling is not None:
             await reconcile_worker.stop(settings.dispatch_stop_seconds)
             await reconciling

@@ -152,7 +152,8 @@ async def release(connection: Connection, claims: Sequence[Claim]) -> int:
             WHERE o.message_id = c.message_id AND o.claim_token = c.claim_token
             RETURNING 1
         )
-        SELECT count(*) FROM released
+        -- Another worker may take them at once (channel: notifications.OUTBOX_CHANNEL).
+        SELECT (SELECT count(*) FROM released), pg_notify('smsgw_outbox_due', '')
         """,
         [claim.message_id for claim in claims],
         [claim.claim_token for claim in claims],
