@@ -188,6 +188,9 @@ class Settings(BaseSettings):
     # LISTEN/NOTIFY on one extra connection per process); the polls above stay as the safety
     # net. Off for a pooler that cannot LISTEN (PgBouncer in transaction mode): polling only.
     dispatch_listen: Literal["on", "off"] = "on"
+    # `smsgateway worker` serves /metrics, /healthz and /readyz on this port (on SMSGW_HOST);
+    # unset: none. A port already in use refuses the start.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # On shutdown, sends under way get this long to finish; the rest are released.
     dispatch_stop_seconds: float = Field(default=10.0, ge=0, le=120)
     # A message Sinch keeps refusing for transient reasons is given up after this long.
