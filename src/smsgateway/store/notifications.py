@@ -83,6 +83,9 @@ class NotificationListener:
                         str(exc) or type(exc).__name__,
                     )
                 unavailable = True
+            except Exception:
+                # Never let a surprise end the wake-ups for good: the polls cover meanwhile.
+                logger.exception("the wake-up listener failed; reconnecting")
             if not self._stopping.is_set():
                 await self._wait_stopping(self._retry_seconds)
 
