@@ -42,6 +42,7 @@ from smsgateway.components import (
     build_http_client,
     build_reconcile_worker,
     build_sinch_client,
+    build_wakeup_listener,
     create_dispatch_pool,
     describe_sinch_mode,
     dispatch_config,
@@ -181,6 +182,10 @@ async def _open_resources(
     calling_back = (
         asyncio.create_task(callback_worker.run()) if callback_worker is not None else None
     )
+    listener = (
+        build_wakeup_listener(settings, worker, callback_worker) if worker is not None else None
+    )
+    listening = asyncio.create_task(listener.run()) if listener is not None else None
     # The retention job runs where the dispatcher runs, on its pool.
     retention_worker = (
         RetentionWorker(
@@ -222,6 +227,9 @@ async def _open_resources(
             callbacks=CallbackPolicy.from_settings(settings),
         )
     finally:
+        if listener is not None and listening is not None:
+            await listener.stop()
+            await listening
         if reconcile_worker is not None and reconciling is not None:
             await reconcile_worker.stop(settings.dispatch_stop_seconds)
             await reconciling

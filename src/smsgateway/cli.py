@@ -271,9 +271,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, _: argparse.Namespace) -> int:
+    from smsgateway.observability.worker_endpoint import EndpointPortInUseError
     from smsgateway.serving import run_worker
 
-    run_worker(settings)
+    try:
+        run_worker(settings)
+    except EndpointPortInUseError as exc:
+        sys.stderr.write(f"error: {exc.strerror}\n")
+        return EXIT_CONFIG_ERROR
     return 0
 
 

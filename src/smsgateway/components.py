@@ -27,9 +27,10 @@ from smsgateway.sinch import (
     ShardedTransport,
     SinchClient,
 )
+from smsgateway.store.notifications import CALLBACK_CHANNEL, OUTBOX_CHANNEL, NotificationListener
 from smsgateway.store.pool import create_pool
 from smsgateway.workers.callbacks import CallbackWorker, CallbackWorkerConfig
-from smsgateway.workers.outbox import DispatchConfig
+from smsgateway.workers.outbox import DispatchConfig, OutboxWorker
 from smsgateway.workers.reconciliation import ReconcileConfig, ReconcileWorker
 
 logger = logging.getLogger(__name__)
@@ -119,6 +120,24 @@ def build_reconcile_worker(
         batch_size=settings.reconcile_batch_size, concurrency=settings.reconcile_concurrency
     )
     return ReconcileWorker(reconciler, config)
+
+
+def build_wakeup_listener(
+    settings: Settings, outbox_worker: OutboxWorker, callback_worker: CallbackWorker | None
+) -> NotificationListener | None:
+    """The connection that wakes the workers when an accept or a status callback commits,
+    or None with ``SMSGW_DISPATCH_LISTEN=off`` (the workers then only poll)."""
+    if settings.dispatch_listen == "off":
+        return None
+    assert settings.database_url is not None
+    listener = NotificationListener(
+        settings.database_url.get_secret_value(),
+        connect_timeout=settings.db_connect_timeout_seconds,
+    )
+    listener.subscribe(OUTBOX_CHANNEL, outbox_worker.wake)
+    if callback_worker is not None:
+        listener.subscribe(CALLBACK_CHANNEL, callback_worker.wake)
+    return listener
 
 
 def build_callback_http_client(settings: Settings) -> httpx.AsyncClient:

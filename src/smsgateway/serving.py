@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -129,26 +130,45 @@ def sinch_endpoint(settings: Settings) -> Iterator[Settings]:
 
 
 def run_worker(settings: Settings) -> None:
-    """Dispatches the outbox and delivers status callbacks (no HTTP server) until SIGINT or
-    SIGTERM; then finishes or releases."""
-    with database(settings) as configured:
-        uvloop.run(_dispatch_until_stopped(configured))
+    """Dispatches the outbox and delivers status callbacks until SIGINT or SIGTERM; then
+    finishes or releases. No API: with ``SMSGW_WORKER_METRICS_PORT`` it serves ``/metrics``
+    and health there, the port bound first so that a taken one refuses the start
+    (``EndpointPortInUseError``)."""
+    from smsgateway.observability.worker_endpoint import bind_endpoint_socket
+
+    endpoint_socket = (
+        None
+        if settings.worker_metrics_port is None
+        else bind_endpoint_socket(settings.host, settings.worker_metrics_port)
+    )
+    try:
+        with database(settings) as configured:
+            uvloop.run(_dispatch_until_stopped(configured, endpoint_socket))
+    finally:
+        if endpoint_socket is not None:
+            endpoint_socket.close()
 
 
-async def _dispatch_until_stopped(settings: Settings) -> None:
+async def _dispatch_until_stopped(
+    settings: Settings, endpoint_socket: socket.socket | None = None
+) -> None:
     from smsgateway.components import (
         build_callback_http_client,
         build_callback_worker,
         build_http_client,
         build_reconcile_worker,
         build_sinch_client,
+        build_wakeup_listener,
         create_dispatch_pool,
         dispatch_config,
         log_webhook_access,
         webhook_path_secret,
     )
+    from smsgateway.observability.worker_endpoint import WorkerEndpoint
+    from smsgateway.services.readiness import check_readiness
     from smsgateway.services.retention import RetentionPolicy, RetentionSweeper
     from smsgateway.sinch import NO_RETRY
+    from smsgateway.store.schema import head_revision
     from smsgateway.workers.outbox import OutboxWorker
     from smsgateway.workers.retention import RetentionWorker
 
@@ -170,15 +190,32 @@ async def _dispatch_until_stopped(settings: Settings) -> None:
         RetentionSweeper(pool, RetentionPolicy.from_settings(settings)),
         settings.retention_interval_seconds,
     )
+    listener = build_wakeup_listener(settings, worker, callback_worker)
+    listening = None if listener is None else asyncio.create_task(listener.run())
     running = asyncio.create_task(worker.run())
     calling_back = None if callback_worker is None else asyncio.create_task(callback_worker.run())
     sweeping = asyncio.create_task(retention_worker.run())
     reconcile_worker = build_reconcile_worker(settings, pool, http)
     reconciling = None if reconcile_worker is None else asyncio.create_task(reconcile_worker.run())
+    endpoint = None
+    if endpoint_socket is not None:
+        schema_head = head_revision(settings.migrations_dir)
+
+        async def ready() -> str | None:
+            readiness = await check_readiness(pool, schema_head, settings.readiness_timeout_seconds)
+            return None if readiness.ready else readiness.reason
+
+        endpoint = WorkerEndpoint(endpoint_socket, ready)
+        await endpoint.start()
     logger.info("outbox worker started", extra={"worker": worker.config.worker_id})
     try:
         await stop.wait()
     finally:
+        if endpoint is not None:
+            await endpoint.stop()
+        if listener is not None and listening is not None:
+            await listener.stop()
+            await listening
         if reconcile_worker is not None and reconciling is not None:
             await reconcile_worker.stop(settings.dispatch_stop_seconds)
             await reconciling

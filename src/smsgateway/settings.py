@@ -217,6 +217,13 @@ class Settings(BaseSettings):
     dispatch_batch_size: int = Field(default=100, ge=1, le=1000)
     dispatch_lease_seconds: float = Field(default=60.0, ge=5)
     dispatch_poll_seconds: float = Field(default=0.1, gt=0, le=10)
+    # Wake the dispatcher and the callback worker the moment work commits (Postgres
+    # LISTEN/NOTIFY on one extra connection per process); the polls above stay as the safety
+    # net. Off for a pooler that cannot LISTEN (PgBouncer in transaction mode): polling only.
+    dispatch_listen: Literal["on", "off"] = "on"
+    # `smsgateway worker` serves /metrics, /healthz and /readyz on this port (on SMSGW_HOST);
+    # unset: none. A port already in use refuses the start.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # On shutdown, sends under way get this long to finish; the rest are released.
     dispatch_stop_seconds: float = Field(default=10.0, ge=0, le=120)
     # A message Sinch keeps refusing for transient reasons is given up after this long.

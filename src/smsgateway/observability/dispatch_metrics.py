@@ -10,7 +10,11 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 # From acceptance to Sinch's 201: milliseconds when idle, minutes under a backlog or an outage.
-_DISPATCH_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+# Milliseconds first: with wake-ups (LISTEN/NOTIFY) an idle dispatcher sends within a few.
+_DISPATCH_LATENCY_BUCKETS = (
+    *(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
+    *(1, 2.5, 5, 10, 30, 60, 300, 900),
+)
 _THROTTLE_WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 MESSAGES_SENT = Counter(

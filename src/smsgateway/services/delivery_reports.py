@@ -42,6 +42,7 @@ from smsgateway.domain.status import (
     parse_wire_status,
 )
 from smsgateway.observability import report_metrics as metrics
+from smsgateway.services.delivery_timing import observe_report_timing
 from smsgateway.sinch.models import (
     DELIVERY_REPORT_ADAPTER,
     BatchDeliveryReport,
@@ -262,6 +263,7 @@ class DeliveryReportService:
         if isinstance(applied, Exception):
             raise applied
         _count(report, applied)
+        observe_report_timing((applied,), datetime.now(UTC))
         return ReportReceipt(applied.outcome, applied.message_id, len(applied.changes))
 
     async def _keep_unprocessable(self, payload: dict[str, Any], digest: str) -> ReportReceipt:

@@ -48,6 +48,7 @@ from smsgateway.services.delivery_reports import (
     normalise_msisdn,
     payload_digest,
 )
+from smsgateway.services.delivery_timing import observe_report_timing
 from smsgateway.sinch.errors import (
     SinchError,
     SinchNotFound,
@@ -196,6 +197,7 @@ class Reconciler:
     async def _apply(self, incoming: list[IncomingReport]) -> None:
         async with self._pool.acquire() as connection:
             applied = await reports.record_reports(connection, incoming)
+        observe_report_timing(applied, self._clock())
         for result in applied:
             for change in result.changes:
                 if change.status_changed and is_final(change.state.status):

@@ -199,7 +199,8 @@ WITH released AS (
     WHERE e.id = c.id AND e.claim_token = c.claim_token
     RETURNING 1
 )
-SELECT count(*) FROM released
+-- Another worker may take them at once (channel: notifications.CALLBACK_CHANNEL).
+SELECT (SELECT count(*) FROM released), pg_notify('smsgw_callback_due', '')
 """
 
 # One row per event (or a single row of NULLs when the message has none); no row at all when

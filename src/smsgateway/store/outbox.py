@@ -44,14 +44,19 @@ class OutboxStats:
     oldest_due_age_seconds: float
 
 
+# One statement, so one round trip: ``durable`` is SET LOCAL synchronous_commit TO on for this
+# statement's own transaction (it is still in force when that commits). It is read by every
+# row claimed, so a claim that changes anything always commits durably.
 _CLAIM_DUE = """
-WITH due AS (
-    SELECT message_id
-    FROM outbox
-    WHERE due_at <= now()
-    ORDER BY due_at
+WITH durable AS MATERIALIZED (
+    SELECT set_config('synchronous_commit', 'on', true) AS setting
+), due AS (
+    SELECT outbox.message_id
+    FROM outbox, durable
+    WHERE outbox.due_at <= now() AND durable.setting = 'on'
+    ORDER BY outbox.due_at
     LIMIT $1
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF outbox SKIP LOCKED
 )
 UPDATE outbox AS o
 SET due_at = now() + make_interval(secs => $2),
@@ -73,9 +78,7 @@ async def claim_due(
     for the disk: its attempt count is what tells the next attempt to look the message up at
     Sinch before sending, so a Postgres crash must not lose it once a send may have begun.
     """
-    async with connection.transaction():
-        await connection.execute("SET LOCAL synchronous_commit TO on")
-        rows = await connection.fetch(_CLAIM_DUE, limit, float(lease_seconds), worker_id)
+    rows = await connection.fetch(_CLAIM_DUE, limit, float(lease_seconds), worker_id)
     claimed = time.monotonic()
     return [
         Claim(
@@ -152,7 +155,8 @@ async def release(connection: Connection, claims: Sequence[Claim]) -> int:
             WHERE o.message_id = c.message_id AND o.claim_token = c.claim_token
             RETURNING 1
         )
-        SELECT count(*) FROM released
+        -- Another worker may take them at once (channel: notifications.OUTBOX_CHANNEL).
+        SELECT (SELECT count(*) FROM released), pg_notify('smsgw_outbox_due', '')
         """,
         [claim.message_id for claim in claims],
         [claim.claim_token for claim in claims],

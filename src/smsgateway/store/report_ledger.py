@@ -85,6 +85,8 @@ class AppliedReport:
     previous_message_status: str | None = None
     late: bool = False
     dedupe_key: str | None = None
+    # When the message was handed to Sinch (None if not recorded yet): for timing metrics.
+    submitted_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -100,6 +102,7 @@ class Ledger:
     counts: Counter[RecipientStatus]
     loaded: dict[str, RecipientState] = field(default_factory=dict)
     loaded_status: str = ""
+    submitted_at: datetime | None = None
 
     def __post_init__(self) -> None:
         self.loaded = dict(self.states)
@@ -163,6 +166,7 @@ class Ledger:
             status_moved=derived is not None,
             late=late_received_at is not None,
             route=self.route,
+            submitted_at=self.submitted_at,
         )
         event = EventRow(
             self.message_id,
@@ -207,6 +211,7 @@ class PendingReport:
     status_moved: bool
     late: bool
     route: CallbackRoute | None
+    submitted_at: datetime | None = None
 
     def outcome(self, stored: bool) -> AppliedReport:
         if not stored and not self.changes and not self.status_moved:
@@ -225,6 +230,7 @@ class PendingReport:
             self.previous_message_status,
             late=self.late,
             dedupe_key=self.report.dedupe_key,
+            submitted_at=self.submitted_at,
         )
 
 

@@ -94,7 +94,7 @@ WITH found AS (
         LIMIT 1
     ) AS m
 )
-SELECT f.position, f.kept, s.id, s.status, s.sinch_batch_id, s.client_reference,
+SELECT f.position, f.kept, s.id, s.status, s.sinch_batch_id, s.client_reference, s.submitted_at,
        coalesce(s.callback_url, (SELECT k.default_callback_url FROM api_key AS k
                                  WHERE k.id = s.api_key_id)) AS callback_url
 FROM found AS f JOIN sms_log AS s ON s.id = f.id
@@ -103,7 +103,7 @@ FOR UPDATE OF s
 """
 
 _LOCK_BY_BATCH = """
-SELECT id, status, sinch_batch_id, client_reference,
+SELECT id, status, sinch_batch_id, client_reference, submitted_at,
        coalesce(callback_url, (SELECT k.default_callback_url FROM api_key AS k
                                WHERE k.id = sms_log.api_key_id)) AS callback_url
 FROM sms_log WHERE sinch_batch_id = $1 FOR UPDATE
@@ -446,6 +446,7 @@ async def _load_ledgers(
             states=states[message_id],
             sent=sorted(set(sent[message_id])),
             counts=counts[message_id],
+            submitted_at=message["submitted_at"],
         )
         for message_id, message in messages.items()
     }

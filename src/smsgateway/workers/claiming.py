@@ -9,6 +9,11 @@ be under way.
 
 Subclasses say what a claim is and what is done with it (``_claim_due``, ``_work``,
 ``_release_claims``), and may bound work further per claim (``_slot``).
+
+An idle worker claims again after ``poll_interval``, or at once when :meth:`wake` is called
+(a Postgres notification that new work committed, see :mod:`smsgateway.store.notifications`).
+The wake-up flag is cleared just before each claim, not after it: a wake-up that arrives while
+a claim is under way makes the worker claim once more instead of sleeping through it.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class ClaimingWorker(ABC, Generic[C]):
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
         self._changed = asyncio.Event()
+        self._woken = asyncio.Event()
         self._grace = 0.0
         self._running = False
         # Claims not yet started (waiting for a slot) and those being worked on now.
@@ -70,6 +76,10 @@ class ClaimingWorker(ABC, Generic[C]):
     def in_flight(self) -> int:
         """Claims this worker holds: being worked on or waiting for a slot."""
         return len(self._waiting) + len(self._active)
+
+    def wake(self) -> None:
+        """New work may be due: an idle worker claims now instead of at the next poll."""
+        self._woken.set()
 
     async def run(self) -> None:
         """Claims and works until :meth:`stop`; returns once stopped."""
@@ -85,15 +95,18 @@ class ClaimingWorker(ABC, Generic[C]):
                     if room <= 0:
                         await self._pause(self._poll_interval, self._changed)
                         continue
+                    self._woken.clear()
                     claims = await self._claim(room)
                     for claim in claims:
                         self._claimed(claim)
                         task = group.create_task(self._run_one(claim))
                         self._waiting[task] = claim
                     if len(claims) < room:
-                        # Nothing more is due now: wait for the poll interval.
-                        wake = self._changed if self._wake_on_free_slot else None
-                        await self._pause(self._poll_interval, wake)
+                        # Nothing more is due now: wait for a wake-up or the poll interval.
+                        wakes = [self._woken]
+                        if self._wake_on_free_slot:
+                            wakes.append(self._changed)
+                        await self._pause(self._poll_interval, *wakes)
                 await self._drain()
         finally:
             self._stopped.set()
@@ -216,9 +229,10 @@ class ClaimingWorker(ABC, Generic[C]):
                 len(claims),
             )
 
-    async def _pause(self, seconds: float, wake: asyncio.Event | None = None) -> None:
-        """Sleeps up to ``seconds``; returns early on stop, or when ``wake`` is set (clears it)."""
-        events = [self._stopping] if wake is None else [self._stopping, wake]
+    async def _pause(self, seconds: float, *wakes: asyncio.Event) -> None:
+        """Sleeps up to ``seconds``; returns early on stop, or when one of ``wakes`` is set
+        (clears them)."""
+        events = [self._stopping, *wakes]
         waiters = [asyncio.ensure_future(event.wait()) for event in events]
         try:
             await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
@@ -226,5 +240,5 @@ class ClaimingWorker(ABC, Generic[C]):
             for waiter in waiters:
                 waiter.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
-        if wake is not None:
+        for wake in wakes:
             wake.clear()
