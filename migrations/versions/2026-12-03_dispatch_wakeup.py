@@ -20,7 +20,7 @@ Create Date: 2026-12-03
 from alembic import op
 
 revision = "20261203_dispatch_wakeup"
-down_revision = "20261203_gateway_secret"
+down_revision = "20261203_tenancy"
 branch_labels = None
 depends_on = None
 

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from smsgateway.domain.backoff import BackoffPolicy
+from smsgateway.domain.standard_webhooks import SigningSecret
 from smsgateway.services.callbacks import CallbackDeliverer, CallbackPolicy
 from smsgateway.store.notifications import CALLBACK_CHANNEL, NotificationListener
 from smsgateway.store.pool import create_pool
@@ -30,7 +31,7 @@ async def test_a_report_s_callback_is_posted_within_a_second_despite_a_10s_poll(
     )
     http = httpx.AsyncClient(timeout=2.0, trust_env=False)
     policy = CallbackPolicy(
-        secrets=(SECRET,),
+        secrets=(SigningSecret.parse(SECRET),),
         allow_private=True,
         timeout_seconds=2.0,
         backoff=BackoffPolicy(
