@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
@@ -22,6 +23,7 @@ from smsgateway.api import (
     legacy,
     messages,
     metrics,
+    policies,
     webhooks,
 )
 from smsgateway.api.auth import SECURITY_SCHEMES
@@ -53,6 +55,7 @@ from smsgateway.services.delivery_reports import DeliveryReportService
 from smsgateway.services.drafting import MessagePolicy
 from smsgateway.services.inbound import InboundService
 from smsgateway.services.opt_outs import OptOutService
+from smsgateway.services.protection import PolicyBook
 from smsgateway.services.rate_limits import RateLimits
 from smsgateway.services.retention import RetentionPolicy, RetentionSweeper
 from smsgateway.services.sinch_callbacks import SinchCallbackService
@@ -109,6 +112,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     install_problem_handlers(app)
     # Routes are matched in order, one by one: the busiest (sending, Sinch's callbacks) first.
     app.include_router(messages.router)
+    app.include_router(policies.router)
     app.include_router(webhooks.router)
     app.include_router(callbacks.router)
     app.include_router(inbound.router)
@@ -149,6 +153,9 @@ async def _open_resources(
     log_webhook_access(settings)
     path_secret = webhook_path_secret(settings, pool)
     policy = MessagePolicy.from_settings(settings)
+    policies = PolicyBook(
+        pool, policy.destinations, refresh_seconds=settings.policy_refresh_seconds
+    )
     sampler = asyncio.create_task(_sample_process_periodically()) if is_multiprocess() else None
     dispatch_pool = await create_dispatch_pool(settings) if settings.dispatcher == "on" else None
     worker = (
@@ -194,7 +201,10 @@ async def _open_resources(
             sinch=build_sinch_client(settings, http),
             authenticator=ApiKeyAuthenticator(pool),
             policy=policy,
-            accept=AcceptService(pool, policy),
+            accept=AcceptService(
+                pool, policy, policies=policies, time_zone=ZoneInfo(settings.spend_time_zone)
+            ),
+            policies=policies,
             rate_limits=RateLimits(settings.rate_limit, settings.rate_limit_storage_url),
             schema_head=schema_head,
             sinch_mode=describe_sinch_mode(settings),

@@ -1,21 +1,27 @@
 """The ``smsgateway`` command: serve, worker, check, webhooks, simulator, migrate, apikey,
-segments; each verb calls one function."""
+policy, segments, callback-secret; each verb calls one function."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import json
 import logging
 import os
+import secrets
 import sys
+import uuid
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import annotated_types
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from smsgateway import __version__
+from smsgateway.domain.standard_webhooks import SigningSecret
 from smsgateway.observability.logging import configure_logging
 from smsgateway.ports import PortInUseError
 from smsgateway.settings import Settings, describe_settings_error
@@ -36,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if refusal is not None:
         sys.stderr.write(refusal + "\n")
         return EXIT_CONFIG_ERROR
+    if args.verb == "callback-secret":
+        # Reads no configuration: it is how a refused callback secret setting gets fixed.
+        return _callback_secret(args)
     # `check` reports a bad setting as a failed check (exit 1) rather than as a refusal.
     checking = args.verb == "check"
     refused, prefix = (
@@ -194,6 +203,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     webhooks.set_defaults(run=_webhooks)
 
+    verbs.add_parser(
+        "callback-secret",
+        help="print a new status-callback signing secret (whsec_..., 32 random bytes) for "
+        "SMSGW_CALLBACK_SIGNING_SECRETS",
+    )
+
     migrate = verbs.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(run=_migrate)
 
@@ -213,7 +228,35 @@ def _parser() -> argparse.ArgumentParser:
     revoke = apikey_verbs.add_parser("revoke", help="revoke a key by name or prefix")
     revoke.add_argument("key", help="the key's name or visible prefix")
     revoke.set_defaults(run=_apikey_revoke)
+
+    policy = verbs.add_parser(
+        "policy", help="show or change a tenant's protection policy (destinations, rates, caps)"
+    )
+    policy_verbs = policy.add_subparsers(dest="policy_verb", required=True)
+    for verb, text, run in (
+        ("show", "print the policy that applies, as JSON", _policy_show),
+        ("set", "store a policy document (JSON) for the tenant or one of its keys", _policy_set),
+        ("clear", "remove the stored policy: the gateway's default applies", _policy_clear),
+        ("log", "print the changes to the tenant's policies, newest first", _policy_log),
+    ):
+        sub = policy_verbs.add_parser(verb, help=text)
+        sub.add_argument("--tenant", required=True, help="the tenant (an API key's tenant)")
+        if verb != "log":
+            sub.add_argument("--key", help="an API key's name or prefix: its own, narrower policy")
+        if verb == "set":
+            sub.add_argument(
+                "document",
+                help='the policy as JSON, e.g. \'{"allowed_countries": ["SE"]}\', or @file.json',
+            )
+        if verb in ("set", "clear"):
+            sub.add_argument("--by", help="who makes the change (default: cli:<login name>)")
+        sub.set_defaults(run=run)
     return parser
+
+
+def _callback_secret(_: argparse.Namespace) -> int:
+    sys.stdout.write(SigningSecret(secrets.token_bytes(32)).serialise() + "\n")
+    return 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -465,4 +508,114 @@ def _apikey_revoke(settings: Settings, args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: no key named or prefixed {args.key!r}\n")
         return 1
     sys.stdout.write(f"revoked {record.prefix}… ({record.name}); it stops working within 30 s\n")
+    return 0
+
+
+def _policy_key(settings: Settings, tenant: str, name_or_prefix: str | None) -> uuid.UUID | None:
+    from smsgateway.services.api_keys import list_api_keys
+    from smsgateway.serving import with_pool
+
+    if name_or_prefix is None:
+        return None
+    for record in with_pool(settings, list_api_keys):
+        if name_or_prefix in (record.name, record.prefix) and record.tenant == tenant:
+            return record.id
+    raise LookupError(f"tenant {tenant!r} has no key named or prefixed {name_or_prefix!r}")
+
+
+def _print_policy(view: Any) -> None:
+    document = {
+        "tenant": view.tenant,
+        "api_key_id": None if view.api_key_id is None else str(view.api_key_id),
+        "source": "stored" if view.stored is not None else "gateway default",
+        "updated_at": None if view.updated_at is None else view.updated_at.isoformat(),
+        "updated_by": view.updated_by,
+        "policy": view.policy.as_document(),
+    }
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def _policy_book(settings: Settings, pool: Any) -> Any:
+    from smsgateway.services.drafting import destinations_from_settings
+    from smsgateway.services.protection import PolicyBook
+
+    return PolicyBook(pool, destinations_from_settings(settings))
+
+
+def _policy_show(settings: Settings, args: argparse.Namespace) -> int:
+    from smsgateway.services.protection import show_policy
+    from smsgateway.serving import with_pool
+
+    try:
+        key_id = _policy_key(settings, args.tenant, args.key)
+    except LookupError as exc:
+        sys.stderr.write(f"error: {exc.args[0]}\n")
+        return 1
+    view = with_pool(
+        settings, lambda pool: show_policy(pool, _policy_book(settings, pool), args.tenant, key_id)
+    )
+    _print_policy(view)
+    return 0
+
+
+def _policy_set(settings: Settings, args: argparse.Namespace) -> int:
+    return _policy_change(settings, args, clear=False)
+
+
+def _policy_clear(settings: Settings, args: argparse.Namespace) -> int:
+    return _policy_change(settings, args, clear=True)
+
+
+def _policy_change(settings: Settings, args: argparse.Namespace, *, clear: bool) -> int:
+    from smsgateway.domain.errors import DomainError
+    from smsgateway.services.protection import set_policy
+    from smsgateway.serving import with_pool
+
+    document: dict[str, object] | None = None
+    if not clear:
+        text = args.document
+        if text.startswith("@"):
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as exc:
+            sys.stderr.write(f"error: the policy is not valid JSON: {exc}\n")
+            return EXIT_CONFIG_ERROR
+        if not isinstance(loaded, dict):
+            sys.stderr.write("error: the policy must be a JSON object\n")
+            return EXIT_CONFIG_ERROR
+        document = loaded
+    try:
+        key_id = _policy_key(settings, args.tenant, args.key)
+        view = with_pool(
+            settings,
+            lambda pool: set_policy(
+                pool,
+                _policy_book(settings, pool),
+                tenant=args.tenant,
+                api_key_id=key_id,
+                document=document,
+                changed_by=args.by or f"cli:{getpass.getuser()}",
+            ),
+        )
+    except LookupError as exc:
+        sys.stderr.write(f"error: {exc.args[0]}\n")
+        return 1
+    except DomainError as exc:
+        sys.stderr.write(f"error: {exc.field or 'policy'}: {exc.message}\n")
+        return EXIT_CONFIG_ERROR
+    _print_policy(view)
+    return 0
+
+
+def _policy_log(settings: Settings, args: argparse.Namespace) -> int:
+    from smsgateway.services.protection import policy_changes
+    from smsgateway.serving import with_pool
+
+    for change in with_pool(settings, lambda pool: policy_changes(pool, args.tenant)):
+        target = "tenant" if change.api_key_id is None else f"key {change.api_key_id}"
+        what = "cleared" if change.document is None else json.dumps(change.document)
+        sys.stdout.write(
+            f"{change.changed_at:%Y-%m-%d %H:%M:%S%z}  {change.changed_by:<20} {target}: {what}\n"
+        )
     return 0

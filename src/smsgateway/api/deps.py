@@ -18,6 +18,7 @@ from smsgateway.services.delivery_reports import DeliveryReportService
 from smsgateway.services.drafting import MessagePolicy
 from smsgateway.services.inbound import InboundService
 from smsgateway.services.opt_outs import OptOutService
+from smsgateway.services.protection import PolicyBook
 from smsgateway.services.rate_limits import RateLimits
 from smsgateway.services.sinch_callbacks import SinchCallbackService
 from smsgateway.settings import Settings
@@ -43,6 +44,7 @@ class AppState:
     inbound: InboundService
     opt_outs: OptOutService
     sinch_callbacks: SinchCallbackService
+    policies: PolicyBook
     callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)
     started_monotonic: float = field(default_factory=time.monotonic)
 

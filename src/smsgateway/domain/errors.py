@@ -22,7 +22,10 @@ DomainError                       code varies; message; field (the input it is a
 ├── RecipientListError
 │   ├── NoRecipients              no_recipients
 │   ├── TooManyRecipients         too_many_recipients (count, max_recipients)
-│   └── RecipientsRefused         invalid_recipients (refused: index, raw, code, message each)
+│   └── RecipientsRefused         invalid_recipients (refused: index, raw, code, message each),
+│                                 or the refusals' one code when it is a policy's:
+│                                 country_not_allowed, number_type_not_allowed, velocity_limited
+├── SpendCapReached               spend_cap_reached (the tenant's daily or monthly cap)
 ├── ParametersRefused             the refusals' one code, else invalid_parameters (refusals:
 │                                 field, code, message each: parameter_recipient_unknown,
 │                                 duplicate_parameter_recipient, invalid_phone_number,
@@ -45,6 +48,8 @@ class DomainError(Exception):
     """A refusal of caller input; ``code`` is stable, ``message`` is for humans."""
 
     default_code: ClassVar[str] = "domain_error"
+    retry_after: int | None = None
+    """Seconds after which the same request may succeed (sent as Retry-After), if it can."""
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -189,21 +194,42 @@ class TooManyRecipients(RecipientListError):
         self.max_recipients = max_recipients
 
 
+POLICY_CODES = frozenset({"country_not_allowed", "number_type_not_allowed", "velocity_limited"})
+"""Recipient refusals that are the protection policy's, not the number's fault."""
+
+
 class RecipientsRefused(RecipientListError):
-    """Some (or all) recipients are refused; ``refused`` says which, by index, and why."""
+    """Some (or all) recipients are refused; ``refused`` says which, by index, and why.
+
+    The code is ``invalid_recipients``, or the refusals' one code when they share a policy code
+    (a tenant locked to US and CA sees ``country_not_allowed`` for a Swedish number)."""
 
     default_code = "invalid_recipients"
 
     def __init__(
-        self, refused: Sequence[RefusedRecipient], *, accepted: int, field: str | None = "to"
+        self,
+        refused: Sequence[RefusedRecipient],
+        *,
+        accepted: int,
+        field: str | None = "to",
+        retry_after: int | None = None,
     ) -> None:
-        if accepted:
+        codes = {entry.code for entry in refused}
+        policy_code = codes.pop() if len(codes) == 1 and codes <= POLICY_CODES else None
+        if policy_code is not None:
+            message = (
+                f"{len(refused)} recipients are refused by this sender's policy."
+                if len(refused) > 1
+                else "A recipient is refused by this sender's policy."
+            )
+        elif accepted:
             message = f"{len(refused)} recipients are invalid."
         else:
             message = "No recipient is valid."
-        super().__init__(message, field=field)
+        super().__init__(message, field=field, code=policy_code)
         self.refused: tuple[RefusedRecipient, ...] = tuple(refused)
         self.accepted = accepted
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +261,16 @@ class ParametersRefused(DomainError):
             code=codes.pop() if len(codes) == 1 else self.default_code,
         )
         self.refusals: tuple[ParameterRefusal, ...] = tuple(refusals)
+
+
+class SpendCapReached(DomainError):
+    """The message would take the tenant past a daily or monthly spend cap; nothing was sent."""
+
+    default_code = "spend_cap_reached"
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message, field="to")
+        self.retry_after = retry_after
 
 
 class PriceTableError(DomainError):

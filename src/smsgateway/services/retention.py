@@ -10,6 +10,8 @@ Rules (also in the README and ``.env.example``), each a step of one sweep:
 3. **Idempotency keys** are deleted after their 24 hours; nothing else deletes them.
 4. **Webhook nonces** are deleted after twice the signature window, when no timestamp the
    webhook accepts can carry them again.
+5. **Protection counters** (velocity buckets, spend totals) are deleted once idle for 62 days:
+   their period has ended and their window has drained (``store.protection``).
 
 A failing step is logged and counted, and the others still run; the next sweep tries again.
 Sweeps in several processes may overlap: every step is safe to run concurrently.
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from smsgateway.observability import retention_metrics as metrics
 from smsgateway.settings import Settings
-from smsgateway.store import reports, retention
+from smsgateway.store import protection, reports, retention
 
 if TYPE_CHECKING:
     import asyncpg
@@ -68,6 +70,7 @@ class SweepResult:
     idempotency_keys_deleted: int = 0
     webhook_nonces_deleted: int = 0
     failed_steps: tuple[str, ...] = ()
+    protection_counters_deleted: int = 0
 
 
 class RetentionSweeper:
@@ -88,12 +91,16 @@ class RetentionSweeper:
         reports_deleted = await self._step("unmatched_reports", self._delete_reports, failed)
         keys_deleted = await self._step("idempotency_keys", self._delete_keys, failed)
         nonces_deleted = await self._step("webhook_nonces", self._delete_nonces, failed)
+        counters_deleted = await self._step("protection_counters", self._delete_counters, failed)
+        metrics.ROWS_DELETED.labels("protection_counter").inc(counters_deleted)
         metrics.REPORTS_APPLIED.inc(applied)
         metrics.ROWS_DELETED.labels("unmatched_report").inc(reports_deleted)
         metrics.ROWS_DELETED.labels("idempotency_key").inc(keys_deleted)
         metrics.ROWS_DELETED.labels("webhook_nonce").inc(nonces_deleted)
         metrics.SWEEPS.labels("error" if failed else "ok").inc()
-        result = SweepResult(applied, reports_deleted, keys_deleted, nonces_deleted, tuple(failed))
+        result = SweepResult(
+            applied, reports_deleted, keys_deleted, nonces_deleted, tuple(failed), counters_deleted
+        )
         if applied or reports_deleted or keys_deleted or nonces_deleted:
             logger.info(
                 "retention: applied %d kept report(s); deleted %d unmatched report(s), "
@@ -153,6 +160,11 @@ class RetentionSweeper:
         age = self._policy.webhook_nonce_max_age
         return await self._until_short(
             lambda limit: retention.delete_webhook_nonces(connection, older_than=age, limit=limit)
+        )
+
+    async def _delete_counters(self, connection: Connection) -> int:
+        return await self._until_short(
+            lambda limit: protection.delete_idle_counters(connection, limit=limit)
         )
 
     async def _until_short(self, delete: Callable[[int], Awaitable[int]]) -> int:

@@ -6,6 +6,7 @@ Expired keys are deleted by the retention job (``store.retention``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,10 +35,11 @@ async def insert_accepted_once(
     api_key_id: uuid.UUID,
     idempotency_key: str,
     request_hash: bytes,
+    write: Callable[[Connection, list[NewMessage]], Awaitable[None]] = insert_accepted,
 ) -> StoredKey | None:
-    """Stores ``message`` under the key, or returns what the key already holds (and stores
-    nothing). Two concurrent requests with one key store exactly one message: the second
-    waits on the key's row, finds it taken, and rolls back."""
+    """Stores ``message`` under the key (with ``write``), or returns what the key already
+    holds (and stores nothing). Two concurrent requests with one key store exactly one
+    message: the second waits on the key's row, finds it taken, and rolls back."""
     existing = await _find(connection, api_key_id, idempotency_key)
     if existing is not None:
         return existing
@@ -49,7 +51,7 @@ async def insert_accepted_once(
                 api_key_id,
                 idempotency_key,
             )
-            await insert_accepted(connection, [message])
+            await write(connection, [message])
             reserved = await connection.fetchval(
                 "INSERT INTO idempotency_key (api_key_id, idempotency_key, request_hash,"
                 " message_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",

@@ -236,3 +236,15 @@ async def test_a_gateway_with_its_dispatcher_on_runs_the_job(
 async def _empty(pool: asyncpg.Pool, table: str) -> bool:
     count: int = await pool.fetchval(f"SELECT count(*) FROM {table}")
     return count == 0
+
+
+async def test_idle_protection_counters_are_deleted_and_live_ones_kept(pool: asyncpg.Pool) -> None:
+    await pool.execute(
+        "INSERT INTO protection_counter (key, amount, updated_at) VALUES"
+        " ('spend:acme:2026-09-01:day_segments', 40, now() - interval '63 days'),"
+        " ('velocity:acme:prefix:+4670123', 3, now() - interval '1 hour')"
+    )
+    result = await RetentionSweeper(pool, POLICY).sweep()
+    assert result.protection_counters_deleted == 1
+    keys = [row["key"] for row in await pool.fetch("SELECT key FROM protection_counter")]
+    assert keys == ["velocity:acme:prefix:+4670123"]

@@ -1,0 +1,142 @@
+"""Accept throughput, p99 and CPU per accept with a realistic protection policy on and off.
+
+Usage: .venv/bin/python bench/bench_protection.py [--workers N] [--concurrency C]
+       [--seconds S] [--rounds R] [--database-url URL]   (default: an embedded Postgres)
+
+One gateway (`smsgateway serve`, dispatcher off), two API keys in two tenants, same run:
+- off: a tenant with no policy of its own (the gateway default: no country list, the default
+  refused number types, no velocity or spend counters);
+- on:  a tenant locked to the Nordics with velocity limits per prefix, country and key, and
+  daily and monthly segment caps, all set high enough that nothing is refused, so every accept
+  takes its five counters (prefix, country, key, day, month) in the accept transaction.
+Single-recipient messages to random Swedish mobiles at C concurrent callers, as fast as they
+are answered, alternating off/on R times so that a busy machine weighs on both alike.
+Prints each run, then the medians and the on/off ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_accept import cpu_seconds, swedish_mobile
+from harness import benchmark_database, free_port, gateway_environment, migrate
+from loadgen import post_request, run_load, wait_until_serving
+
+REPO = Path(__file__).resolve().parents[1]
+
+REALISTIC_POLICY = {
+    "allowed_countries": ["SE", "NO", "DK", "FI"],
+    "velocity": {"per_prefix": 1_000_000, "per_country": 100_000_000, "per_api_key": 100_000_000},
+    "spend": {"daily_segments": 1_000_000_000, "monthly_segments": 10_000_000_000},
+}
+
+
+def smsgateway(environment: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "smsgateway", *args],
+        env=environment,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    with benchmark_database(args.database_url) as dsn:
+        run(args, dsn)
+
+
+def run(args: argparse.Namespace, database_url: str) -> None:
+    port = free_port()
+    environment = gateway_environment(database_url, port, args.workers)
+    migrate(environment)
+    keys = {}
+    for mode in ("off", "on"):
+        created = smsgateway(
+            environment,
+            "apikey",
+            "create",
+            "--name",
+            f"bench-{mode}",
+            "--tenant",
+            f"bench-{mode}",
+            "--rate",
+            "1000000/second",
+        )
+        keys[mode] = created.splitlines()[0]
+    smsgateway(environment, "policy", "set", "--tenant", "bench-on", json.dumps(REALISTIC_POLICY))
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "smsgateway", "serve"],
+        env=environment,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_serving(port, args.workers)
+        print(
+            f"machine: {os.cpu_count()} cores; gateway workers: {args.workers}; policy on: "
+            f"{json.dumps(REALISTIC_POLICY)}"
+        )
+        asyncio.run(measure(port, keys, args, gateway.pid))
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=30)
+
+
+async def measure(port: int, keys: dict[str, str], args: argparse.Namespace, pid: int) -> None:
+    rng = random.Random(7)
+    figures: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
+    for _ in range(args.rounds):
+        for mode in ("off", "on"):
+            headers = {"X-API-Key": keys[mode]}
+
+            def single(_: int, headers: dict[str, str] = headers) -> bytes:
+                body = {"to": swedish_mobile(rng), "body": "Your code is 123456"}
+                return post_request("127.0.0.1", port, "/v1/messages", body, headers)
+
+            before = cpu_seconds(pid)
+            result = await run_load(
+                "127.0.0.1", port, single, concurrency=args.concurrency, duration=args.seconds
+            )
+            after = cpu_seconds(pid)
+            gateway_us = (after["gateway"] - before["gateway"]) / max(1, result.requests) * 1e6
+            postgres_us = (after["postgres"] - before["postgres"]) / max(1, result.requests) * 1e6
+            print(
+                f"policy {mode:>3}: {result.summary()}; CPU per accept: gateway "
+                f"{gateway_us:.0f} us, postgres {postgres_us:.0f} us"
+            )
+            assert set(result.statuses) == {202}, result.statuses
+            figures[mode].append((result.rate, result.percentile(99), gateway_us + postgres_us))
+    medians = {
+        mode: [statistics.median(run[i] for run in runs) for i in range(3)]
+        for mode, runs in figures.items()
+    }
+    off, on = medians["off"], medians["on"]
+    print(
+        f"medians: off {off[0]:,.0f}/s p99 {off[1] * 1000:.1f} ms CPU {off[2]:.0f} us/accept; "
+        f"on {on[0]:,.0f}/s p99 {on[1] * 1000:.1f} ms CPU {on[2]:.0f} us/accept"
+    )
+    print(
+        f"ratio on/off: throughput {on[0] / off[0]:.2f}, p99 {on[1] / off[1]:.2f}, "
+        f"CPU per accept (gateway + postgres) {on[2] / off[2]:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,486 @@
+"""Velocity limits and spend caps: what a message asks of the shared counters, and the verdict.
+
+Pure: the store locks the counters a batch of messages needs, ``decide`` says in order which
+messages pass and what each counter becomes, and the store writes that back in the same
+transaction as the messages. So concurrent accepts in several processes never overshoot a cap.
+
+Counters hold an amount used. A velocity counter is a leaky bucket: its amount drains at
+``limit / window`` per second, and a recipient passes while the amount after it stays within
+``limit * burst`` (so a quiet destination may take a short burst, and the long-run rate is the
+limit). A spend counter is a plain total; its period (day or month, on the calendar of the
+configured time zone) is part of its key, so a new period starts from nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from smsgateway.domain.destination_policy import (
+    DestinationPolicy,
+    InvalidPolicy,
+    parse_destination_policy,
+)
+from smsgateway.domain.phone import PhoneNumber
+
+
+@dataclass(frozen=True, slots=True)
+class VelocityLimits:
+    """Recipients per ``window_seconds`` (an hour by default); None means no limit.
+
+    ``prefix_digits_dropped``: a destination prefix is the E.164 number without its last digits.
+    """
+
+    per_prefix: int | None = None
+    per_country: int | None = None
+    per_api_key: int | None = None
+    prefix_digits_dropped: int = 3
+    burst: float = 1.0
+    window_seconds: float = 3600.0
+
+    @property
+    def active(self) -> bool:
+        return any(x is not None for x in (self.per_prefix, self.per_country, self.per_api_key))
+
+    def narrowed_by(self, other: VelocityLimits) -> VelocityLimits:
+        """The tighter of both; limits with none set leave the other's as they are."""
+        if not other.active or not self.active:
+            return self if self.active else other
+        return VelocityLimits(
+            per_prefix=_least(self.per_prefix, other.per_prefix),
+            per_country=_least(self.per_country, other.per_country),
+            per_api_key=_least(self.per_api_key, other.per_api_key),
+            prefix_digits_dropped=min(self.prefix_digits_dropped, other.prefix_digits_dropped),
+            burst=min(self.burst, other.burst),
+            window_seconds=max(self.window_seconds, other.window_seconds),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SpendCaps:
+    """A tenant's caps: segments (parts times recipients) and, with a price table, money."""
+
+    daily_segments: int | None = None
+    monthly_segments: int | None = None
+    daily_amount: Decimal | None = None
+    monthly_amount: Decimal | None = None
+    warn_at: float = 0.8
+    """The share of a cap at which ``spend.threshold_reached`` is raised, once per period."""
+
+    @property
+    def active(self) -> bool:
+        return any(
+            x is not None
+            for x in (
+                self.daily_segments,
+                self.monthly_segments,
+                self.daily_amount,
+                self.monthly_amount,
+            )
+        )
+
+    def narrowed_by(self, other: SpendCaps) -> SpendCaps:
+        """The tighter of both; caps with none set leave the other's as they are."""
+        if not other.active or not self.active:
+            return self if self.active else other
+        return SpendCaps(
+            daily_segments=_least(self.daily_segments, other.daily_segments),
+            monthly_segments=_least(self.monthly_segments, other.monthly_segments),
+            daily_amount=_least(self.daily_amount, other.daily_amount),
+            monthly_amount=_least(self.monthly_amount, other.monthly_amount),
+            warn_at=min(self.warn_at, other.warn_at),
+        )
+
+
+_Limit = TypeVar("_Limit", int, Decimal)
+
+
+def _least(a: _Limit | None, b: _Limit | None) -> _Limit | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+@dataclass(frozen=True, slots=True)
+class Draw:
+    """One counter a message needs: ``amount`` more of it, within ``capacity``.
+
+    A velocity draw drains at ``drain_per_second`` and names the recipients (input indexes)
+    it is for; a spend draw (``drain_per_second`` 0) is for the whole message.
+    """
+
+    key: str
+    amount: Decimal
+    capacity: Decimal
+    drain_per_second: float = 0.0
+    indexes: tuple[int, ...] = ()
+    warn_at: Decimal | None = None
+    label: str = ""
+    """What the counter is, for people and metrics: prefix, country, api_key, day_segments..."""
+
+    @property
+    def is_velocity(self) -> bool:
+        return self.drain_per_second > 0
+
+
+@dataclass(frozen=True, slots=True)
+class CounterState:
+    amount: Decimal
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """``passed``; else the recipients refused for velocity (with ``retry_after`` seconds) or
+    the spend draw that would cross its cap. ``warnings`` are spend draws that crossed their
+    warning threshold with this message."""
+
+    passed: bool
+    velocity_refused: tuple[tuple[int, str], ...] = ()
+    """(input index, counter label) of each recipient refused for velocity."""
+    spend_refused: Draw | None = None
+    retry_after: int | None = None
+    warnings: tuple[Draw, ...] = ()
+
+
+@dataclass
+class Ledger:
+    """The counters a batch locked, as they become while ``decide`` goes through it."""
+
+    now: datetime
+    states: dict[str, CounterState]
+    touched: set[str] = field(default_factory=set)
+
+    def level(self, draw: Draw) -> Decimal:
+        state = self.states.get(draw.key)
+        if state is None:
+            return Decimal(0)
+        if not draw.is_velocity:
+            return state.amount
+        elapsed = max(0.0, (self.now - state.updated_at).total_seconds())
+        drained = Decimal(str(elapsed * draw.drain_per_second))
+        return max(Decimal(0), state.amount - drained)
+
+    def take(self, draw: Draw, level: Decimal) -> None:
+        self.states[draw.key] = CounterState(level + draw.amount, self.now)
+        self.touched.add(draw.key)
+
+
+def decide(ledger: Ledger, draws: Sequence[Draw]) -> Verdict:
+    """Takes all of ``draws`` from ``ledger`` if every one fits, else none; says why not."""
+    levels = [ledger.level(draw) for draw in draws]
+    velocity_refused: list[tuple[int, str]] = []
+    retry_after = 0.0
+    spend_refused: Draw | None = None
+    for draw, level in zip(draws, levels, strict=True):
+        if level + draw.amount <= draw.capacity:
+            continue
+        if draw.is_velocity:
+            velocity_refused.extend((index, draw.label) for index in draw.indexes)
+            excess = level + draw.amount - draw.capacity
+            retry_after = max(retry_after, float(excess) / draw.drain_per_second)
+        elif spend_refused is None:
+            spend_refused = draw
+    if velocity_refused or spend_refused is not None:
+        unique = tuple(sorted(dict(velocity_refused).items()))
+        return Verdict(
+            passed=False,
+            velocity_refused=unique,
+            spend_refused=spend_refused,
+            retry_after=max(1, math.ceil(retry_after)) if velocity_refused else None,
+        )
+    warnings: list[Draw] = []
+    for draw, level in zip(draws, levels, strict=True):
+        ledger.take(draw, level)
+        if draw.warn_at is not None and level < draw.warn_at <= level + draw.amount:
+            warnings.append(draw)
+    return Verdict(passed=True, warnings=tuple(warnings))
+
+
+def destination_prefix(e164: str, digits_dropped: int) -> str:
+    """``+4670123`` for ``+46701234567`` with 4 digits dropped; never shorter than +CC."""
+    keep = max(3, len(e164) - digits_dropped)
+    return e164[:keep]
+
+
+def velocity_draws(
+    limits: VelocityLimits,
+    *,
+    tenant: str,
+    api_key: str,
+    recipients: Sequence[tuple[int, PhoneNumber]],
+) -> list[Draw]:
+    """The velocity counters a message to ``recipients`` (input index, number) needs."""
+    if not limits.active or not recipients:
+        return []
+    draws: list[Draw] = []
+    groups: list[tuple[str, int | None, dict[str, list[int]]]] = [
+        ("prefix", limits.per_prefix, {}),
+        ("country", limits.per_country, {}),
+    ]
+    for index, number in recipients:
+        groups[0][2].setdefault(
+            destination_prefix(number.e164, limits.prefix_digits_dropped), []
+        ).append(index)
+        groups[1][2].setdefault(number.region, []).append(index)
+    for kind, limit, by_value in groups:
+        if limit is None:
+            continue
+        for value, indexes in by_value.items():
+            draws.append(
+                _velocity_draw(limits, limit, f"velocity:{tenant}:{kind}:{value}", kind, indexes)
+            )
+    if limits.per_api_key is not None:
+        indexes = [index for index, _ in recipients]
+        draws.append(
+            _velocity_draw(
+                limits, limits.per_api_key, f"velocity:key:{api_key}", "api_key", indexes
+            )
+        )
+    return draws
+
+
+def _velocity_draw(
+    limits: VelocityLimits, limit: int, key: str, label: str, indexes: list[int]
+) -> Draw:
+    return Draw(
+        key=key,
+        amount=Decimal(len(indexes)),
+        capacity=Decimal(str(max(1.0, limit * limits.burst))),
+        drain_per_second=limit / limits.window_seconds,
+        indexes=tuple(indexes),
+        label=label,
+    )
+
+
+def spend_draws(
+    caps: SpendCaps,
+    *,
+    tenant: str,
+    now: datetime,
+    time_zone: ZoneInfo,
+    segments: int,
+    amount: Decimal | None,
+) -> list[Draw]:
+    """The spend counters a message of ``segments`` (parts times recipients sent to) and
+    estimated ``amount`` needs, keyed by the calendar day and month in ``time_zone``."""
+    if not caps.active or segments <= 0:
+        return []
+    local = now.astimezone(time_zone)
+    day, month = local.strftime("%Y-%m-%d"), local.strftime("%Y-%m")
+    wanted: list[tuple[str, str, Decimal | int | None, Decimal | None]] = [
+        ("day_segments", day, caps.daily_segments, Decimal(segments)),
+        ("month_segments", month, caps.monthly_segments, Decimal(segments)),
+        ("day_amount", day, caps.daily_amount, amount),
+        ("month_amount", month, caps.monthly_amount, amount),
+    ]
+    draws: list[Draw] = []
+    warn = Decimal(str(caps.warn_at))
+    for label, period, cap, needed in wanted:
+        if cap is None or needed is None:
+            continue
+        capacity = Decimal(cap)
+        draws.append(
+            Draw(
+                key=f"spend:{tenant}:{period}:{label}",
+                amount=needed,
+                capacity=capacity,
+                warn_at=capacity * warn,
+                label=label,
+            )
+        )
+    return draws
+
+
+def seconds_to_period_end(label: str, now: datetime, time_zone: ZoneInfo) -> int:
+    """Seconds until the day or month of a spend counter ends (when its cap resets)."""
+    local = now.astimezone(time_zone)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if label.startswith("day"):
+        naive_end = start.replace(tzinfo=None).toordinal() + 1
+        end = datetime.fromordinal(naive_end).replace(tzinfo=time_zone)
+    else:
+        year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+        end = datetime(year, month, 1, tzinfo=time_zone)
+    return max(1, math.ceil((end - local).total_seconds()))
+
+
+def count_labels(draws: Iterable[Draw]) -> Counter[str]:
+    return Counter(draw.label for draw in draws)
+
+
+def parse_velocity(document: Mapping[str, object] | None) -> VelocityLimits:
+    if document is None:
+        return VelocityLimits()
+    _refuse_unknown(document, VelocityLimits.__slots__, "velocity")
+    return VelocityLimits(
+        per_prefix=_optional_int(document, "per_prefix", "velocity"),
+        per_country=_optional_int(document, "per_country", "velocity"),
+        per_api_key=_optional_int(document, "per_api_key", "velocity"),
+        prefix_digits_dropped=3
+        if document.get("prefix_digits_dropped") is None
+        else _required_int(document, "prefix_digits_dropped", "velocity", 0),
+        burst=_number(document, "burst", "velocity", 1.0, minimum=1.0),
+        window_seconds=_window(document),
+    )
+
+
+def parse_spend(document: Mapping[str, object] | None) -> SpendCaps:
+    if document is None:
+        return SpendCaps()
+    _refuse_unknown(document, SpendCaps.__slots__, "spend")
+    warn_at = _number(document, "warn_at", "spend", 0.8, minimum=0.0)
+    if warn_at > 1:
+        raise InvalidPolicy("spend.warn_at is a share of the cap, from 0 to 1.", field="spend")
+    return SpendCaps(
+        daily_segments=_optional_int(document, "daily_segments", "spend"),
+        monthly_segments=_optional_int(document, "monthly_segments", "spend"),
+        daily_amount=_optional_decimal(document, "daily_amount"),
+        monthly_amount=_optional_decimal(document, "monthly_amount"),
+        warn_at=warn_at,
+    )
+
+
+def velocity_document(limits: VelocityLimits) -> dict[str, object]:
+    return {name: getattr(limits, name) for name in VelocityLimits.__slots__}
+
+
+def spend_document(caps: SpendCaps) -> dict[str, object]:
+    document: dict[str, object] = {}
+    for name in SpendCaps.__slots__:
+        value = getattr(caps, name)
+        document[name] = str(value) if isinstance(value, Decimal) else value
+    return document
+
+
+def _refuse_unknown(document: Mapping[str, object], known: Iterable[str], section: str) -> None:
+    unknown = sorted(set(document) - set(known))
+    if unknown:
+        raise InvalidPolicy(
+            f"Unknown keys in {section}: {unknown}.",
+            field=unknown[0] if section == "the policy" else f"{section}.{unknown[0]}",
+        )
+
+
+def _optional_int(
+    document: Mapping[str, object], key: str, section: str, minimum: int = 1
+) -> int | None:
+    if document.get(key) is None:
+        return None
+    return _required_int(document, key, section, minimum)
+
+
+def _required_int(document: Mapping[str, object], key: str, section: str, minimum: int) -> int:
+    value = document.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidPolicy(
+            f"{section}.{key} must be a whole number from {minimum}.", field=f"{section}.{key}"
+        )
+    return value
+
+
+def _number(
+    document: Mapping[str, object], key: str, section: str, default: float, *, minimum: float
+) -> float:
+    value = document.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or value < minimum:
+        raise InvalidPolicy(
+            f"{section}.{key} must be a number from {minimum}.", field=f"{section}.{key}"
+        )
+    return float(value)
+
+
+MAX_WINDOW_SECONDS = 31 * 86400
+"""A velocity window of at most 31 days, so a counter idle for 62 is empty (retention)."""
+
+
+def _window(document: Mapping[str, object]) -> float:
+    window = _number(document, "window_seconds", "velocity", 3600.0, minimum=1.0)
+    if window > MAX_WINDOW_SECONDS:
+        raise InvalidPolicy(
+            f"velocity.window_seconds is at most {MAX_WINDOW_SECONDS} (31 days).",
+            field="velocity.window_seconds",
+        )
+    return window
+
+
+def _optional_decimal(document: Mapping[str, object], key: str) -> Decimal | None:
+    value = document.get(key)
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value)) if not isinstance(value, bool) else None
+    except ArithmeticError:
+        amount = None
+    if amount is None or not amount.is_finite() or amount < 0:
+        raise InvalidPolicy(
+            f'spend.{key} must be a decimal amount such as "50.00".', field=f"spend.{key}"
+        )
+    return amount
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionPolicy:
+    """Everything that stands between a caller and the bill: where, how fast, how much."""
+
+    destinations: DestinationPolicy = field(default_factory=DestinationPolicy)
+    velocity: VelocityLimits = field(default_factory=VelocityLimits)
+    spend: SpendCaps = field(default_factory=SpendCaps)
+
+    def narrowed_by(self, other: ProtectionPolicy) -> ProtectionPolicy:
+        """This policy with ``other``'s restrictions added (an API key's on its tenant's)."""
+        return ProtectionPolicy(
+            self.destinations.narrowed_by(other.destinations),
+            self.velocity.narrowed_by(other.velocity),
+            self.spend.narrowed_by(other.spend),
+        )
+
+    def as_document(self) -> dict[str, object]:
+        """The JSON form ``parse_protection_policy`` reads and ``smsgateway policy show`` prints."""
+        return {
+            **self.destinations.as_document(),
+            "velocity": velocity_document(self.velocity),
+            "spend": spend_document(self.spend),
+        }
+
+
+_SECTIONS = frozenset(
+    {
+        "allowed_countries",
+        "blocked_countries",
+        "monitored_countries",
+        "refused_number_types",
+        "mode",
+        "velocity",
+        "spend",
+    }
+)
+
+
+def parse_protection_policy(
+    document: Mapping[str, object], *, base: DestinationPolicy | None = None
+) -> ProtectionPolicy:
+    """Reads a policy document; destination keys left out keep ``base``'s (the gateway's
+    SMSGW_* settings). Raises ``InvalidPolicy`` naming the offending key."""
+    _refuse_unknown(document, _SECTIONS, "the policy")
+    velocity = document.get("velocity")
+    spend = document.get("spend")
+    if velocity is not None and not isinstance(velocity, Mapping):
+        raise InvalidPolicy("velocity must be an object.", field="velocity")
+    if spend is not None and not isinstance(spend, Mapping):
+        raise InvalidPolicy("spend must be an object.", field="spend")
+    return ProtectionPolicy(
+        parse_destination_policy(document, base=base),
+        parse_velocity(velocity),
+        parse_spend(spend),
+    )

@@ -1,0 +1,361 @@
+"""Protection policies and counters: policies per tenant and API key with their change log,
+and the guarded write that takes velocity and spend counters with the messages they allow.
+
+The guarded write locks every counter a batch needs in one statement (creating missing ones),
+lets ``domain.protection.decide`` go through the messages in order, writes back the counters
+and stores the messages that passed, all in one transaction. Row locks serialise concurrent
+batches from every process on the same counters, so a cap is never overshot. A batch with no
+counters to take and nothing to record is the plain one-statement insert, as before.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from smsgateway.domain.callback_targets import target_host
+from smsgateway.domain.destination_policy import PolicyHit
+from smsgateway.domain.protection import CounterState, Draw, Ledger, Verdict, decide
+from smsgateway.store.messages import NewMessage, insert_accepted
+
+if TYPE_CHECKING:
+    from smsgateway.store.pool import Connection
+
+SPEND_EVENT_TYPE = "spend.threshold_reached"
+
+
+@dataclass(frozen=True)
+class GuardedMessage:
+    """A message with the counters it must take and the monitored recipients to record;
+    ``callback_url`` is where a ``spend.threshold_reached`` event for it goes, if anywhere."""
+
+    message: NewMessage
+    draws: tuple[Draw, ...] = ()
+    monitored: tuple[PolicyHit, ...] = ()
+    callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class GuardOutcome:
+    """``verdict`` None: nothing to check, stored. Otherwise stored exactly when it passed."""
+
+    verdict: Verdict | None = None
+    checked_at: datetime | None = None
+
+    @property
+    def stored(self) -> bool:
+        return self.verdict is None or self.verdict.passed
+
+
+class GuardRefusedError(Exception):
+    """Raised inside an idempotent accept's transaction to roll it back: the counters refused."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__("refused by the protection counters")
+        self.verdict = verdict
+
+
+# Locks (and creates at zero) every counter in key order, so two batches wanting the same
+# counters queue rather than deadlock; the no-op update is what takes the row lock and returns
+# the row in one round trip. clock_timestamp(): every process drains buckets on one clock.
+_LOCK_COUNTERS = """
+INSERT INTO protection_counter AS c (key, amount, updated_at)
+SELECT k, 0, clock_timestamp() FROM unnest($1::text[]) AS k ORDER BY k
+ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key
+RETURNING c.key, c.amount, c.updated_at, clock_timestamp() AS now
+"""
+
+_WRITE_COUNTERS = """
+UPDATE protection_counter AS c SET amount = u.amount, updated_at = u.updated_at
+FROM unnest($1::text[], $2::numeric[], $3::timestamptz[]) AS u(key, amount, updated_at)
+WHERE c.key = u.key
+"""
+
+_RECORD_MONITORED = """
+INSERT INTO protection_event
+    (message_id, tenant, recipient, region, number_type, code, occurred_at)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::timestamptz[])
+"""
+
+_ENQUEUE_SPEND_EVENT = """
+INSERT INTO callback_event (id, message_id, sequence, url, host, payload)
+SELECT $1, $2, coalesce((SELECT max(sequence) FROM callback_event WHERE message_id = $2), 0) + 1,
+       $3, $4, $5::text::jsonb || jsonb_build_object('id', $1::uuid, 'created_at', now())
+"""
+
+
+async def write_guarded(
+    connection: Connection, items: Sequence[GuardedMessage]
+) -> list[GuardOutcome]:
+    """Stores the messages the counters allow, taking what each needs, in one transaction."""
+    if not any(item.draws or item.monitored for item in items):
+        await insert_accepted(connection, [item.message for item in items])
+        return [GuardOutcome() for _ in items]
+    async with connection.transaction():
+        return await _write_in_transaction(connection, items)
+
+
+async def write_guarded_one(
+    connection: Connection, messages: list[NewMessage], item: GuardedMessage
+) -> None:
+    """The guarded write of one message inside a transaction the caller holds (an idempotent
+    accept); raises ``GuardRefusedError`` when the counters refuse it."""
+    assert [item.message] == messages, "the idempotent write stores exactly the guarded message"
+    verdict = (await _write_in_transaction(connection, [item]))[0].verdict
+    if verdict is not None and not verdict.passed:
+        raise GuardRefusedError(verdict)
+
+
+async def _write_in_transaction(
+    connection: Connection, items: Sequence[GuardedMessage]
+) -> list[GuardOutcome]:
+    keys = sorted({draw.key for item in items for draw in item.draws})
+    outcomes: list[GuardOutcome] = []
+    passed: list[GuardedMessage] = []
+    if keys:
+        rows = await connection.fetch(_LOCK_COUNTERS, keys)
+        now: datetime = rows[0]["now"]
+        ledger = Ledger(
+            now, {row["key"]: CounterState(row["amount"], row["updated_at"]) for row in rows}
+        )
+        for item in items:
+            verdict = decide(ledger, item.draws) if item.draws else None
+            outcomes.append(GuardOutcome(verdict, now))
+            if verdict is None or verdict.passed:
+                passed.append(item)
+        if ledger.touched:
+            touched = sorted(ledger.touched)
+            await connection.execute(
+                _WRITE_COUNTERS,
+                touched,
+                [ledger.states[key].amount for key in touched],
+                [ledger.states[key].updated_at for key in touched],
+            )
+    else:
+        outcomes = [GuardOutcome() for _ in items]
+        passed = list(items)
+    if passed:
+        await insert_accepted(connection, [item.message for item in passed])
+        await _record_monitored(connection, passed)
+        for item, outcome in zip(items, outcomes, strict=True):
+            if outcome.verdict is not None and outcome.verdict.warnings:
+                await _enqueue_spend_events(connection, item, outcome.verdict.warnings)
+    return outcomes
+
+
+async def _record_monitored(connection: Connection, items: Sequence[GuardedMessage]) -> None:
+    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
+    for item in items:
+        for hit in item.monitored:
+            row = (
+                item.message.id,
+                item.message.tenant,
+                hit.e164,
+                hit.region,
+                str(hit.number_type),
+                str(hit.code),
+                item.message.created_at,
+            )
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+    if columns[0]:
+        await connection.execute(_RECORD_MONITORED, *columns)
+
+
+async def _enqueue_spend_events(
+    connection: Connection, item: GuardedMessage, warnings: Sequence[Draw]
+) -> None:
+    if item.callback_url is None:
+        return
+    for draw in warnings:
+        payload = {
+            "type": SPEND_EVENT_TYPE,
+            "message_id": str(item.message.id),
+            "client_reference": item.message.client_reference,
+            "tenant": item.message.tenant,
+            "cap": draw.label,
+            "limit": str(draw.capacity),
+            "threshold": str(draw.warn_at),
+        }
+        await connection.execute(
+            _ENQUEUE_SPEND_EVENT,
+            uuid.uuid4(),
+            item.message.id,
+            item.callback_url,
+            target_host(item.callback_url),
+            json.dumps(payload),
+        )
+
+
+COUNTER_IDLE = timedelta(days=62)
+"""A counter untouched this long is empty: every spend period has ended (a month is at most
+31 days) and every velocity window (at most 31 days) has drained."""
+
+_DELETE_IDLE_COUNTERS = """
+DELETE FROM protection_counter
+WHERE key IN (SELECT key FROM protection_counter
+              WHERE updated_at < now() - $1::interval
+              LIMIT $2
+              FOR UPDATE SKIP LOCKED)
+"""
+
+
+async def delete_idle_counters(connection: Connection, *, limit: int) -> int:
+    """Deletes up to ``limit`` counters idle for ``COUNTER_IDLE`` (the retention sweep's step):
+    past days and months, and velocity buckets of prefixes nobody sends to any more."""
+    status = await connection.execute(_DELETE_IDLE_COUNTERS, COUNTER_IDLE, limit)
+    return int(status.split()[-1])
+
+
+# -- Policies ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredPolicy:
+    tenant: str
+    api_key_id: uuid.UUID | None
+    document: dict[str, Any]
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    tenant: str
+    api_key_id: uuid.UUID | None
+    document: dict[str, Any] | None
+    changed_by: str
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class CounterRow:
+    key: str
+    amount: Decimal
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class MonitoredRecord:
+    message_id: uuid.UUID
+    recipient: str
+    region: str
+    number_type: str
+    code: str
+    occurred_at: datetime
+
+
+async def all_policies(connection: Connection) -> list[StoredPolicy]:
+    """Every stored policy: they are few (one per tenant or narrowed key), read at once."""
+    rows = await connection.fetch(
+        "SELECT tenant, api_key_id, policy::text AS policy, updated_at, updated_by"
+        " FROM protection_policy"
+    )
+    return [_policy(row) for row in rows]
+
+
+async def put_policy(
+    connection: Connection,
+    *,
+    tenant: str,
+    api_key_id: uuid.UUID | None,
+    document: dict[str, Any] | None,
+    changed_by: str,
+) -> None:
+    """Sets (``document``) or removes (None) a policy, and logs the change with who made it."""
+    text = None if document is None else json.dumps(document, sort_keys=True)
+    async with connection.transaction():
+        if api_key_id is None:
+            await connection.execute(
+                "DELETE FROM protection_policy WHERE tenant = $1 AND api_key_id IS NULL", tenant
+            )
+        else:
+            await connection.execute(
+                "DELETE FROM protection_policy WHERE api_key_id = $1", api_key_id
+            )
+        if text is not None:
+            await connection.execute(
+                "INSERT INTO protection_policy (tenant, api_key_id, policy, updated_by)"
+                " VALUES ($1, $2, $3::text::jsonb, $4)",
+                tenant,
+                api_key_id,
+                text,
+                changed_by,
+            )
+        await connection.execute(
+            "INSERT INTO protection_policy_change (tenant, api_key_id, policy, changed_by)"
+            " VALUES ($1, $2, $3::text::jsonb, $4)",
+            tenant,
+            api_key_id,
+            text,
+            changed_by,
+        )
+
+
+async def policy_changes(
+    connection: Connection, tenant: str, limit: int = 50
+) -> list[PolicyChange]:
+    rows = await connection.fetch(
+        "SELECT tenant, api_key_id, policy::text AS policy, changed_by, changed_at"
+        " FROM protection_policy_change WHERE tenant = $1 ORDER BY id DESC LIMIT $2",
+        tenant,
+        limit,
+    )
+    return [
+        PolicyChange(
+            row["tenant"],
+            row["api_key_id"],
+            None if row["policy"] is None else json.loads(row["policy"]),
+            row["changed_by"],
+            row["changed_at"],
+        )
+        for row in rows
+    ]
+
+
+async def counters(connection: Connection, prefix: str) -> list[CounterRow]:
+    """Counters whose key starts with ``prefix`` (for operators and tests)."""
+    rows = await connection.fetch(
+        "SELECT key, amount, updated_at FROM protection_counter WHERE starts_with(key, $1)"
+        " ORDER BY key",
+        prefix,
+    )
+    return [CounterRow(row["key"], row["amount"], row["updated_at"]) for row in rows]
+
+
+async def monitored_records(
+    connection: Connection, tenant: str, limit: int = 100
+) -> list[MonitoredRecord]:
+    rows = await connection.fetch(
+        "SELECT message_id, recipient, region, number_type, code, occurred_at"
+        " FROM protection_event WHERE tenant = $1 ORDER BY id DESC LIMIT $2",
+        tenant,
+        limit,
+    )
+    return [
+        MonitoredRecord(
+            row["message_id"],
+            row["recipient"],
+            row["region"],
+            row["number_type"],
+            row["code"],
+            row["occurred_at"],
+        )
+        for row in rows
+    ]
+
+
+def _policy(row: Any) -> StoredPolicy:
+    return StoredPolicy(
+        row["tenant"],
+        row["api_key_id"],
+        json.loads(row["policy"]),
+        row["updated_at"],
+        row["updated_by"],
+    )
