@@ -39,7 +39,10 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The distribution was called smsgateway before it became sinch-smsgateway: a venv holding
+# both would lose the `smsgateway` command if the old one were ever uninstalled after.
 $(VENV)/.run-installed: $(VENV)/bin/python pyproject.toml requirements.lock
+	$(BIN)/pip uninstall -qq --yes smsgateway
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[embedded]'
 	touch $@
 

@@ -16,12 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import annotated_types
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from smsgateway import __version__
 from smsgateway.domain.standard_webhooks import SigningSecret
 from smsgateway.observability.logging import configure_logging
+from smsgateway.ports import PortInUseError
 from smsgateway.settings import Settings, describe_settings_error
 from smsgateway.store.embedded import EmbeddedPostgresUnavailableError
 from smsgateway.store.errors import DatabaseUnreachableError, SchemaNotMigratedError
@@ -36,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parses the command line and runs one verb; returns the process exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    refusal = _option_refusal(args)
+    if refusal is not None:
+        sys.stderr.write(refusal + "\n")
+        return EXIT_CONFIG_ERROR
     if args.verb == "callback-secret":
         # Reads no configuration: it is how a refused callback secret setting gets fixed.
         return _callback_secret(args)
@@ -73,6 +79,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 1
     return result
+
+
+def _option_refusal(args: argparse.Namespace) -> str | None:
+    """One line when ``--port`` or ``--workers`` is outside what its setting allows (the
+    settings validate the environment; command-line values are checked here, before use)."""
+    for option in ("port", "workers"):
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        low, high = _setting_bounds(option)
+        if not low <= value <= high:
+            return f"error: --{option} {value} is outside {low}-{high}"
+    return None
+
+
+def _setting_bounds(name: str) -> tuple[int, int]:
+    low, high = -sys.maxsize, sys.maxsize
+    for constraint in Settings.model_fields[name].metadata:
+        if isinstance(constraint, annotated_types.Ge):
+            low = int(constraint.ge)  # type: ignore[call-overload]
+        elif isinstance(constraint, annotated_types.Le):
+            high = int(constraint.le)  # type: ignore[call-overload]
+    return low, high
 
 
 def _may_go_live(settings: Settings) -> bool:
@@ -264,18 +293,25 @@ def _callback_secret(_: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from smsgateway.serving import ServeOptions, serve
+    from smsgateway.serving import ServeOptions, SimulatorStartError, serve
 
-    serve(settings, ServeOptions(migrate=args.migrate), sys.stdout)
+    try:
+        serve(settings, ServeOptions(migrate=args.migrate), sys.stdout)
+    except (PortInUseError, SimulatorStartError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
     return 0
 
 
 def _worker(settings: Settings, _: argparse.Namespace) -> int:
     from smsgateway.observability.worker_endpoint import EndpointPortInUseError
-    from smsgateway.serving import run_worker
+    from smsgateway.serving import NoSinchError, run_worker
 
     try:
-        run_worker(settings)
+        run_worker(settings, sys.stderr)
+    except NoSinchError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
     except EndpointPortInUseError as exc:
         sys.stderr.write(f"error: {exc.strerror}\n")
         return EXIT_CONFIG_ERROR

@@ -271,3 +271,8 @@ def _secret(value: SecretStr | None) -> str | None:
 def _request_id() -> str:
     """Our request id travels to Sinch, so one id follows a message through both systems."""
     return request_id_var.get() or uuid.uuid4().hex
+
+
+def simulator_url(settings: Settings) -> str:
+    """Where the gateway sends when it uses the simulator (``settings.uses_simulator``)."""
+    return _simulator_url(settings)

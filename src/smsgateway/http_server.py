@@ -32,6 +32,7 @@ from typing import Any
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
+from smsgateway.ports import ensure_port_free, start_up_claim
 from smsgateway.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,10 @@ def run_workers(settings: Settings, log_config: dict[str, Any]) -> int:
     """
     # Bound here first, so that a port in use fails once, loudly, before any worker starts;
     # kept bound (not listening: it takes no connections) so the port stays ours meanwhile.
-    holder = reuse_port_socket(settings.host, settings.port)
+    # Checked free first: SO_REUSEPORT would let us join another gateway's port unnoticed.
+    with start_up_claim(settings.port):
+        ensure_port_free(settings.host, settings.port)
+        holder = reuse_port_socket(settings.host, settings.port)
     context = multiprocessing.get_context("spawn")
     stopping = threading.Event()
 

@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from smsgateway import __version__
 from smsgateway.http_server import balances_own_sockets, run_single, run_workers
 from smsgateway.observability.logging import uvicorn_log_config
+from smsgateway.ports import PortInUseError, ensure_port_free
 from smsgateway.settings import Settings
 from smsgateway.store.embedded import start_embedded_postgres
 
@@ -41,8 +42,16 @@ logger = logging.getLogger(__name__)
 _SIMULATOR_START_SECONDS = 30.0
 
 
+# What the simulator's /_admin/health names itself (simulator/admin.py, HEALTH_SERVICE).
+_SIMULATOR_HEALTH_SERVICE = "smsgateway-simulator"
+
+
 class SimulatorStartError(RuntimeError):
     """The simulator process did not answer in time."""
+
+
+class NoSinchError(RuntimeError):
+    """``smsgateway worker`` has neither Sinch credentials nor a simulator to send to."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,8 @@ class ServeOptions:
 
 def serve(settings: Settings, options: ServeOptions, out: TextIO) -> None:
     """Runs the gateway until SIGINT/SIGTERM, with whatever it needs started beside it."""
+    # Before anything starts: a port in use is refused at once, not after the database is up.
+    ensure_port_free(settings.host, settings.port)
     embedded = settings.uses_embedded_database
     with database(settings) as settings, sinch_endpoint(settings) as settings:
         if options.migrate:
@@ -78,14 +89,26 @@ def database(settings: Settings) -> Iterator[Settings]:
 
 @contextmanager
 def sinch_endpoint(settings: Settings) -> Iterator[Settings]:
-    """Yields settings pointing at Sinch, or at a simulator process started here for them."""
+    """Yields settings pointing at Sinch, or at a simulator process started here for them (or
+    at ours already running on the simulator port, started by another gateway)."""
     if not settings.uses_simulator:
         yield settings
         return
-    from smsgateway.components import SIMULATOR_DEFAULT_FROM, SIMULATOR_PLAN_ID, SIMULATOR_TOKEN
+    from smsgateway.components import SIMULATOR_DEFAULT_FROM
     from smsgateway.services.webhook_access import webhook_url
 
     base_url = f"http://127.0.0.1:{settings.simulator_port}"
+    if simulator_answers(base_url):
+        logger.warning("using the simulator already running at %s", base_url)
+        yield _pointed_at_simulator(settings, base_url)
+        return
+    try:
+        ensure_port_free("127.0.0.1", settings.simulator_port)
+    except PortInUseError as exc:
+        raise PortInUseError(
+            f"the simulator's port {settings.simulator_port} is taken by a program that is not "
+            "the smsgateway simulator; set SMSGW_SIMULATOR_PORT to a free port"
+        ) from exc
     process = subprocess.Popen(
         [
             sys.executable,
@@ -105,21 +128,7 @@ def sinch_endpoint(settings: Settings) -> Iterator[Settings]:
     )
     try:
         _wait_for_simulator(base_url, process)
-        simulated = {
-            "SINCH_BASE_URL": base_url,
-            "SINCH_SERVICE_PLAN_ID": SIMULATOR_PLAN_ID,
-            "SINCH_API_TOKEN": SIMULATOR_TOKEN,
-            "SMSGW_SINCH_SIMULATOR": "on",
-        }
-        os.environ.update(simulated)
-        yield settings.model_copy(
-            update={
-                "sinch_base_url": base_url,
-                "sinch_service_plan_id": SIMULATOR_PLAN_ID,
-                "sinch_api_token": SecretStr(SIMULATOR_TOKEN),
-                "sinch_simulator": "on",
-            }
-        )
+        yield _pointed_at_simulator(settings, base_url)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -129,19 +138,69 @@ def sinch_endpoint(settings: Settings) -> Iterator[Settings]:
             process.wait()
 
 
-def run_worker(settings: Settings) -> None:
+def _pointed_at_simulator(settings: Settings, base_url: str) -> Settings:
+    from smsgateway.components import SIMULATOR_PLAN_ID, SIMULATOR_TOKEN
+
+    # Worker processes read their settings from the environment.
+    os.environ.update(
+        {
+            "SINCH_BASE_URL": base_url,
+            "SINCH_SERVICE_PLAN_ID": SIMULATOR_PLAN_ID,
+            "SINCH_API_TOKEN": SIMULATOR_TOKEN,
+            "SMSGW_SINCH_SIMULATOR": "on",
+        }
+    )
+    return settings.model_copy(
+        update={
+            "sinch_base_url": base_url,
+            "sinch_service_plan_id": SIMULATOR_PLAN_ID,
+            "sinch_api_token": SecretStr(SIMULATOR_TOKEN),
+            "sinch_simulator": "on",
+        }
+    )
+
+
+def simulator_answers(base_url: str) -> bool:
+    """Whether the smsgateway simulator, not just any HTTP server, answers at ``base_url``."""
+    try:
+        response = httpx.get(f"{base_url}/_admin/health", timeout=0.5)
+        health = response.json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return (
+        response.status_code == 200
+        and isinstance(health, dict)
+        and health.get("service") == _SIMULATOR_HEALTH_SERVICE
+    )
+
+
+def run_worker(settings: Settings, out: TextIO) -> None:
     """Dispatches the outbox and delivers status callbacks until SIGINT or SIGTERM; then
     finishes or releases. No API: with ``SMSGW_WORKER_METRICS_PORT`` it serves ``/metrics``
     and health there, the port bound first so that a taken one refuses the start
-    (``EndpointPortInUseError``)."""
+    (``EndpointPortInUseError``). Without Sinch credentials it sends to a simulator that must
+    be running already (``serve`` starts one), and says so on ``out``."""
     from smsgateway.observability.worker_endpoint import bind_endpoint_socket
 
+    # The port first: a taken one is refused before anything else is said or started.
     endpoint_socket = (
         None
         if settings.worker_metrics_port is None
         else bind_endpoint_socket(settings.host, settings.worker_metrics_port)
     )
     try:
+        if settings.uses_simulator:
+            from smsgateway.components import describe_sinch_mode, simulator_url
+
+            base_url = simulator_url(settings)
+            if not simulator_answers(base_url):
+                raise NoSinchError(
+                    "no Sinch credentials are set (SINCH_SERVICE_PLAN_ID and SINCH_API_TOKEN) "
+                    f"and no smsgateway simulator answers at {base_url}; set them, or start "
+                    "`smsgateway serve` or `smsgateway simulator` there first"
+                )
+            out.write(f"worker: {describe_sinch_mode(settings)}\n")
+            out.flush()
         with database(settings) as configured:
             uvloop.run(_dispatch_until_stopped(configured, endpoint_socket))
     finally:
@@ -237,11 +296,9 @@ def _wait_for_simulator(base_url: str, process: subprocess.Popen[bytes]) -> None
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SimulatorStartError(f"the simulator exited with {process.returncode}")
-        try:
-            httpx.get(f"{base_url}/_admin/health", timeout=0.5)
+        if simulator_answers(base_url):
             return
-        except httpx.TransportError:
-            time.sleep(0.05)
+        time.sleep(0.05)
     raise SimulatorStartError(f"the simulator did not answer at {base_url} in time")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ from tests.support.processes import (
     stop_gateway,
     wait_until_ready,
 )
+from tests.support.simulator_process import simulator_process
 
 
 @pytest.mark.slow
@@ -24,10 +26,18 @@ def test_the_worker_serves_metrics_and_health_on_its_port(
 ) -> None:
     port = free_port()
     log = tmp_path / "worker.log"
-    environment = gateway_environment(
-        DATABASE_URL=database_url, SMSGW_WORKER_METRICS_PORT=str(port)
-    )
-    worker = start_gateway(["worker"], environment, log)
+    with simulator_process([]) as simulator:
+        environment = gateway_environment(
+            DATABASE_URL=database_url,
+            SMSGW_WORKER_METRICS_PORT=str(port),
+            # Without Sinch credentials a worker sends to a simulator that must be running.
+            SMSGW_SIMULATOR_PORT=simulator.rsplit(":", 1)[1],
+        )
+        worker = start_gateway(["worker"], environment, log)
+        _check_endpoint(worker, port, log)
+
+
+def _check_endpoint(worker: subprocess.Popen[bytes], port: int, log: Path) -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until_ready(base, worker, 60, log)
@@ -50,7 +60,13 @@ def test_a_taken_metrics_port_refuses_the_start_in_one_line(database_url: str) -
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        refused = run_command(database_url, "worker", SMSGW_WORKER_METRICS_PORT=str(port))
+        with simulator_process([]) as simulator:
+            refused = run_command(
+                database_url,
+                "worker",
+                SMSGW_WORKER_METRICS_PORT=str(port),
+                SMSGW_SIMULATOR_PORT=simulator.rsplit(":", 1)[1],
+            )
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
     assert lines == [

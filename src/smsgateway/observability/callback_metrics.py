@@ -6,7 +6,7 @@ grow the series without bound).
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 _POST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 # From the status change to the caller's 2xx: milliseconds when healthy, hours when retried.
@@ -41,4 +41,17 @@ CALLBACK_ERRORS = Counter(
 CALLBACK_LOST_CLAIMS = Counter(
     "smsgw_callback_lost_claims_total",
     "Callback attempts whose claim another worker had taken over (the lease ended first).",
+)
+# Read from the database, so every process reports the same figure: one value across them.
+CALLBACK_BACKLOG = Gauge(
+    "smsgw_callback_backlog",
+    "Status callback events not yet delivered nor given up (state=pending), and those of them "
+    "due for a POST now (state=due).",
+    ["state"],
+    multiprocess_mode="livemostrecent",
+)
+CALLBACK_OLDEST_PENDING_AGE = Gauge(
+    "smsgw_callback_oldest_pending_age_seconds",
+    "Since the status change of the oldest callback event still pending (0 when none is).",
+    multiprocess_mode="livemostrecent",
 )

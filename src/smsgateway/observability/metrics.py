@@ -8,6 +8,7 @@ samples to shared files and any worker can answer a scrape for all of them.
 from __future__ import annotations
 
 import os
+import platform
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,6 +21,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from smsgateway import __version__
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -57,6 +60,14 @@ WORKER_OPEN_FDS = Gauge(
     "Open file descriptors of each gateway worker process.",
     multiprocess_mode="liveall",
 )
+
+BUILD_INFO = Gauge(
+    "smsgw_build_info",
+    "Always 1; the labels say which gateway version runs on which Python.",
+    ["version", "python"],
+    multiprocess_mode="max",
+)
+BUILD_INFO.labels(__version__, platform.python_version()).set(1)
 
 _process_collector = ProcessCollector(registry=None)
 

@@ -7,7 +7,16 @@ from __future__ import annotations
 import logging
 import time
 
+from prometheus_client import Gauge
+
 logger = logging.getLogger("smsgateway.database")
+
+# 0 until a call fails: the gauge must not claim an outage before the first call was made.
+DATABASE_UNAVAILABLE = Gauge(
+    "smsgw_database_unavailable",
+    "1 while calls of this process fail because Postgres cannot be reached, else 0.",
+    multiprocess_mode="livemax",
+)
 
 
 class OutageLog:
@@ -26,6 +35,7 @@ class OutageLog:
         self._failures += 1
         if self._down_since is None:
             self._down_since = time.monotonic()
+            DATABASE_UNAVAILABLE.set(1)
             logger.warning("database unavailable", extra={"error": error})
 
     def available(self) -> None:
@@ -41,6 +51,7 @@ class OutageLog:
         )
         self._down_since = None
         self._failures = 0
+        DATABASE_UNAVAILABLE.set(0)
 
 
 DATABASE_OUTAGE = OutageLog()

@@ -20,6 +20,12 @@ SINCH_ERRORS = Counter(
     "Error answers from Sinch, by operation and Sinch's code (http_<status> without one).",
     ["operation", "code"],
 )
+SINCH_RESPONSES = Counter(
+    "smsgw_sinch_responses_total",
+    "HTTP answers from Sinch, by operation and HTTP status (2xx included; exchanges that got "
+    "no answer are in smsgw_sinch_request_duration_seconds with their outcome).",
+    ["operation", "status"],
+)
 SINCH_IN_FLIGHT = Gauge(
     "smsgw_sinch_requests_in_flight",
     "HTTP exchanges with Sinch under way, across all workers.",
@@ -32,6 +38,9 @@ class PrometheusSinchObserver:
 
     def request_finished(self, operation: str, outcome: str, seconds: float) -> None:
         SINCH_REQUEST_DURATION.labels(operation, outcome).observe(seconds)
+
+    def answered(self, operation: str, status: int) -> None:
+        SINCH_RESPONSES.labels(operation, str(status)).inc()
 
     def retried(self, operation: str, reason: str) -> None:
         SINCH_RETRIES.labels(operation, reason).inc()

@@ -36,10 +36,15 @@ class OutcomeOverrides(BaseModel):
     overrides: dict[str, Outcome]
 
 
+# How `smsgateway serve` and `smsgateway worker` tell this simulator from another program
+# answering on its port.
+HEALTH_SERVICE = "smsgateway-simulator"
+
+
 @router.get("/health")
 async def health() -> dict[str, str]:
-    """Always ok: the simulator is up."""
-    return {"status": "ok"}
+    """Always ok: the simulator is up, and says it is this simulator."""
+    return {"status": "ok", "service": HEALTH_SERVICE}
 
 
 @router.get("/faults")

@@ -115,6 +115,7 @@ class Exchanger:
             except httpx.RequestError as exc:
                 raise error_from_transport(exc, operation=operation) from exc
             status = response.status_code
+            self._observer.answered(operation, status)
             if isinstance(response, httpx.Response) and not response.is_success:
                 raise error_from_response(response, operation=operation)
             outcome = "ok"

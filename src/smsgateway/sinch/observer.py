@@ -43,12 +43,15 @@ class SinchObserver(Protocol):
     """Receives one call per event; implementations must be cheap and should not raise.
 
     ``request_finished`` and ``in_flight`` are per HTTP exchange (a retried operation makes
-    several); ``retried`` is per retry; ``error`` is per error answer, with Sinch's ``code``
-    (``http_<status>`` when Sinch gave none).
+    several); ``answered`` is per HTTP answer, with its status; ``retried`` is per retry;
+    ``error`` is per error answer, with Sinch's ``code`` (``http_<status>`` when Sinch gave none).
     """
 
     def request_finished(self, operation: Operation, outcome: Outcome, seconds: float) -> None:
         """One HTTP exchange with Sinch ended after ``seconds``."""
+
+    def answered(self, operation: Operation, status: int) -> None:
+        """Sinch answered ``operation`` with HTTP ``status`` (any status, 2xx included)."""
 
     def retried(self, operation: Operation, reason: RetryReason) -> None:
         """``operation`` is about to be tried again because of ``reason``."""
@@ -64,6 +67,9 @@ class NullObserver:
     """The default observer: ignores everything."""
 
     def request_finished(self, operation: Operation, outcome: Outcome, seconds: float) -> None:
+        """Ignored."""
+
+    def answered(self, operation: Operation, status: int) -> None:
         """Ignored."""
 
     def retried(self, operation: Operation, reason: RetryReason) -> None:
@@ -91,6 +97,13 @@ class GuardedObserver:
             self._inner.request_finished(operation, outcome, seconds)
         except Exception:
             logger.exception("Sinch observer failed in request_finished")
+
+    def answered(self, operation: Operation, status: int) -> None:
+        """Forwards, logging instead of raising."""
+        try:
+            self._inner.answered(operation, status)
+        except Exception:
+            logger.exception("Sinch observer failed in answered")
 
     def retried(self, operation: Operation, reason: RetryReason) -> None:
         """Forwards, logging instead of raising."""

@@ -48,12 +48,14 @@ class CallbackWorkerConfig:
     lease_seconds: float = 60.0
     poll_interval: float = 0.2
     worker_id: str = field(default_factory=default_worker_id)
+    # How often the backlog gauges are read from the database.
+    metrics_interval: float = 15.0
 
     def __post_init__(self) -> None:
         if min(self.concurrency, self.per_host, self.batch_size) < 1:
             raise ValueError("concurrency, per_host and batch_size must be at least 1")
-        if self.poll_interval <= 0 or self.lease_seconds <= 0:
-            raise ValueError("poll_interval and lease_seconds must be positive")
+        if min(self.poll_interval, self.lease_seconds, self.metrics_interval) <= 0:
+            raise ValueError("poll_interval, lease_seconds and metrics_interval must be positive")
 
 
 class CallbackWorker(ClaimingWorker["CallbackClaim"]):
@@ -78,10 +80,28 @@ class CallbackWorker(ClaimingWorker["CallbackClaim"]):
         self._config = config
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._held: Counter[str] = Counter()
+        self._next_metrics: float | None = None
 
     @property
     def config(self) -> CallbackWorkerConfig:
         return self._config
+
+    async def _before_claiming(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._next_metrics is None or now >= self._next_metrics:
+            self._next_metrics = now + self._config.metrics_interval
+            await self._refresh_gauges()
+
+    async def _refresh_gauges(self) -> None:
+        try:
+            async with self._pool.acquire() as connection:
+                backlog = await store.callback_backlog(connection)
+        except Exception:
+            logger.warning("could not read the callback backlog for metrics", exc_info=True)
+            return
+        metrics.CALLBACK_BACKLOG.labels("pending").set(backlog.pending)
+        metrics.CALLBACK_BACKLOG.labels("due").set(backlog.due)
+        metrics.CALLBACK_OLDEST_PENDING_AGE.set(backlog.oldest_pending_age_seconds)
 
     async def _claim_due(self, connection: Connection, limit: int) -> list[CallbackClaim]:
         full = [host for host, held in self._held.items() if held >= self._config.per_host]

@@ -38,12 +38,16 @@ class RecordingObserver:
         self.finished: list[tuple[str, str]] = []
         self.retries: list[tuple[str, str]] = []
         self.errors: list[tuple[str, str]] = []
+        self.answers: list[tuple[str, int]] = []
         self.in_flight_now = 0
         self.in_flight_max = 0
 
     def request_finished(self, operation: str, outcome: str, seconds: float) -> None:
         assert seconds >= 0
         self.finished.append((operation, outcome))
+
+    def answered(self, operation: str, status: int) -> None:
+        self.answers.append((operation, status))
 
     def retried(self, operation: str, reason: str) -> None:
         self.retries.append((operation, reason))

@@ -349,6 +349,7 @@ async def test_5xx_is_retried_with_backoff_then_given_up(
     assert observer.retries == [("get_batch", "server_error")] * 3
     assert observer.finished == [("get_batch", "server_error")] * 4
     assert observer.errors == [("get_batch", "http_503")] * 4
+    assert observer.answers == [("get_batch", 503)] * 4
 
 
 @pytest.mark.asyncio
@@ -376,6 +377,7 @@ async def test_a_connect_error_is_retried(make_client, observer: RecordingObserv
     assert (await client.get_batch(BATCH_ID)).id == BATCH_ID
     assert observer.retries == [("get_batch", "not_sent")]
     assert observer.finished == [("get_batch", "not_sent"), ("get_batch", "ok")]
+    assert observer.answers == [("get_batch", 200)], "no answer to the failed connect"
 
 
 @pytest.mark.asyncio
