@@ -52,6 +52,7 @@ from smsgateway.services.callbacks import CallbackPolicy
 from smsgateway.services.delivery_reports import DeliveryReportService
 from smsgateway.services.drafting import MessagePolicy
 from smsgateway.services.inbound import InboundService
+from smsgateway.services.media_check import MediaCheck
 from smsgateway.services.opt_outs import OptOutService
 from smsgateway.services.rate_limits import RateLimits
 from smsgateway.services.retention import RetentionPolicy, RetentionSweeper
@@ -186,6 +187,7 @@ async def _open_resources(
     reconciling = asyncio.create_task(reconcile_worker.run()) if reconcile_worker else None
     delivery_reports = DeliveryReportService(pool)
     inbound = InboundService(pool, settings.keywords)
+    media_check = MediaCheck.from_settings(settings) if settings.mms_check_media else None
     try:
         yield AppState(
             settings=settings,
@@ -194,7 +196,7 @@ async def _open_resources(
             sinch=build_sinch_client(settings, http),
             authenticator=ApiKeyAuthenticator(pool),
             policy=policy,
-            accept=AcceptService(pool, policy),
+            accept=AcceptService(pool, policy, media_check=media_check),
             rate_limits=RateLimits(settings.rate_limit, settings.rate_limit_storage_url),
             schema_head=schema_head,
             sinch_mode=describe_sinch_mode(settings),
@@ -224,6 +226,8 @@ async def _open_resources(
             await dispatching
         if dispatch_pool is not None:
             await dispatch_pool.close()
+        if media_check is not None:
+            await media_check.aclose()
         if sampler is not None:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
