@@ -157,3 +157,38 @@ async def test_mms_and_binary_batches_on_the_wire(database_url: str) -> None:
     assert by_type["mt_binary"]["body"] == BINARY["body"]
     assert by_type["mt_binary"]["udh"] == BINARY["udh"].lower()
     assert by_type["mt_binary"]["to"] == [US]
+
+
+async def test_with_the_media_check_on_unfetchable_media_is_refused_before_storing(
+    database_url: str,
+) -> None:
+    async with (
+        running_recording_sinch() as sinch,
+        gateway(database_url, sinch, mms_check_media=True, mms_media_allow_private=True) as client,
+    ):
+        response = await client.post(
+            "/v1/messages",
+            json={"to": [US], "media": {**MEDIA, "url": "https://127.0.0.1:9/cat.jpg"}},
+        )
+    assert response.status_code == 422
+    assert response.json()["code"] == "media_unreachable"
+    assert sinch.sent_batches() == []
+    assert await stored_messages(database_url) == 0
+
+
+async def test_preview_says_what_an_mms_would_send(database_url: str) -> None:
+    async with running_recording_sinch() as sinch, gateway(database_url, sinch) as client:
+        mms = await client.post("/v1/messages/preview", json={"to": [US], "media": MEDIA})
+        binary = await client.post("/v1/messages/preview", json={"to": [US], "binary": BINARY})
+    assert mms.status_code == 200, mms.text
+    preview = mms.json()
+    assert (preview["kind"], preview["encoding"], preview["segments"]) == ("media", "MMS", 1)
+    assert preview["media"] == {**MEDIA, "strict_validation": None}
+    assert preview["text"] == "Look!"
+    assert [r["e164"] for r in preview["recipients"]] == [US]
+    assert binary.status_code == 200, binary.text
+    assert (binary.json()["kind"], binary.json()["binary"]) == (
+        "binary",
+        {"body": BINARY["body"], "udh": BINARY["udh"].lower()},
+    )
+    assert sinch.sent_batches() == []
