@@ -148,12 +148,8 @@ SINCH_CODE_MEANINGS: Final[Mapping[int, str]] = {
     411: "exceeded parts limit",
     412: "unprovisioned region",
     413: "blocked account",
-    # MMS only (the order of Sinch's SDK enums; the contract names only the range).
-    414: "MMS rejected by the MMS gateway or mobile network",
-    415: "MMS destination network or subscriber unreachable",
-    416: "MMS content not recognised by the handset",
-    417: "MMS not supported",
-    418: "MMS media URL could not be fetched",
+    # The contract names 414-418 as MMS-only codes without their individual meanings.
+    **dict.fromkeys(range(414, 419), "MMS-only failure"),
 }
 """Sinch's delivery-report codes; other values are the operator's SMPP error codes."""
 

@@ -23,6 +23,8 @@ MMS_REGIONS: Final = frozenset({"us"})
 MMS_CALLING_CODES: Final = ("1", "61")
 OCTETS_PER_PART: Final = 140
 
+# Which of the MMS-only codes means what is the simulator's assumption (the contract names
+# only the range): an operator failure 414, an unserved destination 417, a bad media URL 418.
 MMS_REJECTED = Status("Failed", 414)
 MMS_UNREACHABLE = Status("Failed", 415)
 MMS_UNRECOGNISED = Status("Failed", 416)
