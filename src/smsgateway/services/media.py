@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from smsgateway.domain.binary_sms import BinaryContent, prepare_binary
+from smsgateway.domain.binary_sms import OCTETS_PER_PART, BinaryContent, prepare_binary
 from smsgateway.domain.errors import DomainError
 from smsgateway.domain.media import (
     MAX_MESSAGE_CHARACTERS,
@@ -88,7 +88,7 @@ class RichContent:
     def units_per_segment(self) -> int:
         if self.binary is None:
             return MAX_MESSAGE_CHARACTERS
-        return 140 - len(bytes.fromhex(self.binary.udh))
+        return OCTETS_PER_PART - len(bytes.fromhex(self.binary.udh))
 
     def stored_content(self) -> dict[str, str | bool]:
         """The record's ``content``: what the batch needs besides ``body``."""
