@@ -28,6 +28,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import benchmark_database, free_port
 from smsgateway.domain.backoff import BackoffPolicy
+from smsgateway.domain.standard_webhooks import SigningSecret
 from smsgateway.services.callbacks import CallbackDeliverer, CallbackPolicy
 from smsgateway.sinch import ShardedTransport
 from smsgateway.store.pool import create_pool
@@ -134,7 +135,7 @@ async def measure(dsn: str, url: str, args: argparse.Namespace) -> None:
         trust_env=False,
     )
     policy = CallbackPolicy(
-        secrets=("bench-secret",),
+        secrets=(SigningSecret(b"bench-callback-secret-32-bytes!!"),),
         allow_private=True,
         timeout_seconds=5.0,
         backoff=BackoffPolicy(base_delay=1.0, max_delay=10.0, max_age=timedelta(hours=1)),

@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--cap", type=float)
     parser.add_argument("--database-url")
-    parser.add_argument("--transport", choices=["aiohttp", "httpx"])
+    parser.add_argument("--transport", choices=["raw", "aiohttp", "httpx"])
     args = parser.parse_args()
     with benchmark_database(args.database_url) as dsn:
         run(args, dsn)

@@ -12,7 +12,8 @@ overhead run sets no latency and divides the client process's CPU time by the re
 what one send costs the gateway's process (httpx, the client, pydantic, the event loop).
 Both processes share this machine's cores, so the simulator's CPU is printed too. Each figure
 is taken for every --pool: httpx's own pool, ShardedTransport (pools of 8), and
-AiohttpTransport (httpx on aiohttp's pool, the gateway's default). A sequential run then splits
+AiohttpTransport (httpx on aiohttp's pool) and RawTransport (HTTP/1.1 on asyncio and
+httptools, the gateway's default). A sequential run then splits
 the client's own CPU from httpx's and the transport's. With --rounds N every pool runs N times,
 interleaved (A/B back to back on a shared machine), and a summary gives each figure's range.
 """
@@ -39,7 +40,13 @@ import psutil
 
 from harness import clean_environment, free_port
 from smsgateway.components import SIMULATOR_DEFAULT_FROM
-from smsgateway.sinch import AiohttpTransport, RetryPolicy, ShardedTransport, SinchClient
+from smsgateway.sinch import (
+    AiohttpTransport,
+    RawTransport,
+    RetryPolicy,
+    ShardedTransport,
+    SinchClient,
+)
 from smsgateway.sinch.models import SendBatchRequest, to_wire
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,7 +136,7 @@ class Run:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
 
 
-POOLS = ("httpx", "sharded", "aiohttp")
+POOLS = ("httpx", "sharded", "aiohttp", "raw")
 
 
 def http_client(pool: str, connections: int) -> httpx.AsyncClient:
@@ -139,6 +146,8 @@ def http_client(pool: str, connections: int) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=ShardedTransport(connections), timeout=timeout)
     if pool == "aiohttp":
         return httpx.AsyncClient(transport=AiohttpTransport(connections), timeout=timeout)
+    if pool == "raw":
+        return httpx.AsyncClient(transport=RawTransport(connections), timeout=timeout)
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     return httpx.AsyncClient(limits=limits, timeout=timeout)
 

@@ -1,5 +1,5 @@
 """The ``smsgateway`` command: serve, worker, check, webhooks, simulator, migrate, apikey,
-segments; each verb calls one function."""
+segments, callback-secret; each verb calls one function."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from smsgateway import __version__
+from smsgateway.domain.standard_webhooks import SigningSecret
 from smsgateway.observability.logging import configure_logging
 from smsgateway.settings import Settings, describe_settings_error
 from smsgateway.store.embedded import EmbeddedPostgresUnavailableError
@@ -30,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parses the command line and runs one verb; returns the process exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.verb == "callback-secret":
+        # Reads no configuration: it is how a refused callback secret setting gets fixed.
+        return _callback_secret(args)
     # `check` reports a bad setting as a failed check (exit 1) rather than as a refusal.
     checking = args.verb == "check"
     refused, prefix = (
@@ -165,6 +170,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     webhooks.set_defaults(run=_webhooks)
 
+    verbs.add_parser(
+        "callback-secret",
+        help="print a new status-callback signing secret (whsec_..., 32 random bytes) for "
+        "SMSGW_CALLBACK_SIGNING_SECRETS",
+    )
+
     migrate = verbs.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(run=_migrate)
 
@@ -185,6 +196,11 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("key", help="the key's name or visible prefix")
     revoke.set_defaults(run=_apikey_revoke)
     return parser
+
+
+def _callback_secret(_: argparse.Namespace) -> int:
+    sys.stdout.write(SigningSecret(secrets.token_bytes(32)).serialise() + "\n")
+    return 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from smsgateway.domain.opt_out import (
 )
 from smsgateway.domain.phone import parse_region
 from smsgateway.domain.pricing import load_price_table
+from smsgateway.domain.standard_webhooks import SigningSecret
 
 SinchRegion = Literal["us", "eu", "au", "br", "ca"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -125,8 +126,9 @@ class Settings(BaseSettings):
     sinch_write_timeout_seconds: float = Field(default=10.0, gt=0)
     sinch_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     sinch_max_connections: int = Field(default=100, ge=1)
-    # The pooled client's transport: aiohttp's pool costs 35-55 % less CPU per request.
-    sinch_transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    # The pooled client's transport: HTTP/1.1 written and parsed by the gateway itself (raw),
+    # about 0.1 ms of CPU per request against 0.35-0.5 ms through aiohttp's pool.
+    sinch_transport: Literal["raw", "aiohttp", "httpx"] = "raw"
 
     # Messages: national numbers need a region; a message costing more parts is refused.
     default_region: str | None = None
@@ -197,9 +199,13 @@ class Settings(BaseSettings):
     # fetch from them).
     mms_media_allow_private: bool = False
 
-    # Status callbacks to callers (workers/callbacks.py). The HMAC key of Smsgateway-Signature;
-    # unset: callbacks are off (no callback_url accepted, nothing sent unsigned).
-    callback_signing_secret: SecretStr | None = None
+    # Status callbacks to callers (workers/callbacks.py), signed the Standard Webhooks way with
+    # each of these whsec_ secrets (two while rotating); none: callbacks are off (no
+    # callback_url accepted, nothing sent unsigned). Whitespace- or comma-separated.
+    callback_signing_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # The pre-Standard-Webhooks setting: only read to refuse it, so that an upgrade does not
+    # silently turn callbacks off.
+    callback_signing_secret: SecretStr | None = Field(default=None, exclude=True)
     # Let callbacks go to private, loopback and link-local addresses (tests, the simulator).
     callback_allow_private_targets: bool = False
     callback_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
@@ -299,6 +305,40 @@ class Settings(BaseSettings):
         # A comma-separated list in the environment, e.g. "+12025550123,ACME".
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("callback_signing_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: object) -> object:
+        # base64 has neither spaces nor commas, so either separates secrets.
+        if isinstance(value, str):
+            return value.replace(",", " ").split()
+        return value
+
+    @field_validator("callback_signing_secrets")
+    @classmethod
+    def _check_callback_secrets(cls, value: list[SecretStr]) -> list[SecretStr]:
+        texts = [secret.get_secret_value() for secret in value]
+        for place, text in enumerate(texts, start=1):
+            try:
+                SigningSecret.parse(text)
+            except ValueError as exc:
+                raise ValueError(
+                    f"secret {place}: {exc} (`smsgateway callback-secret` makes one)"
+                ) from exc
+        if len(set(texts)) != len(texts):
+            raise ValueError("a secret is listed twice")
+        return value
+
+    @field_validator("callback_signing_secret")
+    @classmethod
+    def _refuse_old_callback_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            raise ValueError(
+                "callbacks are now signed the Standard Webhooks way: set "
+                "SMSGW_CALLBACK_SIGNING_SECRETS to a whsec_ secret (`smsgateway "
+                "callback-secret` makes one) and unset this"
+            )
         return value
 
     @field_validator("default_region", mode="before")
@@ -437,6 +477,14 @@ class Settings(BaseSettings):
         """Callbacks may go to private addresses: when allowed, and always with the simulator
         (no real Sinch account means a development or test set-up)."""
         return self.callback_allow_private_targets or self.uses_simulator
+
+    @property
+    def callback_secrets(self) -> tuple[SigningSecret, ...]:
+        """The callback signing secrets, parsed; empty when callbacks are off."""
+        return tuple(
+            SigningSecret.parse(secret.get_secret_value())
+            for secret in self.callback_signing_secrets
+        )
 
     @property
     def uses_embedded_database(self) -> bool:

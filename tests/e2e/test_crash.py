@@ -8,11 +8,9 @@ gateway and remembers every batch), and ``smsgateway serve`` twice on the same d
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +21,14 @@ import pytest
 
 from tests.support.polling import wait_until
 from tests.support.processes import (
-    REPO_ROOT,
+    create_api_key,
+    end_process,
+    exit_report,
     free_port,
     gateway_environment,
     start_gateway,
     stop_gateway,
+    wait_for_simulator,
     wait_until_ready,
 )
 
@@ -90,7 +91,7 @@ async def test_a_killed_gateway_sends_every_acknowledged_message_exactly_once(
         )
         processes.append(simulator)
         async with httpx.AsyncClient(base_url=simulator_url, timeout=5) as admin:
-            await _wait_for_simulator(admin, simulator, simulator_log)
+            await wait_for_simulator(admin, simulator, simulator_log)
             faults = {
                 "latency_ms": SINCH_LATENCY_MS,
                 "timeout_rate": 0.2,
@@ -98,7 +99,7 @@ async def test_a_killed_gateway_sends_every_acknowledged_message_exactly_once(
                 "scope": "send",
             }
             (await admin.put("/_admin/faults", json=faults)).raise_for_status()
-            key = await _create_api_key(environment)
+            key = await create_api_key(environment)
 
             first = start_gateway(["serve"], environment, gateway_log)
             processes.append(first)
@@ -152,7 +153,7 @@ async def test_a_killed_gateway_sends_every_acknowledged_message_exactly_once(
         assert stop_gateway(second) == 0, gateway_log.read_text()
     finally:
         for process in reversed(processes):
-            _end(process)
+            end_process(process)
 
     twice = {reference: n for reference, n in sent_by_reference.items() if n != 1}
     assert twice == {}, "no message may reach Sinch more than once"
@@ -167,42 +168,6 @@ async def test_a_killed_gateway_sends_every_acknowledged_message_exactly_once(
     assert stats["faults_injected"] == {"timeout": HUNG_SENDS}
     assert resolved_by_lookup >= HUNG_SENDS
     assert outbox_left == 0
-
-
-async def _wait_for_simulator(
-    admin: httpx.AsyncClient, process: subprocess.Popen[bytes], log: Path
-) -> None:
-    async def answers() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(_exit_report("the simulator", process, log))
-        try:
-            return (await admin.get("/_admin/health")).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    await wait_until(answers, timeout_s=30, interval_s=0.05, message="the simulator to answer")
-
-
-async def _create_api_key(environment: dict[str, str]) -> str:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "smsgateway",
-        "apikey",
-        "create",
-        "--name",
-        "crash",
-        "--rate",
-        "1000000/second",
-        cwd=REPO_ROOT,
-        env=environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(30):
-        out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-    return out.decode().splitlines()[0]
 
 
 async def _post_until_stopped(client: httpx.AsyncClient, load: Load) -> None:
@@ -240,7 +205,7 @@ async def _kill_mid_dispatch(
         async def mid_dispatch() -> bool:
             nonlocal counts
             if gateway.poll() is not None:
-                raise AssertionError(_exit_report("the gateway", gateway, log))
+                raise AssertionError(exit_report("the gateway", gateway, log))
             row = await connection.fetchrow(
                 "SELECT count(sinch_batch_id) AS sent, count(*) AS stored FROM sms_log"
             )
@@ -283,14 +248,3 @@ async def _batch_ids(admin: httpx.AsyncClient, message_ids: set[str]) -> dict[st
         return message_id, response.json()["batch_ids"]
 
     return dict(await asyncio.gather(*(lookup(message_id) for message_id in message_ids)))
-
-
-def _exit_report(name: str, process: subprocess.Popen[bytes], log: Path) -> str:
-    return f"{name} exited with {process.returncode}:\n{log.read_text()}"
-
-
-def _end(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        stop_gateway(process, deadline_seconds=10)

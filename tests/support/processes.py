@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -12,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
+
+from tests.support.polling import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,3 +95,54 @@ def stop_gateway(process: subprocess.Popen[bytes], deadline_seconds: float = 20.
         process.kill()
         process.wait()
         raise
+
+
+async def wait_for_simulator(
+    admin: httpx.AsyncClient, process: subprocess.Popen[bytes], log: Path
+) -> None:
+    """Until the simulator ``process`` answers its health check; fails fast if it exits."""
+
+    async def answers() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(exit_report("the simulator", process, log))
+        try:
+            return (await admin.get("/_admin/health")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await wait_until(answers, timeout_s=30, interval_s=0.05, message="the simulator to answer")
+
+
+async def create_api_key(environment: dict[str, str]) -> str:
+    """A new API key with a limit no test reaches, made by the real ``apikey create``."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "smsgateway",
+        "apikey",
+        "create",
+        "--name",
+        "crash",
+        "--rate",
+        "1000000/second",
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(30):
+        out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode().splitlines()[0]
+
+
+def exit_report(name: str, process: subprocess.Popen[bytes], log: Path) -> str:
+    return f"{name} exited with {process.returncode}:\n{log.read_text()}"
+
+
+def end_process(process: subprocess.Popen[bytes]) -> None:
+    """Stops ``process`` if it still runs (SIGTERM, then SIGKILL after 10 s)."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        stop_gateway(process, deadline_seconds=10)

@@ -4,15 +4,22 @@ receiver = WebhookReceiver()
 receiver.script("/dlr", 503, 200)   # first call 503, then 200 (the default)
 async with live_server(receiver) as url: ...
 requests = await receiver.wait_for(3, path="/dlr")
+
+With ``check=standard_webhooks_check(secret)`` it is a caller's receiver of our status
+callbacks: each request is verified with the ``standardwebhooks`` library, as a caller in any
+language would, and one that fails is answered 401 (so the gateway retries it).
 """
 
 from __future__ import annotations
 
+import binascii
 import json
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.types import Receive, Scope, Send
 
 from tests.support.polling import wait_until
@@ -28,6 +35,7 @@ class ReceivedRequest:
     body: bytes
     received_at: float
     answered: int
+    verified: bool | None = None
 
     def json(self) -> dict[str, object]:
         document = json.loads(self.body)
@@ -35,11 +43,30 @@ class ReceivedRequest:
         return document
 
 
+RequestCheck = Callable[[bytes, Mapping[str, str]], bool]
+
+
+def standard_webhooks_check(secret: str) -> RequestCheck:
+    """Verifies a request with the reference library and its 5-minute tolerance."""
+    webhook = Webhook(secret)
+
+    def check(body: bytes, headers: Mapping[str, str]) -> bool:
+        try:
+            webhook.verify(body, dict(headers), json_parse=False)
+        # The library lets a malformed signature list escape as ValueError or binascii.Error.
+        except (WebhookVerificationError, ValueError, binascii.Error):
+            return False
+        return True
+
+    return check
+
+
 class WebhookReceiver:
     """A pure ASGI app (lifespan included) that stores requests in arrival order."""
 
-    def __init__(self, default_status: int = 200) -> None:
+    def __init__(self, default_status: int = 200, *, check: RequestCheck | None = None) -> None:
         self.default_status = default_status
+        self.check = check
         self.requests: list[ReceivedRequest] = []
         self._scripts: dict[str, deque[int]] = {}
 
@@ -79,16 +106,22 @@ class WebhookReceiver:
             if not message.get("more_body", False):
                 break
         path: str = scope["path"]
+        body = b"".join(chunks)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        verified = None if self.check is None else self.check(body, headers)
         script = self._scripts.get(path)
         status = script.popleft() if script else self.default_status
+        if verified is False:
+            status = 401
         self.requests.append(
             ReceivedRequest(
                 method=scope["method"],
                 path=path,
-                headers={k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
-                body=b"".join(chunks),
+                headers=headers,
+                body=body,
                 received_at=time.time(),
                 answered=status,
+                verified=verified,
             )
         )
         await send(

@@ -6,13 +6,13 @@ import httpx
 import pytest
 
 from smsgateway.components import build_http_client
-from smsgateway.sinch import AiohttpTransport, ShardedTransport
+from smsgateway.sinch import AiohttpTransport, RawTransport, ShardedTransport
 from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-async def test_the_sinch_client_runs_on_aiohttp_by_default() -> None:
+async def test_the_sinch_client_runs_on_the_raw_transport_by_default() -> None:
     settings = make_settings(
         sinch_max_connections=7,
         sinch_connect_timeout_seconds=1,
@@ -24,9 +24,19 @@ async def test_the_sinch_client_runs_on_aiohttp_by_default() -> None:
     async with build_http_client(settings) as http:
         transport = http._transport
 
-    assert isinstance(transport, AiohttpTransport)
+    assert isinstance(transport, RawTransport)
     assert transport.max_connections == 7
     assert http.timeout == httpx.Timeout(connect=1, read=2, write=3, pool=4)
+
+
+async def test_aiohttp_is_still_selectable() -> None:
+    settings = make_settings(sinch_transport="aiohttp", sinch_max_connections=5)
+
+    async with build_http_client(settings) as http:
+        transport = http._transport
+
+    assert isinstance(transport, AiohttpTransport)
+    assert transport.max_connections == 5
 
 
 async def test_httpx_is_still_selectable() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
@@ -101,3 +102,56 @@ def test_workers_follow_the_cpus_up_to_two(
 
     assert default_workers() == workers
     assert IsolatedSettings().workers == workers
+
+
+OLD_CALLBACK_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()
+NEW_CALLBACK_SECRET = "whsec_" + base64.b64encode(b"n" * 32).decode()
+
+
+def test_callback_secrets_are_a_whsec_list_for_rotation() -> None:
+    assert IsolatedSettings().callback_secrets == ()
+    rotating = IsolatedSettings(
+        callback_signing_secrets=f"{NEW_CALLBACK_SECRET}, {OLD_CALLBACK_SECRET}"
+    )
+    assert [s.serialise() for s in rotating.callback_secrets] == [
+        NEW_CALLBACK_SECRET,
+        OLD_CALLBACK_SECRET,
+    ]
+    spaced = IsolatedSettings(callback_signing_secrets=f" {NEW_CALLBACK_SECRET}  ")
+    assert len(spaced.callback_secrets) == 1
+    assert NEW_CALLBACK_SECRET.removeprefix("whsec_") not in repr(rotating)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            {"callback_signing_secrets": "plain-text-secret-0123456789"},
+            "SMSGW_CALLBACK_SIGNING_SECRETS is not valid; secret 1: a signing secret starts "
+            "with whsec_",
+        ),
+        (
+            {"callback_signing_secrets": f"{OLD_CALLBACK_SECRET} whsec_c2hvcnQ="},
+            "SMSGW_CALLBACK_SIGNING_SECRETS is not valid; secret 2: a signing secret encodes "
+            "24 to 64 bytes, not 5",
+        ),
+        (
+            {"callback_signing_secrets": [OLD_CALLBACK_SECRET, OLD_CALLBACK_SECRET]},
+            "SMSGW_CALLBACK_SIGNING_SECRETS is not valid; a secret is listed twice",
+        ),
+        (
+            {"callback_signing_secret": "plain-text-secret-0123456789"},
+            "SMSGW_CALLBACK_SIGNING_SECRET is not valid; callbacks are now signed the Standard "
+            "Webhooks way",
+        ),
+    ],
+)
+def test_wrong_callback_secrets_are_one_line_that_never_shows_them(
+    overrides: dict[str, object], expected: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        IsolatedSettings(**overrides)
+    [line] = describe_settings_error(caught.value)
+    assert line.startswith(f"configuration error: {expected}")
+    assert "plain-text-secret" not in line
+    assert OLD_CALLBACK_SECRET.removeprefix("whsec_") not in line

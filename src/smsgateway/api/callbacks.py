@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/messages", tags=["callbacks"])
 
 _REFUSALS = {
     NOT_CONFIGURED: "Status callbacks are not configured on this gateway "
-    "(SMSGW_CALLBACK_SIGNING_SECRET is not set).",
+    "(SMSGW_CALLBACK_SIGNING_SECRETS is not set).",
     TargetRefusal.SCHEME.value: "The callback URL must be http or https.",
     TargetRefusal.NO_HOST.value: "The callback URL has no valid host or port.",
     TargetRefusal.PRIVATE.value: "The callback URL points at a private, loopback or link-local "
@@ -43,7 +43,7 @@ class CallbackAttemptOut(BaseModel):
 class CallbackEventOut(BaseModel):
     """One status callback event: what is (re)sent, where, and how it went."""
 
-    id: UUID = Field(description="Stable; also sent as `Smsgateway-Event-Id`.")
+    id: UUID = Field(description="Stable; also sent as the `webhook-id` header.")
     sequence: int = Field(description="The event's place among the message's, from 1.")
     url: str
     status: Literal["pending", "delivered", "failed"]

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from smsgateway.api.auth import AUTHENTICATED, CurrentKey
 from smsgateway.api.callbacks import refuse_callback_url
-from smsgateway.api.deps import PoolDep, state_of
+from smsgateway.api.deps import PoolDep, StateDep, state_of
 from smsgateway.api.message_content import (
     PreviewRecipients,
     binary_input,
@@ -42,11 +42,12 @@ from smsgateway.domain.pricing import CostEstimate
 from smsgateway.services import messages as messages_service
 from smsgateway.services.accept import AcceptRequest, fingerprint
 from smsgateway.services.drafting import DraftRequest, MessageDraft, draft_message
+from smsgateway.services.messages import SinchLookupFailedError
+from smsgateway.store.cancellation import NotCancellableError
 from smsgateway.store.messages import (
     MessageFilter,
     MessageRecord,
     NewMessage,
-    NotCancellableError,
 )
 
 MessageStatus = Literal[
@@ -62,6 +63,9 @@ MessageStatus = Literal[
 ]
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
+
+# A cancel after an unknown outcome waits this long for Sinch's answer before giving up.
+CANCEL_LOOKUP_TIMEOUT_SECONDS = 5.0
 
 
 @router.post(
@@ -165,23 +169,53 @@ async def list_messages(
     responses=problem_responses(401, 404, 409, 429, 503),
     openapi_extra=AUTHENTICATED,
 )
-async def cancel_message(message_id: UUID, key: CurrentKey, pool: PoolDep) -> MessageOut:
-    """Works while the message waits in the gateway (queued, or scheduled for later) and no
-    send attempt has been made; 409 `not_cancellable` once one has (its outcome may be a
-    batch at Sinch), or the message was handed to Sinch or has ended."""
+async def cancel_message(message_id: UUID, key: CurrentKey, state: StateDep) -> MessageOut:
+    """Works while the message waits in the gateway (queued, or scheduled for later). After a
+    send attempt whose outcome is unknown, the gateway first asks Sinch (by
+    `client_reference`): if Sinch holds a batch the answer is 409 `not_cancellable` with its
+    `batch_id` (the message is on its way), otherwise the message is cancelled. 409 also
+    while a send is in flight, or once the message was handed to Sinch or has ended; 503
+    `sinch_unavailable` when Sinch cannot be asked (nothing changed: try again)."""
+    settings = state.settings
     try:
-        record = await messages_service.cancel_message(pool, key.tenant, message_id)
-    except NotCancellableError as exc:
-        detail = (
-            "The message is sending: an attempt may already have reached Sinch, so it can no "
-            "longer be cancelled."
-            if exc.status == "sending"
-            else f"The message is {exc.status}; only queued or scheduled messages can be cancelled."
+        record = await messages_service.cancel_message(
+            state.pool,
+            state.sinch,
+            key.tenant,
+            message_id,
+            lease_seconds=settings.dispatch_lease_seconds,
+            lookup_timeout_seconds=CANCEL_LOOKUP_TIMEOUT_SECONDS,
         )
-        raise ProblemError(409, "not_cancellable", detail) from exc
+    except NotCancellableError as exc:
+        raise _not_cancellable(exc) from exc
+    except SinchLookupFailedError as exc:
+        raise ProblemError(
+            503,
+            "sinch_unavailable",
+            "An earlier send attempt may have reached Sinch, and Sinch could not be asked "
+            "whether it did; nothing was changed. Try again.",
+            headers={"Retry-After": "5"},
+        ) from exc
     if record is None:
         raise _not_found(message_id)
     return message_out(record, with_events=True)
+
+
+def _not_cancellable(exc: NotCancellableError) -> ProblemError:
+    if exc.batch_id is not None:
+        return ProblemError(
+            409,
+            "not_cancellable",
+            f"Sinch already holds the message as batch {exc.batch_id}: it is being delivered.",
+            extra={"batch_id": exc.batch_id},
+        )
+    if exc.status == "sending":
+        detail = (
+            "The message is sending: an attempt is in flight, so it can no longer be cancelled."
+        )
+    else:
+        detail = f"The message is {exc.status}; only queued or scheduled messages can be cancelled."
+    return ProblemError(409, "not_cancellable", detail)
 
 
 def prevalidated(model: BaseModel, status: int, headers_from: Response) -> Response:

@@ -65,6 +65,11 @@ class Problem(BaseModel):
     errors: list[ProblemField] = Field(default_factory=list)
     request_id: str | None = Field(default=None, examples=["9f1c2e7a5b3d4c1e8f0a6b2d4c8e1f3a"])
     instance: str | None = Field(default=None, examples=["/v1/messages"])
+    batch_id: str | None = Field(
+        default=None,
+        description="`not_cancellable` only: the Sinch batch that already holds the message.",
+        examples=["01FC66621XXXXX119Z8PMV1QPQ"],
+    )
 
 
 class ProblemError(Exception):
@@ -77,6 +82,7 @@ class ProblemError(Exception):
         detail: str,
         errors: Sequence[ProblemField] = (),
         headers: Mapping[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -84,6 +90,7 @@ class ProblemError(Exception):
         self.detail = detail
         self.errors = list(errors)
         self.headers = headers
+        self.extra = extra
 
 
 class RequestTooLargeError(StarletteHTTPException):
@@ -112,7 +119,7 @@ def build_problem(
         errors=list(errors),
         request_id=request_id_var.get(),
         instance=instance,
-    ).model_dump()
+    ).model_dump(exclude={"batch_id"})  # only some problems carry it, through ``extra``
     if extra:
         problem.update(extra)
     return problem
@@ -247,6 +254,7 @@ async def _on_problem_error(request: Request, exc: ProblemError) -> JSONResponse
         errors=exc.errors,
         instance=_instance(request),
         headers=exc.headers,
+        extra=exc.extra,
     )
 
 

@@ -1,4 +1,4 @@
-"""Authenticating Sinch's callbacks to us, and signing our status callbacks to callers.
+"""Authenticating Sinch's callbacks to us: HMAC signature and HTTP Basic.
 
 Pure: the clock is an argument, and nothing keeps state.
 
@@ -17,16 +17,7 @@ after that (the gateway records nonces in Postgres, shared by every process);
 **HTTP Basic.** ``check_basic_credentials`` compares user and password in constant time, both
 always, so a wrong user takes as long as a wrong password.
 
-**Gateway → caller (status callbacks).** Each callback carries the header::
-
-    Smsgateway-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>
-
-where the HMAC is keyed with the callback secret (UTF-8) over the ASCII ``<t>``, a ``.``, then
-the raw request body: ``HMAC-SHA256(secret, f"{t}.".encode() + body)``. To verify, split the
-header on ``,`` and each item on the first ``=``; recompute the HMAC over the body exactly as
-received; accept if any ``v1`` equals it (compared in constant time) and ``|now - t|`` is
-within your tolerance (5 minutes is usual). While a secret is being rotated the header carries
-one ``v1`` per active secret; unknown keys (a future ``v2``) are ignored.
+Our status callbacks to callers are signed in :mod:`smsgateway.domain.standard_webhooks`.
 """
 
 from __future__ import annotations
@@ -36,7 +27,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -48,15 +39,11 @@ ALGORITHM_HEADER: Final = "x-sinch-webhook-signature-algorithm"
 SINCH_HEADERS: Final = (SIGNATURE_HEADER, NONCE_HEADER, TIMESTAMP_HEADER, ALGORITHM_HEADER)
 SUPPORTED_ALGORITHM: Final = "HmacSHA256"
 
-CALLBACK_SIGNATURE_HEADER: Final = "Smsgateway-Signature"
-"""The header on our status callbacks to callers."""
-
 # Unix seconds as Sinch sends them; digits only, so that int() sees no "_", sign or other script.
 _TIMESTAMP: Final = re.compile(r"[0-9]{1,15}")
 # The nonce is a ULID in practice; any visible ASCII is accepted, nothing that would need an
 # encoding decision before it is signed.
 _NONCE: Final = re.compile(r"[\x21-\x7e]{1,256}")
-_HEX_SHA256: Final = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class SignatureRefusal(StrEnum):
@@ -177,67 +164,6 @@ def check_basic_credentials(authorization: str | None, username: str, password: 
     user_ok = hmac.compare_digest(given_user.encode("utf-8"), username.encode("utf-8"))
     password_ok = hmac.compare_digest(given_password.encode("utf-8"), password.encode("utf-8"))
     return bool(colon) & user_ok & password_ok
-
-
-def sign_callback(body: bytes, secret: str | Sequence[str], timestamp: int) -> str:
-    """The ``Smsgateway-Signature`` value for ``body`` sent at ``timestamp`` (Unix seconds):
-    ``t=<timestamp>,v1=<hex>``, one ``v1`` per secret when several are given (rotation)."""
-    secrets = _secrets(secret)
-    if not secrets:
-        raise ValueError("at least one callback signing secret is required")
-    if timestamp < 0:
-        raise ValueError("timestamp must not be negative")
-    signatures = ",".join(f"v1={_callback_hmac(key, timestamp, body)}" for key in secrets)
-    return f"t={timestamp},{signatures}"
-
-
-def verify_callback_signature(
-    header_value: str,
-    body: bytes,
-    secret: str | Sequence[str],
-    now: float,
-    tolerance_seconds: float,
-) -> bool:
-    """Whether ``header_value`` signs ``body`` with one of ``secret`` within the tolerance.
-
-    The receiver's side of ``sign_callback``: the recipe is in the module docstring.
-    """
-    secrets = _secrets(secret)
-    if not secrets:
-        raise ValueError("at least one callback signing secret is required")
-    timestamps: list[str] = []
-    signatures: list[str] = []
-    for item in header_value.split(","):
-        key, _, value = item.strip().partition("=")
-        if key == "t":
-            timestamps.append(value.strip())
-        elif key == "v1":
-            signatures.append(value.strip().lower())
-    if len(timestamps) != 1 or not _TIMESTAMP.fullmatch(timestamps[0]):
-        return False
-    timestamp = int(timestamps[0])
-    if abs(now - timestamp) > tolerance_seconds:
-        return False
-    matched = False
-    for key in secrets:
-        expected = _callback_hmac(key, timestamp, body).encode("ascii")
-        for given in signatures:
-            if _HEX_SHA256.fullmatch(given):
-                matched |= hmac.compare_digest(expected, given.encode("ascii"))
-    return matched
-
-
-def _callback_hmac(secret: str, timestamp: int, body: bytes) -> str:
-    return hmac.new(
-        secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256
-    ).hexdigest()
-
-
-def _secrets(secret: str | Sequence[str]) -> tuple[str, ...]:
-    candidates = (secret,) if isinstance(secret, str) else tuple(secret)
-    if any(not key for key in candidates):
-        raise ValueError("callback signing secrets must not be empty")
-    return candidates
 
 
 def _decode_base64(value: str) -> bytes | None:

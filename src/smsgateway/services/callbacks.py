@@ -4,17 +4,18 @@ and what an answer means for the event.
 Rules (also in the README and ``.env.example``):
 
 - **Body.** The event's stored payload as compact JSON with sorted keys, the same bytes on
-  every attempt: ``id`` (stable, also in ``Smsgateway-Event-Id``), ``type``
+  every attempt: ``id`` (stable, also the ``webhook-id`` header), ``type``
   (``recipient.status_changed``), ``message_id``, ``client_reference``, ``recipient``,
   ``status``, ``previous_status``, ``code`` (Sinch's), ``status_at`` and
   ``operator_status_at`` (Sinch's times; all three null for the gateway's own changes, such as
   ``submitted`` or ``cancelled``), ``message_status``, ``sequence`` (1, 2, ... per message) and
   ``created_at`` (when the gateway recorded the change).
-- **Signature.** ``Smsgateway-Signature: t=<unix seconds>,v1=<hex>`` with
-  ``HMAC-SHA256(secret, f"{t}.".encode() + body)``, fresh ``t`` per attempt; receivers check it
-  with ``domain.webhook_signatures.verify_callback_signature`` (recipe in that module).
-  Without ``SMSGW_CALLBACK_SIGNING_SECRET`` callbacks are off: a ``callback_url`` is refused at
-  accept, the worker does not run, and nothing is ever sent unsigned.
+- **Signature.** Standard Webhooks (``domain.standard_webhooks``): ``webhook-id`` is the
+  event's id, the same on every attempt and replay; ``webhook-timestamp`` is fresh per attempt;
+  ``webhook-signature`` holds one ``v1,<base64>`` per configured secret. Receivers verify with
+  any ``standardwebhooks`` library. Without ``SMSGW_CALLBACK_SIGNING_SECRETS`` callbacks are
+  off: a ``callback_url`` is refused at accept, the worker does not run, and nothing is ever
+  sent unsigned.
 - **Outcome.** A 2xx delivers the event. Anything else (another status, a redirect, a timeout,
   a connection error, a refused target) is retried with full-jitter backoff (a receiver's
   ``Retry-After`` is honoured up to the maximum delay) until ``max_age`` after the event was
@@ -45,7 +46,7 @@ import httpx
 from smsgateway import __version__
 from smsgateway.domain.backoff import BackoffPolicy, GiveUp, plan_retry
 from smsgateway.domain.callback_targets import check_callback_url, is_refused_address
-from smsgateway.domain.webhook_signatures import CALLBACK_SIGNATURE_HEADER, sign_callback
+from smsgateway.domain.standard_webhooks import SigningSecret, webhook_headers
 from smsgateway.observability import callback_metrics as metrics
 from smsgateway.settings import Settings
 from smsgateway.store import callbacks as store
@@ -57,7 +58,6 @@ from smsgateway.store.callbacks import (
     ReplayRefusal,
 )
 
-EVENT_ID_HEADER: Final = "Smsgateway-Event-Id"
 NOT_CONFIGURED: Final = "callbacks_not_configured"
 # Enough of an answer to see it end; the rest is not read (and the connection not reused).
 _MAX_ANSWER_BYTES: Final = 64 * 1024
@@ -71,7 +71,7 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 class CallbackPolicy:
     """How callbacks are sent; ``secrets`` empty means callbacks are off."""
 
-    secrets: tuple[str, ...] = ()
+    secrets: tuple[SigningSecret, ...] = ()
     allow_private: bool = False
     timeout_seconds: float = 5.0
     backoff: BackoffPolicy = field(
@@ -89,9 +89,8 @@ class CallbackPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CallbackPolicy:
-        secret = settings.callback_signing_secret
         return cls(
-            secrets=() if secret is None else (secret.get_secret_value(),),
+            secrets=settings.callback_secrets,
             allow_private=settings.callback_private_targets_allowed,
             timeout_seconds=settings.callback_timeout_seconds,
             backoff=BackoffPolicy(
@@ -159,7 +158,7 @@ class CallbackDeliverer:
         resolve: Resolver = resolve_addresses,
     ) -> None:
         if not policy.enabled:
-            raise ValueError("callbacks need SMSGW_CALLBACK_SIGNING_SECRET")
+            raise ValueError("callbacks need SMSGW_CALLBACK_SIGNING_SECRETS")
         self._pool = pool
         self._http = http
         self._policy = policy
@@ -232,12 +231,10 @@ class CallbackDeliverer:
     async def _post(self, claim: CallbackClaim) -> tuple[int | None, str | None, str, float | None]:
         """(status code, error, metric outcome, Retry-After seconds) of one POST."""
         body = callback_body(claim.payload)
+        # The event's id on every attempt and replay, so receivers can drop repeats by it.
         headers = {
             **self._headers,
-            CALLBACK_SIGNATURE_HEADER: sign_callback(
-                body, self._policy.secrets, int(self._clock())
-            ),
-            EVENT_ID_HEADER: str(claim.id),
+            **webhook_headers(str(claim.id), int(self._clock()), body, self._policy.secrets),
         }
         try:
             url, extensions = await self._target(claim.url, headers)

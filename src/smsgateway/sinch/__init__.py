@@ -21,6 +21,7 @@ from smsgateway.sinch.errors import (
     SinchUnauthorized,
 )
 from smsgateway.sinch.observer import NullObserver, SinchObserver
+from smsgateway.sinch.raw_transport import RawTransport
 from smsgateway.sinch.regions import Region
 from smsgateway.sinch.retry import NO_RETRY, RetryPolicy
 from smsgateway.sinch.transport import ShardedTransport
@@ -32,6 +33,7 @@ __all__ = [
     "ApiTokenAuth",
     "NullObserver",
     "OAuth2ClientCredentials",
+    "RawTransport",
     "Region",
     "RetryPolicy",
     "ShardedTransport",

@@ -44,6 +44,11 @@ class ApiTokenAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {self._token}"
         yield request
 
+    @property
+    def header_value(self) -> str:
+        """The ``Authorization`` value, for requests written without httpx."""
+        return f"Bearer {self._token}"
+
     def __repr__(self) -> str:
         return "ApiTokenAuth(token='***')"
 

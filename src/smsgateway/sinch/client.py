@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from smsgateway.sinch._exchange import Exchanger
+from smsgateway.sinch._exchange import Answer, Exchanger
 from smsgateway.sinch._masking import mask_msisdn
 from smsgateway.sinch.auth import ApiTokenAuth, OAuth2ClientCredentials
 from smsgateway.sinch.errors import (
@@ -415,7 +415,7 @@ class SinchClient:
         params: dict[str, str | int] | None = None,
         json: dict[str, Any] | None = None,
         log_path: str | None = None,
-    ) -> httpx.Response:
+    ) -> Answer:
         """A call that has no side effect worth guarding, retried under the policy.
 
         ``retry_unknown`` allows repeating it after an unknown outcome (reads, dry runs).
@@ -488,7 +488,11 @@ def _earliest_with_reference(page: BatchPage, reference: str) -> Batch | None:
             len(matching),
             reference,
         )
-    return min(matching, key=lambda batch: (batch.created_at is None, batch.created_at or 0))
+    # Sinch lists newest first and stamps milliseconds: of batches created in the same one,
+    # the last listed is the earliest.
+    return min(
+        reversed(matching), key=lambda batch: (batch.created_at is None, batch.created_at or 0)
+    )
 
 
 def _retry_reason(error: SinchError) -> RetryReason:

@@ -1,9 +1,5 @@
-"""Accepted messages: insert (many at once), read one, list a tenant's, cancel a pending one.
-
-Cancelling moves the pending (queued or scheduled) recipients to ``cancelled`` and queues a
-status callback for each, in the same transaction; recipients already final (opted out at
-accept) keep their status.
-"""
+"""Accepted messages: insert (many at once), read one, list a tenant's (cancelling one is
+``store.cancellation``)."""
 
 from __future__ import annotations
 
@@ -15,13 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from smsgateway.domain.status import RecipientStatus
-from smsgateway.store.callbacks import callback_route, enqueue_gateway_changes, route_columns
-
 if TYPE_CHECKING:
     from smsgateway.store.pool import Connection
-
-PENDING_STATUSES = ("queued", "scheduled")
 
 
 @dataclass(frozen=True)
@@ -294,75 +285,6 @@ async def list_messages(connection: Connection, where: MessageFilter) -> list[Me
     )
     recipients = await _recipients_of(connection, [row["id"] for row in rows])
     return [_message(row, recipients.get(row["id"], ()), ()) for row in rows]
-
-
-class NotCancellableError(Exception):
-    """The message is no longer waiting: it is being sent, was sent, or has ended."""
-
-    def __init__(self, status: str) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-_LOCK_FOR_CANCEL = f"""
-SELECT m.status, {route_columns("m")}
-FROM sms_log AS m WHERE m.id = $1 AND m.tenant = $2
-FOR UPDATE OF m
-"""
-
-# One statement: the message, its pending recipients (returned with the status they had, for
-# their callbacks, in order) and the event.
-_CANCEL = """
-WITH message AS (
-    UPDATE sms_log SET status = 'cancelled', updated_at = now() WHERE id = $1
-), recipient AS (
-    UPDATE sms_recipient AS r SET status = 'cancelled', updated_at = now()
-    FROM sms_recipient AS was
-    WHERE r.message_id = $1 AND r.status IN ('queued', 'scheduled')
-      AND was.message_id = r.message_id AND was.msisdn = r.msisdn
-    RETURNING r.position, r.msisdn, was.status AS previous
-), event AS (
-    INSERT INTO sms_event (message_id, kind, status) VALUES ($1, 'cancelled', 'cancelled')
-)
-SELECT msisdn, previous FROM recipient ORDER BY position
-"""
-
-
-async def cancel_pending(
-    connection: Connection, tenant: str, message_id: uuid.UUID
-) -> MessageRecord | None:
-    """Cancels a queued or scheduled message that no send attempt has touched; None if
-    unknown.
-
-    Raises ``NotCancellableError`` with the current status when it is too late, or
-    ``sending`` when an attempt was made whose outcome is not known to be "nothing sent".
-    """
-    async with connection.transaction():
-        message = await connection.fetchrow(_LOCK_FOR_CANCEL, message_id, tenant)
-        if message is None:
-            return None
-        if message["status"] not in PENDING_STATUSES:
-            raise NotCancellableError(message["status"])
-        # Only an entry never claimed can be cancelled here. A claim counts an attempt, and
-        # an attempt whose claim has since lapsed (a crash, a timeout, a reset) may have
-        # reached Sinch; the dispatcher resolves it by client_reference before anything else.
-        released = await connection.fetchval(
-            "DELETE FROM outbox WHERE message_id = $1 AND attempts = 0 AND claim_token IS NULL"
-            " RETURNING message_id",
-            message_id,
-        )
-        if released is None:
-            raise NotCancellableError("sending")
-        cancelled = await connection.fetch(_CANCEL, message_id)
-        await enqueue_gateway_changes(
-            connection,
-            message_id=message_id,
-            route=callback_route(message),
-            message_status="cancelled",
-            status=RecipientStatus.CANCELLED,
-            previous=[(row["msisdn"], row["previous"]) for row in cancelled],
-        )
-    return await get_message(connection, tenant, message_id)
 
 
 async def _recipients_of(

@@ -16,13 +16,17 @@ import pytest_asyncio
 
 from smsgateway.app import create_app
 from smsgateway.services.api_keys import create_api_key
+from smsgateway.simulator import SimulatorConfig
 from smsgateway.store import outbox
 from tests.support.asgi import lifespan_client
+from tests.support.processes import free_port
 from tests.support.settings import make_settings
+from tests.support.sinch_simulator import PLAN_DEFAULT_FROM, running_simulator
 
 pytestmark = pytest.mark.asyncio
 
 SE_MOBILE = "+46701234567"
+US_SENDER = "+12025550123"
 US_MOBILE = "+12015550123"
 
 
@@ -281,38 +285,119 @@ async def test_listing_is_newest_first_filtered_and_paged_by_cursor(
     assert bad.json()["code"] == "invalid_cursor"
 
 
-async def test_cancel_refuses_once_an_attempt_may_have_reached_sinch(
-    client: httpx.AsyncClient, database_url: str
-) -> None:
-    crashed = (await client.post("/v1/messages", json={"to": SE_MOBILE, "body": "a"})).json()
-    released = (await client.post("/v1/messages", json={"to": SE_MOBILE, "body": "b"})).json()
+async def _lapse_first_try(database_url: str, *message_ids: str) -> None:
+    """A worker claimed these and died: its Sinch call may or may not have gone through."""
     connection = await asyncpg.connect(database_url)
     try:
-        claims = await outbox.claim_due(connection, 10, 60.0, "test-worker")
-        by_id = {claim.message_id: claim for claim in claims}
-        # A worker crashed after claiming the first (its Sinch call may have gone through),
-        # and gave the second back untried on a graceful stop.
+        await outbox.claim_due(connection, 100, 60.0, "test-worker")
         await connection.execute(
-            "UPDATE outbox SET due_at = now() - interval '1 second' WHERE message_id = $1",
-            by_id[UUID(crashed["id"])].message_id,
+            "UPDATE outbox SET due_at = now() - interval '1 second'"
+            " WHERE message_id = ANY($1::uuid[])",
+            [UUID(message_id) for message_id in message_ids],
         )
-        await outbox.release(connection, [by_id[UUID(released["id"])]])
     finally:
         await connection.close()
 
-    refused = await client.post(f"/v1/messages/{crashed['id']}/cancel")
+
+async def test_cancel_after_an_unknown_outcome_asks_sinch_first(
+    database_url: str, keys: dict[str, str]
+) -> None:
+    config = SimulatorConfig.for_tests(default_from=PLAN_DEFAULT_FROM)
+    async with running_simulator(config) as sim:
+        settings = make_settings(
+            database_url,
+            SINCH_BASE_URL=sim.base_url,
+            SINCH_SERVICE_PLAN_ID=sim.plan_id,
+            SINCH_API_TOKEN=sim.token,
+            SINCH_NUMBER=US_SENDER,
+            PUBLIC_BASE_URL="https://sms.example.com",
+        )
+        async with lifespan_client(create_app(settings)) as client:
+            client.headers["X-API-Key"] = keys["acme"]
+            reached = (
+                await client.post("/v1/messages", json={"to": SE_MOBILE, "body": "a"})
+            ).json()
+            lost = (await client.post("/v1/messages", json={"to": SE_MOBILE, "body": "b"})).json()
+            await _lapse_first_try(database_url, reached["id"], lost["id"])
+            # The first try of one reached Sinch before the worker died; the other's did not.
+            created = await sim.client.post(
+                sim.batches_path,
+                json={"to": [SE_MOBILE], "body": "a", "client_reference": reached["id"]},
+            )
+            batch_id = created.json()["id"]
+
+            refused = await client.post(f"/v1/messages/{reached['id']}/cancel")
+            cancelled = await client.post(f"/v1/messages/{lost['id']}/cancel")
+        assert await sim.batch_count(lost["id"]) == 0
+
     assert refused.status_code == 409
     assert refused.json()["code"] == "not_cancellable"
-    assert "may already have reached Sinch" in refused.json()["detail"]
-    assert (await client.get(f"/v1/messages/{crashed['id']}")).json()["status"] == "queued"
-    assert (
-        len(
-            await rows(
-                database_url, "SELECT 1 FROM outbox WHERE message_id = $1", UUID(crashed["id"])
-            )
-        )
-        == 1
+    assert refused.json()["batch_id"] == batch_id
+    # Handed straight back to the dispatcher, whose lookup records the batch.
+    [entry] = await rows(
+        database_url,
+        "SELECT claim_token, due_at <= now() AS due, attempts FROM outbox WHERE message_id = $1",
+        UUID(reached["id"]),
     )
+    assert (entry["claim_token"], entry["due"], entry["attempts"]) == (None, True, 1)
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert (
+        await rows(database_url, "SELECT 1 FROM outbox WHERE message_id = $1", UUID(lost["id"]))
+        == []
+    )
+    [event] = await rows(
+        database_url,
+        "SELECT detail FROM sms_event WHERE message_id = $1 AND kind = 'cancelled'",
+        UUID(lost["id"]),
+    )
+    assert json.loads(event["detail"]) == {"looked_up_at_sinch": True}
+
+
+async def test_cancel_changes_nothing_when_sinch_cannot_be_asked(
+    database_url: str, keys: dict[str, str]
+) -> None:
+    settings = make_settings(
+        database_url,
+        SINCH_BASE_URL=f"http://127.0.0.1:{free_port()}",  # nobody listens
+        SINCH_SERVICE_PLAN_ID="plan",
+        SINCH_API_TOKEN="token",
+        SINCH_NUMBER=US_SENDER,
+        PUBLIC_BASE_URL="https://sms.example.com",
+    )
+    async with lifespan_client(create_app(settings)) as client:
+        client.headers["X-API-Key"] = keys["acme"]
+        accepted = await client.post("/v1/messages", json={"to": SE_MOBILE, "body": "a"})
+        assert accepted.status_code == 202, accepted.text
+        message = accepted.json()
+        await _lapse_first_try(database_url, message["id"])
+        answer = await client.post(f"/v1/messages/{message['id']}/cancel")
+        after = (await client.get(f"/v1/messages/{message['id']}")).json()
+
+    assert answer.status_code == 503
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["code"] == "sinch_unavailable"
+    assert answer.headers["retry-after"] == "5"
+    assert after["status"] == "queued"
+    [entry] = await rows(
+        database_url,
+        "SELECT claim_token, due_at <= now() AS due FROM outbox WHERE message_id = $1",
+        UUID(message["id"]),
+    )
+    assert (entry["claim_token"], entry["due"]) == (None, True)
+
+
+async def test_a_message_given_back_untried_is_cancelled_without_asking_sinch(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    released = (await client.post("/v1/messages", json={"to": SE_MOBILE, "body": "b"})).json()
+    connection = await asyncpg.connect(database_url)
+    try:
+        # A graceful stop gives claims back with their attempt uncounted.
+        await outbox.release(connection, await outbox.claim_due(connection, 10, 60.0, "w"))
+    finally:
+        await connection.close()
 
     cancelled = await client.post(f"/v1/messages/{released['id']}/cancel")
     assert cancelled.status_code == 200

@@ -14,6 +14,7 @@ import httpx
 
 from smsgateway.app import create_app
 from smsgateway.domain.backoff import BackoffPolicy
+from smsgateway.domain.standard_webhooks import SigningSecret
 from smsgateway.services.callbacks import CallbackDeliverer, CallbackPolicy
 from smsgateway.store.pool import create_pool
 from smsgateway.workers.callbacks import CallbackWorker, CallbackWorkerConfig
@@ -27,7 +28,8 @@ from tests.integration.webhooks.harness import (
 from tests.support.asgi import lifespan_client
 from tests.support.settings import make_settings
 
-SECRET = "test-callback-secret-0123456789"
+# whsec_ + base64 of 32 bytes: what `smsgateway callback-secret` prints.
+SECRET = "whsec_dGVzdC1jYWxsYmFjay1zZWNyZXQtMDEyMzQ1Njc4OTA="
 SE = "+46701234567"
 US = "+12015550123"
 
@@ -35,7 +37,7 @@ US = "+12015550123"
 def gateway_settings(database_url: str, **overrides: Any) -> Any:
     values: dict[str, Any] = {
         "SINCH_NUMBER": "+12025550123",
-        "callback_signing_secret": SECRET,
+        "callback_signing_secrets": [SECRET],
         "callback_allow_private_targets": True,
         **overrides,
     }
@@ -61,6 +63,7 @@ async def callback_worker(
     timeout_s: float = 2.0,
     concurrency: int = 8,
     per_host: int = 4,
+    secrets: tuple[str, ...] = (SECRET,),
 ) -> AsyncIterator[CallbackWorker]:
     """A worker whose retries come back within tens of milliseconds."""
     pool = await create_pool(
@@ -68,7 +71,7 @@ async def callback_worker(
     )
     http = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, trust_env=False)
     policy = CallbackPolicy(
-        secrets=(SECRET,),
+        secrets=tuple(SigningSecret.parse(secret) for secret in secrets),
         allow_private=allow_private,
         timeout_seconds=timeout_s,
         backoff=BackoffPolicy(

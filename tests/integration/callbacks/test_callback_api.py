@@ -79,7 +79,7 @@ async def test_public_targets_are_accepted_and_private_ones_when_allowed(
 async def test_without_a_signing_secret_a_callback_url_is_refused(
     database_url: str, api_key: str
 ) -> None:
-    async with gateway(database_url, api_key, callback_signing_secret=None) as client:
+    async with gateway(database_url, api_key, callback_signing_secrets=[]) as client:
         response = await client.post(
             "/v1/messages",
             json={"to": ["+46701234567"], "body": "Hi", "callback_url": "https://example.com/h"},
@@ -129,8 +129,9 @@ async def test_attempts_are_listed_and_an_event_can_be_replayed(
                 lambda: _delivered(database_url, message_id, [1, 2]), message="delivered again"
             )
         event = (await client.get(f"/v1/messages/{message_id}/callbacks")).json()["items"][1]
-    # The same event: same id and body, so a receiver that keeps ids drops it.
-    assert requests[1].headers["smsgateway-event-id"] == requests[2].headers["smsgateway-event-id"]
+    # The same event: same webhook-id and body, so a receiver that keeps ids drops it.
+    assert requests[1].headers["webhook-id"] == requests[2].headers["webhook-id"] == event_id
+    assert requests[2].verified
     assert requests[1].body == requests[2].body
     assert event["replays"] == 1
     assert [a["outcome"] for a in event["attempt_log"]] == ["delivered", "delivered"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from smsgateway.sinch import AiohttpTransport, ShardedTransport, SinchClient
+from smsgateway.sinch import AiohttpTransport, RawTransport, ShardedTransport, SinchClient
 from tests.support.sinch_simulator import RunningSimulator
 
 OAUTH_PROJECT = "project-1"
@@ -21,11 +21,13 @@ OAUTH_KEY_SECRET = "key-secret-1"
 READ_TIMEOUT_S = 0.3
 
 # SMSGW_SINCH_TRANSPORT's values, the default first.
-TRANSPORTS = ("aiohttp", "httpx")
+TRANSPORTS = ("raw", "aiohttp", "httpx")
 
 
 def pooled_transport(kind: str, max_connections: int) -> httpx.AsyncBaseTransport:
     """The transport the gateway builds for ``kind`` (components.build_http_client)."""
+    if kind == "raw":
+        return RawTransport(max_connections)
     if kind == "aiohttp":
         return AiohttpTransport(max_connections)
     return ShardedTransport(max_connections)
