@@ -57,6 +57,7 @@ from smsgateway.services.callbacks import CallbackPolicy
 from smsgateway.services.delivery_reports import DeliveryReportService
 from smsgateway.services.drafting import MessagePolicy
 from smsgateway.services.inbound import InboundService
+from smsgateway.services.media_check import MediaCheck
 from smsgateway.services.opt_outs import OptOutService
 from smsgateway.services.protection import PolicyBook
 from smsgateway.services.rate_limits import RateLimits
@@ -202,6 +203,7 @@ async def _open_resources(
     reconciling = asyncio.create_task(reconcile_worker.run()) if reconcile_worker else None
     delivery_reports = DeliveryReportService(pool)
     inbound = InboundService(pool, settings.keywords, stop_scope=settings.stop_scope)
+    media_check = MediaCheck.from_settings(settings) if settings.mms_check_media else None
     try:
         yield AppState(
             settings=settings,
@@ -211,7 +213,11 @@ async def _open_resources(
             authenticator=ApiKeyAuthenticator(pool),
             policy=policy,
             accept=AcceptService(
-                pool, policy, policies=policies, time_zone=ZoneInfo(settings.spend_time_zone)
+                pool,
+                policy,
+                policies=policies,
+                time_zone=ZoneInfo(settings.spend_time_zone),
+                media_check=media_check,
             ),
             policies=policies,
             rate_limits=RateLimits(settings.rate_limit, settings.rate_limit_storage_url),
@@ -246,6 +252,8 @@ async def _open_resources(
             await dispatching
         if dispatch_pool is not None:
             await dispatch_pool.close()
+        if media_check is not None:
+            await media_check.aclose()
         if sampler is not None:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -229,6 +229,14 @@ class Settings(BaseSettings):
     # A message Sinch keeps refusing for transient reasons is given up after this long.
     dispatch_max_age_seconds: float = Field(default=3 * 24 * 3600, gt=0)
 
+    # MMS (services/media_check.py): fetch the media's headers before accepting, since Sinch
+    # fetches it itself and refuses a chunked answer or an unsupported type only in a report.
+    mms_check_media: bool = False
+    mms_check_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    # Let media URLs name private, loopback and link-local hosts (tests only: Sinch cannot
+    # fetch from them).
+    mms_media_allow_private: bool = False
+
     # Status callbacks to callers (workers/callbacks.py), signed the Standard Webhooks way with
     # each of these whsec_ secrets (two while rotating); none: callbacks are off (no
     # callback_url accepted, nothing sent unsigned). Whitespace- or comma-separated.

@@ -12,6 +12,13 @@ from pydantic import BaseModel
 from smsgateway.api.auth import AUTHENTICATED, ReadKey, SendKey
 from smsgateway.api.callbacks import refuse_callback_url
 from smsgateway.api.deps import PoolDep, StateDep, state_of
+from smsgateway.api.message_content import (
+    PreviewRecipients,
+    binary_input,
+    media_content,
+    rich_preview_out,
+    stored_content_out,
+)
 from smsgateway.api.pagination import decode_uuid_cursor, encode_cursor
 from smsgateway.api.problems import ProblemError, problem_responses
 from smsgateway.api.schemas import (
@@ -34,6 +41,7 @@ from smsgateway.api.schemas import (
     ReplacementOut,
     SenderOut,
 )
+from smsgateway.domain.pricing import CostEstimate
 from smsgateway.domain.status import MessageStatus, RecipientStatus
 from smsgateway.services import messages as messages_service
 from smsgateway.services.accept import AcceptRequest, fingerprint
@@ -288,6 +296,7 @@ def message_out(message: MessageRecord | NewMessage, *, with_events: bool = Fals
         sender=message.sender,
         body=message.body,
         encoding=cast(EncodingName, message.encoding),
+        **stored_content_out(message.kind, message.body, message.content),
         segments=message.segment_count,
         characters=message.character_count,
         client_reference=message.client_reference,
@@ -344,14 +353,43 @@ def draft_request(message: MessageIn) -> DraftRequest:
         smart_encoding=message.smart_encoding,
         max_segments=message.max_segments,
         parameters=message.parameters,
+        media=media_content(message.media),
+        binary=binary_input(message.binary),
     )
 
 
 def preview_out(draft: MessageDraft) -> PreviewOut:
+    if draft.body is None:
+        return rich_preview_out(draft, preview_recipients(draft), cost_out(draft.cost))
     segmentation = draft.body.segmentation
     recipients = draft.recipients
-    cost = draft.cost
     return PreviewOut(
+        **preview_recipients(draft),
+        text=draft.body.text,
+        encoding=segmentation.encoding.value,
+        segments=segmentation.segments,
+        total_segments=segmentation.segments * len(recipients.accepted),
+        characters=segmentation.characters,
+        units=segmentation.units,
+        units_per_segment=segmentation.units_per_part,
+        parts=list(segmentation.split_parts()),
+        replacements=[
+            ReplacementOut(
+                position=replacement.position,
+                original=replacement.original,
+                replacement=replacement.replacement,
+            )
+            for replacement in draft.body.replacements
+        ],
+        cost=cost_out(draft.cost),
+        parameters=draft.parameters,
+    )
+
+
+def preview_recipients(draft: MessageDraft) -> PreviewRecipients:
+    """The preview's fields about who receives it and from whom (any kind of message)."""
+    recipients = draft.recipients
+    return PreviewRecipients(
         recipients=[
             RecipientOut(
                 index=accepted.index,
@@ -384,23 +422,12 @@ def preview_out(draft: MessageDraft) -> PreviewOut:
         sender=None
         if draft.sender is None
         else SenderOut(value=draft.sender.value, kind=draft.sender.kind),
-        text=draft.body.text,
-        encoding=segmentation.encoding.value,
-        segments=segmentation.segments,
-        total_segments=segmentation.segments * len(recipients.accepted),
-        characters=segmentation.characters,
-        units=segmentation.units,
-        units_per_segment=segmentation.units_per_part,
-        parts=list(segmentation.split_parts()),
-        replacements=[
-            ReplacementOut(
-                position=replacement.position,
-                original=replacement.original,
-                replacement=replacement.replacement,
-            )
-            for replacement in draft.body.replacements
-        ],
-        cost=None
+    )
+
+
+def cost_out(cost: CostEstimate | None) -> CostOut | None:
+    return (
+        None
         if cost is None
         else CostOut(
             currency=cost.currency,
@@ -417,6 +444,5 @@ def preview_out(draft: MessageDraft) -> PreviewOut:
                 for line in cost.lines
             ],
             unknown_country_codes=list(cost.unknown_country_codes),
-        ),
-        parameters=draft.parameters,
+        )
     )

@@ -136,6 +136,76 @@ _KINDS: Final = (
     ProblemKind(
         "sender_not_assigned", 422, "The `sender` is not one of the caller's tenant's numbers."
     ),
+    ProblemKind(
+        "content_choice",
+        422,
+        "Exactly one of `body`, `media` and `binary` must be given.",
+    ),
+    ProblemKind(
+        "mms_not_available_in_region",
+        422,
+        "MMS is sent only from Sinch accounts in region `us` (`SINCH_REGION`).",
+    ),
+    ProblemKind(
+        "mms_destination_not_supported",
+        422,
+        "A recipient is outside the countries Sinch serves with MMS (US, CA, AU, PR).",
+    ),
+    ProblemKind(
+        "media_url_not_https",
+        422,
+        "`media.url` is not an https URL (Sinch fetches the media itself).",
+    ),
+    ProblemKind(
+        "media_url_invalid",
+        422,
+        "`media.url` is not a URL with a valid host.",
+    ),
+    ProblemKind(
+        "media_url_private",
+        422,
+        "`media.url` points at a private, loopback or link-local address.",
+    ),
+    ProblemKind(
+        "media_text_too_long",
+        422,
+        "`media.message` or `media.subject` is longer than Sinch takes.",
+    ),
+    ProblemKind(
+        "media_unreachable",
+        422,
+        "With SMSGW_MMS_CHECK_MEDIA, the media's host did not answer for it.",
+    ),
+    ProblemKind(
+        "media_length_unknown",
+        422,
+        "With SMSGW_MMS_CHECK_MEDIA, the media has no `Content-Length` (Sinch refuses it).",
+    ),
+    ProblemKind(
+        "media_type_unsupported",
+        422,
+        "With SMSGW_MMS_CHECK_MEDIA, the media's type is not one Sinch sends.",
+    ),
+    ProblemKind(
+        "binary_body_invalid",
+        422,
+        "`binary.body` is not base64.",
+    ),
+    ProblemKind(
+        "binary_udh_invalid",
+        422,
+        "`binary.udh` is not hex octets led by their length.",
+    ),
+    ProblemKind(
+        "binary_too_long",
+        422,
+        "The binary payload needs more than one part and its UDH does not say how it is split.",
+    ),
+    ProblemKind(
+        "parameters_not_supported",
+        422,
+        "`parameters` (templating) applies to text messages only.",
+    ),
     ProblemKind("invalid_policy", 422, "A protection policy document has an unreadable entry."),
     ProblemKind("invalid_region", 422, "`region` is not a region libphonenumber knows."),
     ProblemKind("sender_empty", 422, "`from` is empty."),

@@ -20,11 +20,14 @@ from pydantic import (
     HttpUrl,
     JsonValue,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from smsgateway.api.media_schemas import BinaryIn, BinaryOut, MediaIn, MediaOut, MessageKindName
 from smsgateway.domain.destination_policy import PolicyRefusal
 from smsgateway.domain.errors import DomainError
+from smsgateway.domain.message_kind import ContentChoiceError
 from smsgateway.domain.phone import NumberType, PhoneRefusal, SenderKind
 from smsgateway.domain.recipients import MAX_RECIPIENTS
 from smsgateway.domain.segments import validate_body
@@ -32,7 +35,7 @@ from smsgateway.domain.status import MessageStatus, RecipientStatus
 from smsgateway.domain.text import find_unstorable, is_plausible_instant
 
 DeliveryReportMode = Literal["none", "summary", "full", "per_recipient", "per_recipient_final"]
-EncodingName = Literal["GSM-7", "UCS-2"]
+EncodingName = Literal["GSM-7", "UCS-2", "MMS", "binary"]
 RawNumber = Annotated[str, Field(min_length=1, max_length=64)]
 MessageIdPath = Annotated[
     UUID, Path(description="The message's id, as in the send's answer and its `Location`.")
@@ -110,10 +113,14 @@ class MessageIn(BaseModel):
         json_schema_extra={"minItems": 1, "maxItems": MAX_RECIPIENTS},
     )
     # The domain checks emptiness (code empty_body); the schema says it too, for clients.
-    body: str = Field(
-        description="The text; GSM-7 or UCS-2 is chosen for it. Not empty or only spaces.",
+    body: str | None = Field(
+        default=None,
+        description="The text; GSM-7 or UCS-2 is chosen for it. Not empty or only spaces. "
+        "Exactly one of `body`, `media` and `binary` (422 `content_choice` otherwise).",
         json_schema_extra={"minLength": 1, "pattern": r"\S"},
     )
+    media: MediaIn | None = Field(default=None, description="An MMS instead of a text.")
+    binary: BinaryIn | None = Field(default=None, description="A binary SMS instead of a text.")
     sender: StorableStr | None = Field(
         default=None,
         alias="from",
@@ -173,12 +180,22 @@ class MessageIn(BaseModel):
 
     @field_validator("body")
     @classmethod
-    def _valid_body(cls, value: str) -> str:
+    def _valid_body(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             validate_body(value)
         except DomainError as exc:
             raise PydanticCustomError(exc.code, exc.message) from exc
         return value
+
+    @model_validator(mode="after")
+    def _one_content(self) -> MessageIn:
+        given = [name for name in ("body", "media", "binary") if getattr(self, name) is not None]
+        if len(given) != 1:
+            error = ContentChoiceError(given)
+            raise PydanticCustomError(error.code, error.message)
+        return self
 
 
 class RecipientOut(ResponseModel):
@@ -265,6 +282,11 @@ class PreviewOut(ResponseModel):
     parts: list[str] = Field(description="The text of each part as carriers split it.")
     replacements: list[ReplacementOut]
     cost: CostOut | None = Field(description="Null when no price table is configured.")
+    kind: MessageKindName = Field(default="text", description="text, media (MMS) or binary.")
+    media: MediaOut | None = Field(default=None, description="The MMS as it would be sent.")
+    binary: BinaryOut | None = Field(
+        default=None, description="The binary SMS as it would be sent."
+    )
     parameters: dict[str, dict[str, str]] | None = Field(
         default=None,
         description="The parameters as they would be sent: keys in E.164 (or `default`).",
@@ -299,8 +321,14 @@ class MessageOut(ResponseModel):
     status_detail: str | None = None
     recipients: list[MessageRecipientOut]
     sender: str | None
-    body: str
+    body: str = Field(
+        description="The text; for an MMS its text (maybe empty); for a binary "
+        "SMS the payload in base64."
+    )
     encoding: EncodingName
+    kind: MessageKindName = Field(default="text", description="text, media (MMS) or binary.")
+    media: MediaOut | None = Field(default=None, description="Set for an MMS.")
+    binary: BinaryOut | None = Field(default=None, description="Set for a binary SMS.")
     segments: int
     characters: int
     client_reference: str | None

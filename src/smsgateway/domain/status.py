@@ -148,6 +148,8 @@ SINCH_CODE_MEANINGS: Final[Mapping[int, str]] = {
     411: "exceeded parts limit",
     412: "unprovisioned region",
     413: "blocked account",
+    # The contract names 414-418 as MMS-only codes without their individual meanings.
+    **dict.fromkeys(range(414, 419), "MMS-only failure"),
 }
 """Sinch's delivery-report codes; other values are the operator's SMPP error codes."""
 

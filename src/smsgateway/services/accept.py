@@ -26,6 +26,7 @@ import asyncpg
 from smsgateway.domain.errors import DomainError
 from smsgateway.domain.ids import time_ordered_id
 from smsgateway.domain.schedule import plan_schedule
+from smsgateway.observability.media_metrics import MESSAGES_ACCEPTED_BY_KIND
 from smsgateway.observability.report_metrics import RECIPIENTS_OPTED_OUT
 from smsgateway.observability.sending_metrics import (
     IDEMPOTENT_REPLAYS,
@@ -33,6 +34,7 @@ from smsgateway.observability.sending_metrics import (
     RECIPIENTS_ACCEPTED,
 )
 from smsgateway.services.drafting import DraftRequest, MessagePolicy, draft_message
+from smsgateway.services.media_check import MediaCheck
 from smsgateway.services.protection import (
     PolicyBook,
     count_policy_hits,
@@ -101,8 +103,10 @@ class AcceptService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         random_bytes: Callable[[int], bytes] = os.urandom,
         acquire_timeout: float = 1.0,
+        media_check: MediaCheck | None = None,
     ) -> None:
         self._pool = pool
+        self._media_check = media_check
         self._policy = policy
         self._policies = policies or PolicyBook(pool, policy.destinations)
         self._time_zone = time_zone or ZoneInfo("UTC")
@@ -141,10 +145,10 @@ class AcceptService:
             tenant=key.tenant,
             api_key_id=key.id,
             sender=sender,
-            body=draft.body.text,
-            encoding=draft.body.encoding.value,
-            segment_count=draft.body.segments,
-            character_count=draft.body.segmentation.characters,
+            body=draft.stored_body,
+            encoding=draft.encoding,
+            segment_count=draft.segments,
+            character_count=draft.characters,
             recipients=draft.recipients.e164s,
             client_reference=request.client_reference,
             status="rejected" if everyone_opted_out else schedule.status,
@@ -157,7 +161,11 @@ class AcceptService:
             created_at=now,
             due_at=schedule.due_at,
             opted_out=opted_out,
+            kind=draft.kind,
+            content=None if draft.content is None else draft.content.stored_content(),
         )
+        if draft.content is not None and self._media_check is not None:
+            await self._media_check.check_draft(draft.content)
         guarded = GuardedMessage(
             message,
             draws_for(
@@ -165,7 +173,7 @@ class AcceptService:
                 key=key,
                 recipients=draft.recipients.accepted,
                 opted_out=opted_out,
-                segments=draft.body.segments,
+                segments=draft.segments,
                 price_table=self._policy.price_table,
                 now=now,
                 time_zone=self._time_zone,
@@ -236,4 +244,5 @@ class AcceptService:
 
 def _count_accepted(message: NewMessage) -> None:
     MESSAGES_ACCEPTED.inc()
+    MESSAGES_ACCEPTED_BY_KIND.labels(message.kind).inc()
     RECIPIENTS_ACCEPTED.inc(len(message.recipients))

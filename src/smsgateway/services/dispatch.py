@@ -35,7 +35,9 @@ from smsgateway.domain.backoff import BackoffPolicy, GiveUp, plan_retry
 from smsgateway.domain.parameters import parameters_for
 from smsgateway.observability import dispatch_metrics as metrics
 from smsgateway.observability.masking import mask_webhook_secrets
+from smsgateway.observability.media_metrics import MESSAGES_SENT_BY_KIND
 from smsgateway.observability.report_metrics import RECIPIENTS_OPTED_OUT
+from smsgateway.services.media import rich_batch_request
 from smsgateway.sinch.errors import (
     SinchError,
     SinchHTTPError,
@@ -373,6 +375,7 @@ class Dispatcher:
             logger.warning("message %s: batch %s recorded from a lost claim", message.id, batch.id)
         via = "lookup" if resolved_by_lookup else "send"
         metrics.MESSAGES_SENT.labels(via).inc()
+        MESSAGES_SENT_BY_KIND.labels(message.kind).inc()
         recipients = len(batch.to)
         metrics.RECIPIENTS_SENT.inc(recipients)
         metrics.SEGMENTS_SENT.inc(recipients * message.segment_count)
@@ -471,6 +474,8 @@ class Dispatcher:
         return DispatchOutcome(status)
 
     def _request(self, message: OutgoingMessage, callback_url: str | None) -> SendBatchRequest:
+        if message.kind != "text":
+            return rich_batch_request(message, callback_url)
         return SendBatchRequest(
             to=list(message.sendable),
             from_=message.sender,

@@ -21,10 +21,13 @@ from smsgateway.domain.destination_policy import (
     screen_recipients,
 )
 from smsgateway.domain.errors import SenderNotAllowed, SenderRequired
+from smsgateway.domain.media import MediaContent
+from smsgateway.domain.message_kind import ContentChoiceError
 from smsgateway.domain.parameters import Parameters, normalise_parameters, refuse_unmatched
 from smsgateway.domain.phone import Sender, parse_region, parse_sender
 from smsgateway.domain.pricing import CostEstimate, PriceTable, estimate_cost, load_price_table
 from smsgateway.domain.recipients import RecipientList, normalise_recipients
+from smsgateway.services.media import BinaryInput, RichContent, draft_rich_content
 from smsgateway.settings import Settings
 
 
@@ -42,6 +45,9 @@ class MessagePolicy:
     sender_required: bool = False
     # Where messages may go when the tenant has no policy of its own.
     destinations: DestinationPolicy = field(default_factory=DestinationPolicy)
+    # MMS: only accounts in Sinch region us send it; media on private hosts only in tests.
+    sinch_region: str = "us"
+    allow_private_media: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MessagePolicy:
@@ -54,6 +60,8 @@ class MessagePolicy:
             price_table=_read_price_table(settings.price_table_file),
             sender_required=settings.sender_required,
             destinations=destinations_from_settings(settings),
+            sinch_region=settings.sinch_region,
+            allow_private_media=settings.mms_media_allow_private,
         )
 
 
@@ -77,26 +85,59 @@ class DraftRequest:
     """What the caller asked for, as typed by the HTTP schema."""
 
     to: Sequence[str]
-    body: str
+    body: str | None
     sender: str | None = None
     region: str | None = None
     smart_encoding: bool = False
     max_segments: int | None = None
     parameters: Mapping[str, Mapping[str, str]] | None = None
+    # Instead of ``body``: an MMS or a binary message (the schema admits exactly one).
+    media: MediaContent | None = None
+    binary: BinaryInput | None = None
 
 
 @dataclass(frozen=True)
 class MessageDraft:
     """A checked message: every recipient's fate, the sender, the body as sent, the cost, and
-    the per-recipient parameters keyed as ``to`` is sent (E.164)."""
+    the per-recipient parameters keyed as ``to`` is sent (E.164). ``body`` is the text of a
+    text message; ``content`` the MMS or binary content of the others."""
 
     recipients: RecipientList
     sender: Sender | None
-    body: PreparedBody
+    body: PreparedBody | None
     cost: CostEstimate | None
     parameters: Parameters | None = None
     # Recipients the destination policy refused or let through and recorded (monitor).
     policy_hits: tuple[PolicyHit, ...] = ()
+    content: RichContent | None = None
+
+    @property
+    def stored_body(self) -> str:
+        """The record's ``body``: the text as sent, the MMS text, or the binary base64."""
+        return self._content.text if self.body is None else self.body.text
+
+    @property
+    def encoding(self) -> str:
+        return self._content.encoding if self.body is None else self.body.encoding.value
+
+    @property
+    def segments(self) -> int:
+        return self._content.segments if self.body is None else self.body.segments
+
+    @property
+    def characters(self) -> int:
+        if self.body is None:
+            return self._content.characters
+        return self.body.segmentation.characters
+
+    @property
+    def kind(self) -> str:
+        return "text" if self.content is None else self.content.kind.value
+
+    @property
+    def _content(self) -> RichContent:
+        assert self.content is not None, "a draft has a text body or other content"
+        return self.content
 
 
 def draft_message(
@@ -111,19 +152,32 @@ def draft_message(
     destination policy (its tenant's, narrowed by its key's), else the gateway's.
     """
     region = parse_region(request.region) if request.region else policy.default_region
-    body = prepare_body(
-        request.body,
-        smart_encoding=request.smart_encoding,
-        max_segments=request.max_segments or policy.max_segments,
-    )
+    max_segments = request.max_segments or policy.max_segments
     parsed = normalise_recipients(
         request.to, region=region, refuse_fixed_line=policy.refuse_fixed_line
     )
     screened = screen_recipients(parsed, destinations or policy.destinations)
     recipients = screened.recipients
+    content = draft_rich_content(
+        request.media,
+        request.binary,
+        recipients=recipients,
+        parameters=request.parameters,
+        sinch_region=policy.sinch_region,
+        max_segments=max_segments,
+        allow_private_media=policy.allow_private_media,
+    )
+    body = None
+    if content is None:
+        if request.body is None:
+            raise ContentChoiceError([])
+        body = prepare_body(
+            request.body, smart_encoding=request.smart_encoding, max_segments=max_segments
+        )
     sender = _resolve_sender(request.sender, region, policy)
+    segments = body.segments if body is not None else content.segments if content else 1
     cost = (
-        estimate_cost(policy.price_table, segments=body.segments, recipients=recipients.numbers)
+        estimate_cost(policy.price_table, segments=segments, recipients=recipients.numbers)
         if policy.price_table is not None
         else None
     )
@@ -134,8 +188,11 @@ def draft_message(
         cost=cost,
         # Read against every valid number, so that a refused one is not also reported as
         # a parameter for an unknown recipient.
-        parameters=_normalise_parameters(request, parsed, region, policy, body.text),
+        parameters=None
+        if body is None
+        else _normalise_parameters(request, parsed, region, policy, body.text),
         policy_hits=screened.hits,
+        content=content,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from smsgateway.simulator.lifecycle import RecipientPlan, Status
+from smsgateway.simulator.rich import MediaBody
 from smsgateway.simulator.times import format_instant
 from smsgateway.simulator.validation import DeliveryReportMode
 
@@ -33,6 +34,15 @@ class Batch:
     canceled_at: float | None = None
     # Where this batch's callbacks go (None: no callbacks), fixed when it was accepted.
     report_url: str | None = field(default=None)
+    # mt_text, mt_media (`media` set; `body` is its message) or mt_binary (`udh` set).
+    kind: str = "mt_text"
+    media: MediaBody | None = None
+    udh: str | None = None
+    strict_validation: bool | None = None
+
+    @property
+    def is_mms(self) -> bool:
+        return self.kind == "mt_media"
 
     @property
     def send_time(self) -> float:
@@ -59,8 +69,8 @@ class Batch:
             "id": self.id,
             "to": list(self.to),
             "canceled": self.canceled_at is not None,
-            "body": self.body,
-            "type": "mt_text",
+            "body": self.body if self.media is None else self.media.to_wire(),
+            "type": self.kind,
             "created_at": format_instant(self.created_at),
             "modified_at": format_instant(self.modified_at or self.created_at),
             "delivery_report": self.delivery_report,
@@ -79,5 +89,9 @@ class Batch:
             wire["parameters"] = self.parameters
         if self.max_number_of_message_parts is not None:
             wire["max_number_of_message_parts"] = self.max_number_of_message_parts
+        if self.udh is not None:
+            wire["udh"] = self.udh
+        if self.strict_validation is not None:
+            wire["strict_validation"] = self.strict_validation
         wire.update(self.options)
         return wire

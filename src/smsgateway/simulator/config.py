@@ -101,6 +101,8 @@ class SimulatorConfig(BaseModel):
     inbound_url: str | None = None
     signing_secret: SecretStr | None = None
     operator_id: str = "310260"
+    # The account's Sinch region: MMS (mt_media) is accepted in `us` only.
+    region: Literal["us", "eu", "au", "br", "ca"] = "us"
 
     # Outcomes are a pure function of (seed, client_reference or batch id, recipient).
     seed: int | None = None

@@ -20,7 +20,7 @@ GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
 GSM7_SINGLE, GSM7_PER_PART = 160, 153
 UCS2_SINGLE, UCS2_PER_PART = 70, 67
 
-Encoding = Literal["GSM", "UNICODE"]
+Encoding = Literal["GSM", "UNICODE", "BINARY", "MMS"]
 
 
 @dataclass(frozen=True, slots=True)

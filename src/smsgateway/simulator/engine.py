@@ -34,6 +34,12 @@ from smsgateway.simulator.lifecycle import (
     unit_draw,
 )
 from smsgateway.simulator.reports import batch_report, recipient_report
+from smsgateway.simulator.rich import (
+    MMS_NOT_SUPPORTED,
+    MMS_REGIONS,
+    mms_destination_served,
+    mms_final_status,
+)
 from smsgateway.simulator.times import format_instant
 from smsgateway.simulator.validation import MAX_EXPIRY_S, BatchRequest, render_body
 
@@ -106,6 +112,13 @@ class Simulator:
         # No sender and no default originator: Sinch accepts the batch and each message ends
         # Aborted with 410 ("unmatched default originator"); see _plan.
         sender = request.sender or self.config.default_from
+        if request.kind == "mt_media" and self.config.region not in MMS_REGIONS:
+            raise SimulatorError(
+                403,
+                "unprovisioned_region",
+                f"MMS (mt_media) is sent from accounts in region us only, not "
+                f"{self.config.region}.",
+            )
         report_url = self._report_url(request)
         cap = self.faults.settings.mps_cap
         if cap is not None:
@@ -136,8 +149,12 @@ class Simulator:
             options=request.options,
             recipients={},
             report_url=report_url,
+            kind=request.kind,
+            media=request.media,
+            udh=request.udh,
+            strict_validation=request.strict_validation,
         )
-        shared = None if request.parameters else count_parts(request.body)
+        shared = _rich_parts(request) or (None if request.parameters else count_parts(request.body))
         for digits, recipient in recipients.items():
             batch.recipients[digits] = self._plan(batch, digits, recipient, shared)
 
@@ -401,6 +418,8 @@ class Simulator:
         max_parts = batch.max_number_of_message_parts
         if batch.sender is None:
             final, refused = UNMATCHED_DEFAULT_ORIGINATOR, True
+        elif batch.is_mms and not mms_destination_served(digits):
+            final, refused = MMS_NOT_SUPPORTED, True
         elif missing:
             final, refused = UNMATCHED_PARAMETER, True
         elif max_parts is not None and count.parts > max_parts:
@@ -411,6 +430,8 @@ class Simulator:
                 draw = unit_draw(self._salt, key, digits, "outcome")
                 outcome = pick_outcome(draw, self.config.outcome_mix)
             final, refused = OUTCOME_STATUS[outcome], False
+            if batch.media is not None:
+                final = mms_final_status(batch.media.url, final)
         jitter = unit_draw(self._salt, key, digits, "jitter") * self.config.delivery_jitter_s
         return plan_recipient(
             recipient=recipient,
@@ -423,3 +444,12 @@ class Simulator:
             delay=self.config.delivery_delay_s,
             jitter=jitter,
         )
+
+
+def _rich_parts(request: BatchRequest) -> PartCount | None:
+    """The parts of an MMS (one) or a binary message (by its UDH); None for text."""
+    if request.kind == "mt_media":
+        return PartCount("MMS", len(request.body), 1)
+    if request.kind == "mt_binary":
+        return PartCount("BINARY", request.binary_parts, request.binary_parts)
+    return None

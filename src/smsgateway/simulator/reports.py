@@ -14,7 +14,9 @@ def recipient_report(
 ) -> dict[str, object]:
     """A `recipient_delivery_report_sms` for one status of one recipient."""
     payload: dict[str, object] = {
-        "type": "recipient_delivery_report_sms",
+        "type": "recipient_delivery_report_mms"
+        if batch.is_mms
+        else "recipient_delivery_report_sms",
         "batch_id": batch.id,
         "recipient": recipient,
         "code": status.code,
@@ -28,7 +30,8 @@ def recipient_report(
     if batch.sender is not None:
         payload["applied_originator"] = batch.sender
     payload["number_of_message_parts"] = plan.parts
-    payload["encoding"] = plan.encoding
+    if not batch.is_mms:
+        payload["encoding"] = plan.encoding
     if status.name in OPERATOR_STATUSES:
         payload["operator"] = operator
     return payload
@@ -52,7 +55,7 @@ def batch_report(
             entry["recipients"] = groups[status]
         statuses.append(entry)
     payload: dict[str, object] = {
-        "type": "delivery_report_sms",
+        "type": f"delivery_report_{'mms' if batch.is_mms else 'sms'}",
         "batch_id": batch.id,
         "total_message_count": len(batch.recipients),
     }

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal, cast
 
 from smsgateway.simulator.errors import constraint_violation, invalid_format, invalid_json
+from smsgateway.simulator.rich import MediaBody, binary_parts, parse_media_body
 from smsgateway.simulator.times import parse_instant
 
 DeliveryReportMode = Literal["none", "summary", "full", "per_recipient", "per_recipient_final"]
@@ -51,6 +52,13 @@ class BatchRequest:
     parameters: dict[str, dict[str, str]] | None = None
     max_number_of_message_parts: int | None = None
     options: dict[str, bool | int] = field(default_factory=dict)
+    # mt_text, mt_media (then `media` is the body object and `body` its message) or mt_binary
+    # (then `body` is base64, `udh` hex and `binary_parts` the parts it takes).
+    kind: str = "mt_text"
+    media: MediaBody | None = None
+    udh: str | None = None
+    binary_parts: int = 1
+    strict_validation: bool | None = None
 
 
 def parse_batch_request(raw: bytes, *, now: float) -> BatchRequest:
@@ -64,10 +72,22 @@ def parse_batch_request(raw: bytes, *, now: float) -> BatchRequest:
     data = cast(dict[str, object], document)
 
     kind = data.get("type", "mt_text")
-    if kind != "mt_text":
-        raise invalid_format(f"type: only 'mt_text' is simulated, got {kind!r}.")
+    if kind not in ("mt_text", "mt_media", "mt_binary"):
+        raise invalid_format(f"type: must be mt_text, mt_binary or mt_media, got {kind!r}.")
     to = _recipients(data.get("to"))
-    body = _body(data.get("body"))
+    media, udh, parts, strict = None, None, 1, None
+    if kind == "mt_media":
+        media = parse_media_body(data.get("body"))
+        body = media.message or ""
+        flag = data.get("strict_validation")
+        if flag is not None and not isinstance(flag, bool):
+            raise invalid_format("strict_validation: must be a boolean.")
+        strict = flag
+    elif kind == "mt_binary":
+        parts = binary_parts(data.get("body"), data.get("udh"))
+        body, udh = cast(str, data["body"]), cast(str, data["udh"])
+    else:
+        body = _body(data.get("body"))
     sender = _optional_str(data, "from", 128)
     mode = data.get("delivery_report", "none")
     if not isinstance(mode, str) or mode not in DELIVERY_REPORT_MODES:
@@ -103,6 +123,11 @@ def parse_batch_request(raw: bytes, *, now: float) -> BatchRequest:
         parameters=_parameters(data.get("parameters")),
         max_number_of_message_parts=max_parts,
         options=_options(data),
+        kind=kind,
+        media=media,
+        udh=udh,
+        binary_parts=parts,
+        strict_validation=strict,
     )
 
 

@@ -106,13 +106,38 @@ class SendBatchRequest(WireModel):
     from_npi: int | None = Field(default=None, ge=0, le=18)
 
 
+class MediaBody(WireModel):
+    """The ``body`` of an ``mt_media`` batch (MMS): ``url`` required."""
+
+    url: NonEmptyStr
+    message: str | None = None
+    subject: str | None = None
+
+
+class MediaBatchRequest(SendBatchRequest):
+    """An MMS batch (``type: mt_media``, Sinch region us only; scheduled for deprecation)."""
+
+    type: Literal["mt_media"] = "mt_media"  # type: ignore[assignment]
+    body: MediaBody  # type: ignore[assignment]
+    strict_validation: bool | None = None
+
+
+class BinaryBatchRequest(SendBatchRequest):
+    """A binary batch (``type: mt_binary``): ``body`` base64, ``udh`` hex."""
+
+    type: Literal["mt_binary"] = "mt_binary"  # type: ignore[assignment]
+    body: NonEmptyStr
+    udh: NonEmptyStr
+
+
 class Batch(WireModel):
     """A batch as Sinch stores it: the answer to send, get, list and cancel."""
 
     id: NonEmptyStr
     to: list[str]
     from_: str | None = Field(default=None, alias="from")
-    body: str | None = None
+    # A string for text and binary batches, an object (url, message, subject) for MMS.
+    body: str | dict[str, Any] | None = None
     type: str = "mt_text"
     canceled: bool = False
     created_at: datetime | None = None

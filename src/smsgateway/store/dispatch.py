@@ -90,6 +90,9 @@ class OutgoingMessage:
     recipients: tuple[str, ...]
     opted_out: tuple[str, ...] = ()
     callback_route: CallbackRoute | None = None
+    # text, media (MMS) or binary; ``content`` what a non-text batch needs besides body.
+    kind: str = "text"
+    content: dict[str, Any] | None = None
 
     @property
     def is_pending(self) -> bool:
@@ -118,7 +121,7 @@ class OptedOut:
 _LOAD = f"""
 SELECT m.id, m.tenant, m.status, m.sender, m.body, m.segment_count, m.delivery_report,
        m.send_at, m.expire_at, m.parameters, m.max_segments, m.sinch_batch_id, m.created_at,
-       {route_columns("m")},
+       m.kind, m.content, {route_columns("m")},
        coalesce(p.recipients, '{{}}') AS recipients, coalesce(p.opted_out, '{{}}') AS opted_out
 FROM sms_log AS m
 CROSS JOIN LATERAL (
@@ -520,4 +523,6 @@ def _outgoing(row: asyncpg.Record) -> OutgoingMessage:
         recipients=tuple(row["recipients"]),
         opted_out=tuple(row["opted_out"]),
         callback_route=callback_route(row),
+        kind=row["kind"],
+        content=row["content"],
     )

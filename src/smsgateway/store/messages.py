@@ -41,6 +41,9 @@ class NewMessage:
     # Recipients who opted out: stored as ``opted_out``, never handed to Sinch. A message
     # whose every recipient opted out is stored ``rejected``, with no outbox entry.
     opted_out: frozenset[str] = frozenset()
+    # text, media (MMS) or binary; ``content`` holds what a non-text batch needs besides body.
+    kind: str = "text"
+    content: dict[str, Any] | None = None
 
     def as_stored(self) -> MessageRecord:
         """The record ``insert_accepted`` writes for this message, without reading it back."""
@@ -77,6 +80,8 @@ class NewMessage:
                 )
                 for msisdn in self.recipients
             ),
+            kind=self.kind,
+            content=self.content,
         )
 
 
@@ -126,6 +131,8 @@ class MessageRecord:
     submitted_at: datetime | None
     recipients: tuple[RecipientRecord, ...]
     events: tuple[EventRecord, ...] = ()
+    kind: str = "text"
+    content: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -149,18 +156,18 @@ WITH message AS (
     INSERT INTO sms_log (
         id, tenant, api_key_id, sender, body, encoding, segment_count, character_count,
         recipient_count, client_reference, status, delivery_report, send_at, expire_at,
-        callback_url, parameters, max_segments, created_at, updated_at)
+        callback_url, parameters, max_segments, created_at, updated_at, kind, content)
     SELECT m.id, m.tenant, m.api_key_id, m.sender, m.body, m.encoding, m.segment_count,
            m.character_count, m.recipient_count, m.client_reference, m.status,
            m.delivery_report, m.send_at, m.expire_at, m.callback_url, m.parameters,
-           m.max_segments, m.created_at, m.created_at
+           m.max_segments, m.created_at, m.created_at, m.kind, m.content
     FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                 $7::int[], $8::int[], $9::int[], $10::text[], $11::text[], $12::text[],
                 $13::timestamptz[], $14::timestamptz[], $15::text[], $16::jsonb[], $17::int[],
-                $18::timestamptz[])
+                $18::timestamptz[], $25::text[], $26::jsonb[])
         AS m(id, tenant, api_key_id, sender, body, encoding, segment_count, character_count,
              recipient_count, client_reference, status, delivery_report, send_at, expire_at,
-             callback_url, parameters, max_segments, created_at)
+             callback_url, parameters, max_segments, created_at, kind, content)
     RETURNING id
 ), recipient AS (
     INSERT INTO sms_recipient (message_id, position, msisdn, status, updated_at)
@@ -219,13 +226,15 @@ async def insert_accepted(connection: Connection, messages: Sequence[NewMessage]
         [m.created_at for m in messages],
         *recipient_columns,
         [m.due_at for m in messages],
+        [m.kind for m in messages],
+        [m.content for m in messages],
     )
 
 
 _MESSAGE_COLUMNS = """
     id, tenant, sender, body, encoding, segment_count, character_count, recipient_count,
     client_reference, sinch_batch_id, status, status_code, status_detail, delivery_report,
-    send_at, expire_at, callback_url, created_at, updated_at, submitted_at
+    send_at, expire_at, callback_url, created_at, updated_at, submitted_at, kind, content
 """
 
 
@@ -353,4 +362,6 @@ def _message(
         submitted_at=row["submitted_at"],
         recipients=recipients,
         events=events,
+        kind=row["kind"],
+        content=row["content"],
     )

@@ -17,8 +17,9 @@ async def _event(
     connection: asyncpg.Connection, message_id: uuid.UUID, sequence: int, **columns: str
 ) -> None:
     await connection.execute(
-        "INSERT INTO callback_event (id, message_id, sequence, url, host, payload)"
-        " VALUES (gen_random_uuid(), $1, $2, 'http://example.test/cb', 'example.test', '{}')",
+        "INSERT INTO callback_event (id, message_id, stream, sequence, url, host, payload)"
+        " VALUES (gen_random_uuid(), $1::uuid, $1::uuid::text, $2, 'http://example.test/cb',"
+        " 'example.test', '{}')",
         message_id,
         sequence,
     )

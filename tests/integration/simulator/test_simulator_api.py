@@ -108,7 +108,7 @@ async def test_from_defaults_to_the_plans_originator(sim: RunningSimulator) -> N
             "syntax_invalid_parameter_format",
         ),
         (
-            b'{"to": ["+15551230001"], "body": "x", "type": "mt_binary"}',
+            b'{"to": ["+15551230001"], "body": "x", "type": "mt_fax"}',
             "syntax_invalid_parameter_format",
         ),
     ],

@@ -131,7 +131,12 @@ def test_sinch_codes_have_meanings(code: int, meaning: str) -> None:
     assert describe_code(code) == meaning
 
 
-@pytest.mark.parametrize("code", [1, 8, 409, 414, 418, 999, -1])
+@pytest.mark.parametrize("code", [414, 416, 418])
+def test_mms_only_codes_say_so(code: int) -> None:
+    assert describe_code(code) == "MMS-only failure"
+
+
+@pytest.mark.parametrize("code", [1, 8, 409, 419, 999, -1])
 def test_other_codes_have_no_meaning(code: int) -> None:
     assert describe_code(code) is None
 
