@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ from smsgateway.observability.masking import mask_webhook_secrets
 from smsgateway.observability.media_metrics import MESSAGES_SENT_BY_KIND
 from smsgateway.observability.report_metrics import RECIPIENTS_OPTED_OUT
 from smsgateway.services.media import rich_batch_request
+from smsgateway.sinch.client import LOOKUP_MARGIN
 from smsgateway.sinch.errors import (
     SinchError,
     SinchHTTPError,
@@ -62,9 +63,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Sinch's list-batches window is recent batches only; look back from acceptance, with room for
-# clock skew between the database and Sinch.
-_LOOKUP_MARGIN = timedelta(minutes=10)
 # The send must end well inside the lease, so no other worker can start while it may be live.
 _SEND_SHARE_OF_LEASE = 0.8
 
@@ -315,7 +313,7 @@ class Dispatcher:
         """The batch an earlier try created, recorded; None if Sinch has none (send now)."""
         try:
             batch = await self._sinch.find_batch(
-                str(message.id), start_date=message.created_at - _LOOKUP_MARGIN
+                str(message.id), start_date=message.created_at - LOOKUP_MARGIN
             )
         except SinchError as exc:
             metrics.LOOKUPS.labels("error").inc()

@@ -6,11 +6,11 @@ import asyncio
 import logging
 import os
 import uuid
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import asyncpg
 
+from smsgateway.sinch.client import LOOKUP_MARGIN
 from smsgateway.sinch.errors import SinchError
 from smsgateway.store import cancellation
 from smsgateway.store import messages as store
@@ -24,9 +24,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ACQUIRE_TIMEOUT_SECONDS = 1.0
-# Sinch's list-batches window is recent batches only; look back from acceptance, with room for
-# clock skew between the database and Sinch (as the dispatcher does).
-_LOOKUP_MARGIN = timedelta(minutes=10)
 
 
 class SinchLookupFailedError(Exception):
@@ -95,7 +92,7 @@ async def _resolve_then_cancel(
     try:
         async with asyncio.timeout(timeout_seconds):
             batch = await sinch.find_batch(
-                str(claim.message_id), start_date=claim.created_at - _LOOKUP_MARGIN
+                str(claim.message_id), start_date=claim.created_at - LOOKUP_MARGIN
             )
     except (SinchError, TimeoutError) as exc:
         logger.warning("message %s: cancel could not ask Sinch: %s", claim.message_id, exc)

@@ -51,6 +51,8 @@ import aiohttp
 import httpx
 import httpx_aiohttp
 
+from smsgateway.sinch.transport import take_slot
+
 DEFAULT_KEEPALIVE_EXPIRY_S = 5.0
 
 # Most specific first. Only failures before the request can have left may map to an exception
@@ -149,16 +151,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
     async def _take_slot(self, request: httpx.Request, *, pool_timeout: float | None) -> None:
-        if self._slots.locked():
-            try:
-                async with asyncio.timeout(pool_timeout):
-                    await self._slots.acquire()
-            except TimeoutError:
-                raise httpx.PoolTimeout(
-                    f"no free connection within {pool_timeout} s", request=request
-                ) from None
-        else:
-            await self._slots.acquire()  # does not wait
+        await take_slot(self._slots, request, pool_timeout)
         self._in_flight += 1
 
     def _give_slot(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -51,6 +51,11 @@ from smsgateway.sinch.retry import RetryPolicy
 logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 100
+
+
+# Sinch lists recent batches only: a lookup by client_reference starts this long before the
+# message was accepted, with room for clock skew between the database and Sinch.
+LOOKUP_MARGIN = timedelta(minutes=10)
 
 
 def _new_request_id() -> str:

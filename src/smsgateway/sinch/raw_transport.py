@@ -39,6 +39,8 @@ from typing import cast
 import httptools
 import httpx
 
+from smsgateway.sinch.transport import take_slot
+
 DEFAULT_KEEPALIVE_EXPIRY_S = 5.0
 
 Origin = tuple[str, str, int]
@@ -135,16 +137,7 @@ class RawTransport(httpx.AsyncBaseTransport):
         self._idle.clear()
 
     async def _take_slot(self, request: httpx.Request | None, pool_timeout: float | None) -> None:
-        if self._slots.locked():
-            try:
-                async with asyncio.timeout(pool_timeout):
-                    await self._slots.acquire()
-            except TimeoutError:
-                raise httpx.PoolTimeout(
-                    f"no free connection within {pool_timeout} s", request=request
-                ) from None
-        else:
-            await self._slots.acquire()  # does not wait
+        await take_slot(self._slots, request, pool_timeout)
         self._in_flight += 1
 
     def _reusable(self, origin: Origin) -> _Connection | None:
