@@ -13,6 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute, APIRouter
+from starlette.routing import BaseRoute
 
 from smsgateway import __version__
 from smsgateway.api import (
@@ -35,6 +37,7 @@ from smsgateway.api.middleware import (
     RequestLimitsMiddleware,
 )
 from smsgateway.api.problems import install_problem_handlers
+from smsgateway.api.send_lane import SEND_PATH, SendLane
 from smsgateway.api.webhook_auth import WebhookGuard
 from smsgateway.components import (
     build_callback_http_client,
@@ -128,6 +131,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     if settings.docs_enabled:
         docs.install_docs(app, title=TITLE)
     install_contract(app)
+    if settings.send_lane == "on":
+        app.add_middleware(
+            SendLane,
+            route=_route(messages.router, SEND_PATH, "POST"),
+            handlers=app.exception_handlers,
+        )
     # Added last is outermost: the request context wraps the body limit, so a 413 has an id.
     app.add_middleware(
         RequestLimitsMiddleware,
@@ -136,6 +145,14 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     )
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def _route(router: APIRouter, path: str, method: str) -> BaseRoute:
+    return next(
+        route
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.path == path and method in (route.methods or ())
+    )
 
 
 def app_from_environment() -> FastAPI:

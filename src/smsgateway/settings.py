@@ -327,6 +327,9 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     log_level: LogLevel = "INFO"
     docs_enabled: bool = True
+    # POST /v1/messages through the send lane (api/send_lane.py), which answers it without
+    # FastAPI's routing; off sends it through the general route, for comparison.
+    send_lane: Literal["on", "off"] = "on"
 
     @field_validator("log_level", "webhook_auth", mode="before")
     @classmethod

@@ -4,12 +4,12 @@ valid key that lacks the scope (``domain.api_keys.Scope`` says what each allows)
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 
-from smsgateway.api.deps import state_of
+from smsgateway.api.deps import AppState, state_of
 from smsgateway.api.problems import ProblemError
 from smsgateway.domain.api_keys import Scope, grants
 from smsgateway.observability.sending_metrics import RATE_LIMIT_REFUSALS
@@ -39,17 +39,28 @@ AUTHENTICATED: dict[str, Any] = {"security": [{"ApiKeyBearer": []}, {"ApiKeyHead
 
 
 async def current_key(request: Request, response: Response) -> ApiKeyRecord:
-    """The caller's active API key, within its rate limit.
+    """The caller's active API key, within its rate limit (see ``admit``)."""
+    client = request.client.host if request.client else None
+    record, headers = await admit(state_of(request), request.headers, client, None)
+    response.headers.update(headers)
+    return record
+
+
+async def admit(
+    state: AppState, headers: Mapping[str, str], client_host: str | None, scope: Scope | None
+) -> tuple[ApiKeyRecord, dict[str, str]]:
+    """The caller's active API key holding ``scope`` (any, for None), within its rate limit,
+    with the ``RateLimit-*`` headers its answer carries.
 
     401 problem+json when the key is missing, unknown or revoked; 429 with ``Retry-After`` and
     ``RateLimit-*`` headers past the key's limit (or, without a valid key, the client address's
-    default limit, which also slows down key guessing).
+    default limit, which also slows down key guessing); 403 ``insufficient_scope`` to a valid
+    key within its limit that lacks ``scope``.
     """
-    state = state_of(request)
-    presented = _presented_key(request)
+    presented = _presented_key(headers)
     record = await state.authenticator.authenticate(presented) if presented else None
     if record is None:
-        address = request.client.host if request.client else "unknown"
+        address = client_host or "unknown"
         await _within_limit(await state.rate_limits.check(f"address:{address}"))
         if not presented:
             raise ProblemError(
@@ -63,12 +74,22 @@ async def current_key(request: Request, response: Response) -> ApiKeyRecord:
         )
     decision = await state.rate_limits.check(f"key:{record.id}", record.rate_limit)
     await _within_limit(decision)
-    response.headers.update(decision.headers)
-    return record
+    if scope is not None and not grants(record.scopes, scope):
+        raise ProblemError(
+            403,
+            "insufficient_scope",
+            f"This API key lacks the '{scope.value}' scope this operation needs; "
+            f"it has: {', '.join(sorted(record.scopes))}.",
+            headers={
+                "WWW-Authenticate": f'Bearer realm="smsgateway", '
+                f'error="insufficient_scope", scope="{scope.value}"'
+            },
+        )
+    return record, decision.headers
 
 
-def _presented_key(request: Request) -> str | None:
-    authorization = request.headers.get("authorization")
+def _presented_key(headers: Mapping[str, str]) -> str | None:
+    authorization = headers.get("authorization")
     if authorization is not None:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
@@ -76,7 +97,7 @@ def _presented_key(request: Request) -> str | None:
         # A credential we cannot read (even an empty header) is a wrong one, not an absent
         # one: an X-API-Key beside it must not let a malformed Authorization pass unnoticed.
         return _UNREADABLE
-    return request.headers.get("x-api-key") or None
+    return headers.get("x-api-key") or None
 
 
 async def _within_limit(decision: RateDecision) -> None:
@@ -93,18 +114,9 @@ async def _within_limit(decision: RateDecision) -> None:
 
 def _key_with(scope: Scope) -> Callable[[Request, Response], Awaitable[ApiKeyRecord]]:
     async def key_with_scope(request: Request, response: Response) -> ApiKeyRecord:
-        record = await current_key(request, response)
-        if not grants(record.scopes, scope):
-            raise ProblemError(
-                403,
-                "insufficient_scope",
-                f"This API key lacks the '{scope.value}' scope this operation needs; "
-                f"it has: {', '.join(sorted(record.scopes))}.",
-                headers={
-                    "WWW-Authenticate": f'Bearer realm="smsgateway", '
-                    f'error="insufficient_scope", scope="{scope.value}"'
-                },
-            )
+        client = request.client.host if request.client else None
+        record, headers = await admit(state_of(request), request.headers, client, scope)
+        response.headers.update(headers)
         return record
 
     key_with_scope.__name__ = f"key_with_{scope.value}_scope"
