@@ -58,6 +58,7 @@ class Target:
     body: str
     headers: dict[str, str]
     workers: int = 0  # 0: the tutorial's app
+    environment: dict[str, str] = field(default_factory=dict)  # the gateway's extra settings
 
 
 @dataclass
@@ -102,7 +103,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="smsgw-e2e-") as workspace:
         template, api_key = _prepare_gateway_template(Path(workspace) / "template")
         targets = [] if peer is None else [_express_target()]
-        targets += [_gateway_target(api_key, n) for n in args.workers]
+        targets += [_gateway_target(api_key, spec) for spec in args.workers]
         fake_port = free_port()
         with _fake_sinch(peer or PEER_SOURCE, fake_port, args.latency_ms) as fake:
             runs: list[Run] = []
@@ -111,7 +112,20 @@ def main() -> None:
                     run = _measure(target, args, fake, fake_port, peer, template, workspace)
                     runs.append(run)
                     print(f"round {round_number}: {_line(run)}", flush=True)
-        _report(runs, targets, args)
+            _report(runs, targets, args)
+            rate = _paced_rate(args, runs)
+            if rate is not None:
+                paced: list[Run] = []
+                gateways = [target for target in targets if target.workers]
+                for round_number in range(1, args.runs + 1):
+                    for target in gateways:
+                        run = _measure(
+                            target, args, fake, fake_port, peer, template, workspace, rate=rate
+                        )
+                        paced.append(run)
+                        print(f"paced round {round_number}: {_line(run)}", flush=True)
+                print(f"\nPaced at {rate:.0f} requests/s (the tutorial's sustainable rate):")
+                _report(paced, gateways, args)
     if args.profile:
         for path in sorted(Path(args.profile).glob("*.txt")):
             print("\n" + summarise_profile(path))
@@ -119,7 +133,12 @@ def main() -> None:
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", default="1 2", help='gateway worker counts, e.g. "1 2"')
+    parser.add_argument(
+        "--workers",
+        default="1 2",
+        help='gateway targets by worker count, e.g. "1 2"; a count may carry settings for '
+        'that target, e.g. "2 2:SMSGW_SEND_LANE=off,SMSGW_DB_POOL_MAX_SIZE=8"',
+    )
     parser.add_argument("--runs", type=int, default=3, help="rounds over every target")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=int, default=15, help="measured seconds per run")
@@ -132,10 +151,29 @@ def _arguments() -> argparse.Namespace:
         help="record each gateway run's measured window with py-spy (pip install py-spy) into "
         "DIR: a flame graph (.svg) and the collapsed stacks (.txt) per run",
     )
+    parser.add_argument(
+        "--paced",
+        nargs="?",
+        const="tutorial",
+        metavar="RATE",
+        help="then run each gateway target again at a set rate (requests/s; default: the "
+        "tutorial's median sustainable rate of this run) for its latency there",
+    )
     parser.add_argument("--peer-dir", default=str(Path(tempfile.gettempdir()) / "smsgw-peer"))
     args = parser.parse_args()
-    args.workers = [int(n) for n in args.workers.split()]
+    args.workers = args.workers.split()
     return args
+
+
+def _paced_rate(args: argparse.Namespace, runs: list[Run]) -> float | None:
+    if args.paced is None:
+        return None
+    if args.paced != "tutorial":
+        return float(args.paced)
+    express = [run.sustainable for run in runs if run.target == "express"]
+    if not express:
+        sys.exit("--paced without a rate needs the tutorial's app in the run (no --no-peer)")
+    return statistics.median(express)
 
 
 def _prepare_peer(directory: Path) -> Path:
@@ -170,9 +208,14 @@ def _express_target() -> Target:
     )
 
 
-def _gateway_target(api_key: str, workers: int) -> Target:
+def _gateway_target(api_key: str, spec: str) -> Target:
+    """``spec``: a worker count, with optional settings: ``2:SMSGW_SEND_LANE=off,...``."""
+    count, _, settings = spec.partition(":")
+    workers = int(count)
+    environment = dict(pair.split("=", 1) for pair in settings.split(",") if pair)
     return Target(
-        name=f"gateway-w{workers}",
+        name=f"gateway-w{workers}" + (f"-{settings}" if settings else ""),
+        environment=environment,
         path="/v1/messages",
         body=json.dumps({"to": ["{{TO}}"], "body": TEXT, "client_reference": "{{N}}"}),
         headers={"X-API-Key": api_key},
@@ -204,7 +247,9 @@ def _measure(
     peer: Path | None,
     template: Path,
     workspace: str,
+    rate: float | None = None,
 ) -> Run:
+    """One run of ``target``: as fast as it answers, or at ``rate`` requests/s."""
     port = free_port()
     sinch = {
         "SINCH_BASE_URL": f"http://127.0.0.1:{fake_port}",
@@ -241,6 +286,7 @@ def _measure(
                 PUBLIC_BASE_URL="https://gateway.bench.invalid",
             )
             | sinch
+            | target.environment
         )
         command, cwd, health = [sys.executable, "-m", "smsgateway", "serve"], REPO, "/readyz"
     log = open(Path(workspace) / f"{target.name}-{port}.log", "wb")  # noqa: SIM115
@@ -261,13 +307,15 @@ def _measure(
             tail = (Path(workspace) / f"{target.name}-{port}.log").read_text()[-2000:]
             raise RuntimeError(f"{exc}; its log ends:\n{tail}") from None
         _post_once(url + target.path, target)
-        _wrk(target, url, args.connections, args.warmup)
+        _wrk(target, url, args.connections, args.warmup, rate=rate)
         roles = _roles(process.pid, data_dir, fake)
         before = {name: role.cpu_seconds() for name, role in roles.items()}
         created_before = _fake_created(fake_port)
         profiler = _start_profiler(args.profile, target, process.pid, args.duration)
         started = time.monotonic()
-        summary, peak_rss = _wrk(target, url, args.connections, args.duration, watch=process.pid)
+        summary, peak_rss = _wrk(
+            target, url, args.connections, args.duration, watch=process.pid, rate=rate
+        )
         elapsed = time.monotonic() - started
         dispatched = _fake_created(fake_port) - created_before
         spent = {name: role.cpu_seconds() - before[name] for name, role in roles.items()}
@@ -373,25 +421,37 @@ def _is_postgres(process: psutil.Process) -> bool:
 
 
 def _wrk(
-    target: Target, url: str, connections: int, seconds: int, *, watch: int | None = None
+    target: Target,
+    url: str,
+    connections: int,
+    seconds: int,
+    *,
+    watch: int | None = None,
+    rate: float | None = None,
 ) -> tuple[dict[str, float], int]:
-    """Runs wrk with the peer's post.lua; returns its BENCH summary and, with ``watch``, the
-    peak RSS of that process tree without Postgres (sampled every 0.2 s)."""
+    """Runs wrk with the peer's post.lua (through paced.lua at ``rate`` requests/s); returns
+    its BENCH summary and, with ``watch``, the peak RSS of that process tree without Postgres
+    (sampled every 0.2 s)."""
+    threads = min(2, connections)
     environment = clean_environment(
         BENCH_BODY=target.body,
         BENCH_HEADERS="\n".join(f"{k}: {v}" for k, v in target.headers.items()),
         BENCH_RUN_ID=f"{target.name}-{time.time_ns()}",
+        BENCH_POST_LUA=str(PEER_SOURCE / "post.lua"),
+        BENCH_RATE=str(rate or 0),
+        BENCH_THREADS=str(threads),
     )
+    script = PEER_SOURCE / "post.lua" if rate is None else Path(__file__).parent / "paced.lua"
     command = [
         "wrk",
-        f"-t{min(2, connections)}",
+        f"-t{threads}",
         f"-c{connections}",
         f"-d{seconds}s",
         "--timeout",
         "10s",
         "--latency",
         "-s",
-        str(PEER_SOURCE / "post.lua"),
+        str(script),
         url + target.path,
     ]
     process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, text=True)

@@ -180,7 +180,9 @@ async def _open_resources(
         pool, policy.destinations, refresh_seconds=settings.policy_refresh_seconds
     )
     sampler = asyncio.create_task(_sample_process_periodically()) if is_multiprocess() else None
-    dispatch_pool = await create_dispatch_pool(settings) if settings.dispatcher == "on" else None
+    # "process" is `serve`'s own layout (a dispatch process beside the API processes, which
+    # it starts with "off"); an app built without `serve` dispatches itself rather than never.
+    dispatch_pool = await create_dispatch_pool(settings) if settings.dispatcher != "off" else None
     worker = (
         OutboxWorker(
             dispatch_pool,

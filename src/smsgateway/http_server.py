@@ -15,6 +15,7 @@ worker to finish its requests and shut down, waiting ``SHUTDOWN_SECONDS`` before
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import multiprocessing
@@ -24,7 +25,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -41,6 +42,7 @@ SHUTDOWN_SECONDS = 30.0
 _POLL_SECONDS = 0.2
 _STEADY_SECONDS = 10.0
 _MAX_RESTART_PAUSE_SECONDS = 10.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class GracefulServer(uvicorn.Server):
@@ -100,11 +102,17 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def run_workers(settings: Settings, log_config: dict[str, Any]) -> int:
+def run_workers(
+    settings: Settings,
+    log_config: dict[str, Any],
+    dispatcher: Callable[[dict[str, Any], int], None] | None = None,
+) -> int:
     """Runs ``settings.workers`` worker processes until SIGINT/SIGTERM; returns an exit code.
 
     Each worker builds the app from the environment (``app.app_from_environment``), so the
-    caller puts what the workers need there first.
+    caller puts what the workers need there first. ``dispatcher``, when given, runs in one
+    more process beside them (given ``log_config`` and this process's pid), supervised as
+    they are: restarted when it dies, asked to stop (SIGTERM) with them.
     """
     # Bound here first, so that a port in use fails once, loudly, before any worker starts;
     # kept bound (not listening: it takes no connections) so the port stays ours meanwhile.
@@ -115,11 +123,18 @@ def run_workers(settings: Settings, log_config: dict[str, Any]) -> int:
     context = multiprocessing.get_context("spawn")
     stopping = threading.Event()
 
-    def start() -> BaseProcess:
+    def start_api() -> BaseProcess:
         process = context.Process(
             target=_worker_main,
-            args=(settings.host, settings.port, log_config),
+            args=(settings.host, settings.port, log_config, os.getpid()),
             name="smsgateway-worker",
+        )
+        process.start()
+        return process
+
+    def start_dispatcher() -> BaseProcess:
+        process = context.Process(
+            target=dispatcher, args=(log_config, os.getpid()), name="smsgateway-dispatcher"
         )
         process.start()
         return process
@@ -128,7 +143,8 @@ def run_workers(settings: Settings, log_config: dict[str, Any]) -> int:
         stopping.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    workers = [start() for _ in range(settings.workers)]
+    starters = [start_api] * settings.workers + ([start_dispatcher] if dispatcher else [])
+    workers = [start() for start in starters]
     started = [time.monotonic()] * len(workers)
     # A worker that keeps dying soon after it starts is replaced ever more slowly.
     pauses = [0.0] * len(workers)
@@ -159,7 +175,7 @@ def run_workers(settings: Settings, log_config: dict[str, Any]) -> int:
                 )
                 if stopping.wait(pauses[index]):
                     break
-                workers[index] = start()
+                workers[index] = starters[index]()
                 started[index] = time.monotonic()
     finally:
         _stop_all(workers)
@@ -192,7 +208,20 @@ def _forget_metrics_of(process: BaseProcess) -> None:
     multiprocess.mark_process_dead(process.pid)  # type: ignore[no-untyped-call]
 
 
-def _worker_main(host: str, port: int, log_config: dict[str, Any]) -> None:
+def stop_with_supervisor(supervisor: int) -> None:
+    """Has Linux send SIGTERM to this process when its supervisor dies, however it dies
+    (``kill -9`` too): a worker left behind would keep the port, or keep dispatching beside
+    the gateway started next. Elsewhere, a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # it died before we asked
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker_main(host: str, port: int, log_config: dict[str, Any], supervisor: int) -> None:
+    stop_with_supervisor(supervisor)
     import smsgateway.app  # noqa: F401  (its heap is to be frozen before serving)
 
     freeze_startup_heap()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import logging.config
 import os
 import signal
 import socket
@@ -18,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import asyncpg
 import httpx
@@ -27,7 +28,13 @@ import uvloop
 from pydantic import SecretStr
 
 from smsgateway import __version__
-from smsgateway.http_server import balances_own_sockets, run_single, run_workers
+from smsgateway.http_server import (
+    balances_own_sockets,
+    freeze_startup_heap,
+    run_single,
+    run_workers,
+    stop_with_supervisor,
+)
 from smsgateway.observability.logging import uvicorn_log_config
 from smsgateway.ports import PortInUseError, ensure_port_free
 from smsgateway.settings import Settings
@@ -390,7 +397,8 @@ def _development_key(settings: Settings) -> str | None:
 
 def run_uvicorn(settings: Settings) -> None:
     log_config = uvicorn_log_config(settings.log_level)
-    if settings.workers == 1:
+    dispatch_process = settings.dispatcher == "process"
+    if settings.workers == 1 and not dispatch_process:
         from smsgateway.app import create_app
 
         config = uvicorn.Config(
@@ -406,8 +414,13 @@ def run_uvicorn(settings: Settings) -> None:
         os.environ.update(
             {"SMSGW_HOST": settings.host, "PORT": str(settings.port), "SMSGW_WORKERS": "1"}
         )
-        if balances_own_sockets():
-            exit_code = run_workers(settings, log_config)
+        if dispatch_process:
+            # The API workers leave the outbox to the dispatch process.
+            os.environ["SMSGW_DISPATCHER"] = "off"
+        if dispatch_process or balances_own_sockets():
+            exit_code = run_workers(
+                settings, log_config, _dispatch_process_main if dispatch_process else None
+            )
             if exit_code:
                 raise SystemExit(exit_code)
             return
@@ -420,6 +433,18 @@ def run_uvicorn(settings: Settings) -> None:
             log_config=log_config,
             access_log=False,
         )
+
+
+def _dispatch_process_main(log_config: dict[str, Any], supervisor: int) -> None:
+    """The dispatch process ``serve`` runs beside its API workers (``SMSGW_DISPATCHER=process``):
+    what ``smsgateway worker`` runs, on the settings ``serve`` put in the environment; its
+    metrics join the API workers' (one multiprocess directory), so ``/metrics`` shows them."""
+    stop_with_supervisor(supervisor)
+    import smsgateway.components  # noqa: F401  (its heap is to be frozen before dispatching)
+
+    logging.config.dictConfig(log_config)
+    freeze_startup_heap()
+    uvloop.run(_dispatch_until_stopped(Settings()))
 
 
 @contextmanager

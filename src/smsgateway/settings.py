@@ -50,15 +50,16 @@ _PATH_SECRET = re.compile(r"[A-Za-z0-9_-]{24,256}")
 
 
 def default_workers() -> int:
-    """Gateway workers when SMSGW_WORKERS is unset: one per CPU this process may use, at most
-    two. Measured end to end on two cores (bench/bench_end_to_end.py), two workers sustain
-    1.7x what one does (one worker's event loop starves its own dispatcher under load); more
-    are unmeasured, and each brings two connection pools (API and dispatcher) to Postgres."""
+    """API workers when SMSGW_WORKERS is unset: one per CPU this process may use, less the one
+    the dispatch process (``SMSGW_DISPATCHER=process``) takes, at least one and at most two.
+    Measured end to end on two cores (bench/bench_end_to_end.py): one API worker beside the
+    dispatch process kept the outbox empty, where two API workers took CPU the dispatcher
+    needed and the outbox grew; more are unmeasured, and each brings a pool to Postgres."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 2))
+    return max(1, min(cpus - 1, 2))
 
 
 def _default_migrations_dir() -> Path:
@@ -167,8 +168,10 @@ class Settings(BaseSettings):
     # The calendar that spend caps reset on (IANA name).
     spend_time_zone: str = "UTC"
 
-    # The outbox dispatcher: runs inside `serve` unless off (then run `smsgateway worker`).
-    dispatcher: Literal["on", "off"] = "on"
+    # The outbox dispatcher. process: `serve` runs it in a process of its own beside the API
+    # workers (an API process's accepts would starve a dispatcher sharing its event loop);
+    # on: inside every API worker; off: not in `serve` (run `smsgateway worker`).
+    dispatcher: Literal["process", "on", "off"] = "process"
     # How Sinch reaches this gateway's webhooks (delivery reports); default http://HOST:PORT.
     # With real Sinch credentials it must be set to a public http(s) URL (services/go_live.py).
     public_base_url: str | None = Field(

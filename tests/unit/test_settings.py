@@ -94,8 +94,8 @@ def test_reconciliation_settings_are_validated_in_one_line_each() -> None:
     assert any("SMSGW_RECONCILE_BATCH_SIZE=0" in line for line in lines)
 
 
-@pytest.mark.parametrize(("cpus", "workers"), [(1, 1), (2, 2), (8, 2)])
-def test_workers_follow_the_cpus_up_to_two(
+@pytest.mark.parametrize(("cpus", "workers"), [(1, 1), (2, 1), (3, 2), (8, 2)])
+def test_api_workers_leave_a_cpu_to_the_dispatch_process_up_to_two(
     monkeypatch: pytest.MonkeyPatch, cpus: int, workers: int
 ) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cpus)), raising=False)
