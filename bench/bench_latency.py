@@ -1,9 +1,11 @@
 """Direct-call latency: from a message's acceptance to its request reaching Sinch (the simulator).
 
 Usage: .venv/bin/python bench/bench_latency.py [--idle-count 100] [--idle-gap 0.1]
-       [--rate 1000] [--seconds 10] [--workers 1] [--listen on|off] [--database-url URL]
+       [--rate 1000] [--seconds 10] [--workers 1] [--listen on|off] [--dispatcher process|on]
+       [--database-url URL]
 
-Runs ``smsgateway serve`` with its dispatcher on and its own simulator (0 ms latency), then:
+Runs ``smsgateway serve`` with its dispatcher (``--dispatcher``) and its own simulator (0 ms
+latency), then:
 
 - **idle**: ``--idle-count`` single-recipient sends, one at a time, ``--idle-gap`` seconds
   apart, so that each one finds the dispatcher asleep;
@@ -52,6 +54,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--listen", choices=("on", "off"), default="on")
+    parser.add_argument(
+        "--dispatcher",
+        choices=("process", "on"),
+        default="process",
+        help="process (make run's default: a dispatch process beside the API workers) or on "
+        "(inside each API worker)",
+    )
     parser.add_argument("--database-url")
     args = parser.parse_args()
     with benchmark_database(args.database_url) as dsn:
@@ -62,7 +71,7 @@ def run(args: argparse.Namespace, database_url: str) -> None:
     port = free_port()
     simulator_port = free_port()
     environment = gateway_environment(database_url, port, args.workers) | {
-        "SMSGW_DISPATCHER": "on",
+        "SMSGW_DISPATCHER": args.dispatcher,
         "SMSGW_DISPATCH_LISTEN": args.listen,
         "SMSGW_SIMULATOR_PORT": str(simulator_port),
         "SMSGW_DB_POOL_MAX_SIZE": "20",
@@ -86,7 +95,8 @@ def run(args: argparse.Namespace, database_url: str) -> None:
         wait_until_serving(port, args.workers)
         print(
             f"machine: {os.cpu_count()} cores, shared with other work; gateway workers: "
-            f"{args.workers}; SMSGW_DISPATCH_LISTEN={args.listen}; simulator latency 0 ms; "
+            f"{args.workers}; SMSGW_DISPATCHER={args.dispatcher}; "
+            f"SMSGW_DISPATCH_LISTEN={args.listen}; simulator latency 0 ms; "
             "Postgres, gateway, simulator and load generator on the same machine"
         )
         asyncio.run(measure(port, simulator_port, key, database_url, args))
