@@ -39,10 +39,26 @@ def mask_webhook_secrets(text: str) -> str:
     return _WEBHOOK_SECRET_PATTERN.sub(r"\1***", text)
 
 
+# What each pattern cannot match without: looked for first, in one pass, since almost no
+# logged string holds any of it, and the four substitutions cost ~30 us per string (most of
+# an access line's cost).
+_SECRET_WORDS = r"authorization|api|token|secret|password"
+_MAYBE_SENSITIVE = re.compile(rf"://|/webhooks/sinch/|\d{{8}}|{_SECRET_WORDS}", re.IGNORECASE)
+_SECRET_WORD = re.compile(_SECRET_WORDS, re.IGNORECASE)
+_DIGIT_RUN = re.compile(r"\d{8}")
+
+
 def redact(text: str) -> str:
     """Masks phone numbers, bearer tokens, API keys, URL passwords and webhook path secrets
     in free text."""
-    text = _URL_PASSWORD_PATTERN.sub(r"\1***\2", text)
-    text = mask_webhook_secrets(text)
-    text = _SECRET_FIELD_PATTERN.sub(r"\1\2***", text)
-    return mask_phones_in(text)
+    if _MAYBE_SENSITIVE.search(text) is None:
+        return text
+    if "://" in text:
+        text = _URL_PASSWORD_PATTERN.sub(r"\1***\2", text)
+    if "/webhooks/sinch/" in text:
+        text = mask_webhook_secrets(text)
+    if _SECRET_WORD.search(text):
+        text = _SECRET_FIELD_PATTERN.sub(r"\1\2***", text)
+    if _DIGIT_RUN.search(text):
+        text = mask_phones_in(text)
+    return text

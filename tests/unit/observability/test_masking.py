@@ -51,3 +51,53 @@ def test_redact_hides_secrets(text: str) -> None:
     redacted = redact(text)
     for secret in ("abc.def.ghi", "sgw_live_123456", "topsecretvalue", "hunter2", "abcdef123"):
         assert secret not in redacted
+
+
+def _redact_unguarded(text: str) -> str:
+    """``redact`` as it was before its guards: every substitution on every string."""
+    from smsgateway.observability import masking
+
+    text = masking._URL_PASSWORD_PATTERN.sub(r"\1***\2", text)
+    text = masking.mask_webhook_secrets(text)
+    text = masking._SECRET_FIELD_PATTERN.sub(r"\1\2***", text)
+    return masking.mask_phones_in(text)
+
+
+_FRAGMENTS = st.sampled_from(
+    [
+        "token",
+        "TOKEN",
+        "Api-Key",
+        "x-api-key",
+        "apikey",
+        "Authorization",
+        "secret",
+        "ſecret",
+        "PASSWORD",
+        "toKen",
+        "ı",
+        "İ",
+        "K",
+        "=",
+        ": ",
+        '"',
+        "'",
+        "bearer ",
+        "https://",
+        "user:pw@host",
+        "/webhooks/sinch/",
+        "/webhooks/sinch/inbound/",
+        "A" * 24,
+        "+",
+        "12345678",
+        "4670123456789",
+        " ",
+        "/",
+        "@",
+    ]
+)
+
+
+@given(st.lists(st.one_of(_FRAGMENTS, st.text(max_size=6)), max_size=12).map("".join))
+def test_the_guards_change_no_answer(text: str) -> None:
+    assert redact(text) == _redact_unguarded(text)
