@@ -281,7 +281,7 @@ def _measure(
                 PORT=str(port),
                 SMSGW_DATA_DIR=str(data_dir),
                 SMSGW_WORKERS=str(target.workers),
-                SMSGW_LOG_LEVEL="WARNING",
+                # make run's INFO: an access line per request, to the run's log file.
                 # The fake never calls back; Sinch would reach the gateway here.
                 PUBLIC_BASE_URL="https://gateway.bench.invalid",
             )

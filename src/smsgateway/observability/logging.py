@@ -21,11 +21,17 @@ _STANDARD_ATTRIBUTES = frozenset(
 )
 
 
+# Values the gateway makes itself and that cannot carry a number or a secret: the time, the
+# level, the logger's name, and the access line's method, route template, status and
+# duration. Not redacted: that was a third of an access line's cost.
+_OWN_VALUES = frozenset({"time", "level", "logger", "method", "route", "status", "duration_ms"})
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, event, request id and any extras.
 
-    Every string value goes through ``redact`` so a phone number or a token that slips into a
-    message or an extra field is masked rather than written out.
+    Every string value but ``_OWN_VALUES`` goes through ``redact``, so a phone number or a
+    token that slips into a message or an extra field is masked rather than written out.
     """
 
     def format(self, record: logging.LogRecord) -> str:
@@ -43,7 +49,10 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = "".join(traceback.format_exception(*record.exc_info))
-        return json.dumps(_redacted(entry), default=str, ensure_ascii=False)
+        for key, value in entry.items():
+            if key not in _OWN_VALUES:
+                entry[key] = _redacted(value)
+        return json.dumps(entry, default=str, ensure_ascii=False)
 
 
 def _redacted(value: Any) -> Any:
