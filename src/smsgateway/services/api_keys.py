@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import asyncpg
 from limits import parse as parse_rate_limit
@@ -116,13 +118,16 @@ class ApiKeyAuthenticator:
     """Checks presented keys against the store, remembering good ones for a short while.
 
     Accepting a message must not cost a key look-up every time; the cache is keyed by the
-    key's digest, so the plain key is not kept in memory longer than the request.
+    key's digest, so the plain key is not kept in memory longer than the request. Requests
+    that miss together (at start, or when an entry expires under load) share one look-up:
+    64 callers of one key made 64 identical queries every ``ttl_seconds``.
     """
 
     def __init__(self, pool: asyncpg.Pool, ttl_seconds: float = AUTH_CACHE_SECONDS) -> None:
         self._pool = pool
         self._ttl = ttl_seconds
         self._cache: dict[bytes, tuple[ApiKeyRecord, float]] = {}
+        self._looking_up: dict[bytes, asyncio.Future[ApiKeyRecord | None]] = {}
 
     async def authenticate(self, presented: str) -> ApiKeyRecord | None:
         """The active key that ``presented`` is, or None."""
@@ -130,9 +135,24 @@ class ApiKeyAuthenticator:
             return None
         digest = hash_api_key(presented)
         cached = self._cache.get(digest)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now:
+        if cached is not None and cached[1] > time.monotonic():
             return cached[0]
+        lookup = self._looking_up.get(digest)
+        if lookup is None:
+            # A task of its own: a caller that goes away does not cancel the others' answer.
+            lookup = asyncio.ensure_future(self._look_up(presented, digest))
+            self._looking_up[digest] = lookup
+            lookup.add_done_callback(partial(self._looked_up, digest))
+        return await asyncio.shield(lookup)
+
+    def _looked_up(self, digest: bytes, lookup: asyncio.Future[ApiKeyRecord | None]) -> None:
+        del self._looking_up[digest]
+        if not lookup.cancelled():
+            # Retrieved, so that a failure whose callers all went away logs no warning.
+            lookup.exception()
+
+    async def _look_up(self, presented: str, digest: bytes) -> ApiKeyRecord | None:
+        now = time.monotonic()
         try:
             async with self._pool.acquire() as connection:
                 record = await store.find_api_key_by_prefix(connection, visible_prefix(presented))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -63,6 +64,33 @@ async def test_authenticate_accepts_the_key_and_refuses_look_alikes(pool: asyncp
     forged = created.key[:12] + "A" * (len(created.key) - 12)
     assert await authenticator.authenticate(forged) is None
     assert await authenticator.authenticate("not-a-key") is None
+
+
+async def test_callers_that_miss_together_share_one_look_up(database_url: str) -> None:
+    queries: list[str] = []
+
+    async def count_queries(connection: asyncpg.Connection) -> None:
+        connection.add_query_logger(lambda record: queries.append(record.query))
+
+    pool = await asyncpg.create_pool(database_url, min_size=0, max_size=8, init=count_queries)
+    try:
+        created = await create_api_key(pool, name="busy", tenant="acme")
+        authenticator = ApiKeyAuthenticator(pool)
+        queries.clear()
+        callers = [asyncio.create_task(authenticator.authenticate(created.key)) for _ in range(50)]
+        # One turn of the loop brings every caller to its wait; then the first one goes away
+        # while the look-up runs: the others still get their answer.
+        await asyncio.sleep(0)
+        callers[0].cancel()
+        answers = await asyncio.gather(*callers[1:])
+        assert {record.id for record in answers if record is not None} == {answers[0].id}
+        assert None not in answers
+        assert len([query for query in queries if "api_key" in query]) == 1
+        # Cached now: no query at all.
+        assert await authenticator.authenticate(created.key) is not None
+        assert len([query for query in queries if "api_key" in query]) == 1
+    finally:
+        await pool.close()
 
 
 async def test_a_revoked_key_stops_working_once_the_cache_expires(pool: asyncpg.Pool) -> None:
