@@ -47,3 +47,18 @@ async def test_httpx_is_still_selectable() -> None:
 
     assert isinstance(transport, ShardedTransport)
     assert len(transport.in_flight) == 2  # 16 connections in pools of 8
+
+
+async def test_serving_processes_collect_less_often_once_start_up_is_frozen() -> None:
+    import gc
+
+    from smsgateway.http_server import GC_THRESHOLDS, freeze_startup_heap
+
+    before = gc.get_threshold()
+    try:
+        freeze_startup_heap()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
