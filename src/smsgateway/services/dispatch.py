@@ -65,6 +65,9 @@ logger = logging.getLogger(__name__)
 
 # The send must end well inside the lease, so no other worker can start while it may be live.
 _SEND_SHARE_OF_LEASE = 0.8
+# A message read with its claim is used if its send starts within this long; a claim that
+# waited longer for a slot reads it again, so that a recipient's opt-out meanwhile counts.
+_HELD_FRESH_SECONDS = 1.0
 
 _REPORT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
@@ -167,17 +170,35 @@ class Dispatcher:
             pool, store.record_submitted_many
         )
         self._kept: BatchLookup[str] = BatchLookup(pool, reports.kept_batches)
+        # Messages read with their claims (store.dispatch.claim_and_load), by claim token.
+        self._held: dict[uuid.UUID, OutgoingMessage | None] = {}
 
     @property
     def policy(self) -> DispatchPolicy:
         return self._policy
+
+    def hold(self, claimed: store.ClaimedMessage) -> None:
+        """Keeps the message its claim read, for ``dispatch`` to use instead of loading it."""
+        self._held[claimed.claim.claim_token] = claimed.message
+
+    def forget(self, claim: Claim) -> None:
+        """Drops what ``hold`` kept for ``claim`` (dispatched, failed or given back)."""
+        self._held.pop(claim.claim_token, None)
+
+    async def _message_for(self, claim: Claim) -> OutgoingMessage | None:
+        """The claimed message: as its claim read it, while that is fresh; else loaded now."""
+        if claim.claim_token in self._held:
+            held = self._held.pop(claim.claim_token)
+            if time.monotonic() - claim.claimed_monotonic < _HELD_FRESH_SECONDS:
+                return held
+        return await self._loads.call(claim.message_id)
 
     async def dispatch(self, claim: Claim) -> DispatchOutcome:
         """Sends (or resolves, ends or reschedules) the claimed message; one try.
 
         Database errors propagate: the caller logs them and the claim expires by itself.
         """
-        message = await self._loads.call(claim.message_id)
+        message = await self._message_for(claim)
         if message is None or not message.is_pending:
             # Cancelled or recorded meanwhile: the outbox row has nothing left to do.
             async with self._pool.acquire() as connection:

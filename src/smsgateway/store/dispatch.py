@@ -23,6 +23,7 @@ overwritten.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -118,13 +119,14 @@ class OptedOut:
 
 
 # The opt-out probe rides on the load: no extra round trip for a message nobody opted out of.
-_LOAD = f"""
-SELECT m.id, m.tenant, m.status, m.sender, m.body, m.segment_count, m.delivery_report,
-       m.send_at, m.expire_at, m.parameters, m.max_segments, m.sinch_batch_id, m.created_at,
-       m.kind, m.content, {route_columns("m")},
-       coalesce(p.recipients, '{{}}') AS recipients, coalesce(p.opted_out, '{{}}') AS opted_out
-FROM sms_log AS m
-CROSS JOIN LATERAL (
+_LOAD_COLUMNS = f"""
+m.id, m.tenant, m.status, m.sender, m.body, m.segment_count, m.delivery_report,
+m.send_at, m.expire_at, m.parameters, m.max_segments, m.sinch_batch_id, m.created_at,
+m.kind, m.content, {route_columns("m")},
+coalesce(p.recipients, '{{}}') AS recipients, coalesce(p.opted_out, '{{}}') AS opted_out
+"""
+_PENDING_RECIPIENTS = f"""
+LATERAL (
     SELECT array_agg(r.msisdn ORDER BY r.position) AS recipients,
            array_agg(r.msisdn ORDER BY r.position) FILTER (WHERE EXISTS (
                SELECT 1 FROM opt_out AS o WHERE {blocks("o", "r.msisdn", "m.tenant", "m.sender")}
@@ -132,8 +134,47 @@ CROSS JOIN LATERAL (
     FROM sms_recipient AS r
     WHERE r.message_id = m.id AND r.status IN ('queued', 'scheduled')
 ) AS p
+"""
+_LOAD = f"""
+SELECT {_LOAD_COLUMNS}
+FROM sms_log AS m
+CROSS JOIN {_PENDING_RECIPIENTS}
 WHERE m.id = ANY($1::uuid[])
 """
+
+# The claim and the load in one round trip. The messages are read in the statement's
+# snapshot, taken before the claim's row locks: as fresh as a load right after the claim,
+# since whatever changes a queued message (a cancel, a retry) takes its outbox row first,
+# and a row changed meanwhile is re-checked by the claim and not taken.
+_CLAIM_AND_LOAD = f"""
+{outbox.CLAIM_DUE_CTES}
+SELECT c.message_id, c.claim_token, c.claimed_by, c.attempts, c.due_at, {_LOAD_COLUMNS}
+FROM claimed AS c
+LEFT JOIN sms_log AS m ON m.id = c.message_id
+LEFT JOIN {_PENDING_RECIPIENTS} ON true
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    """A claim and its message as the claim found it (None: the message is gone)."""
+
+    claim: Claim
+    message: OutgoingMessage | None
+
+
+async def claim_and_load(
+    connection: Connection, limit: int, lease_seconds: float, worker_id: str
+) -> list[ClaimedMessage]:
+    """``outbox.claim_due`` and ``load_outgoing_many`` of what it claimed, in one statement."""
+    rows = await connection.fetch(_CLAIM_AND_LOAD, limit, float(lease_seconds), worker_id)
+    claimed = time.monotonic()
+    return [
+        ClaimedMessage(
+            outbox.claim_from(row, claimed), None if row["id"] is None else _outgoing(row)
+        )
+        for row in rows
+    ]
 
 
 async def load_outgoing(connection: Connection, message_id: uuid.UUID) -> OutgoingMessage | None:

@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from smsgateway.store.pool import Connection
 
 
@@ -46,8 +48,9 @@ class OutboxStats:
 
 # One statement, so one round trip: ``durable`` is SET LOCAL synchronous_commit TO on for this
 # statement's own transaction (it is still in force when that commits). It is read by every
-# row claimed, so a claim that changes anything always commits durably.
-_CLAIM_DUE = """
+# row claimed, so a claim that changes anything always commits durably. ``CLAIM_DUE_CTES``
+# ends with ``claimed`` (the claimed rows); store.dispatch reads the messages beside them.
+CLAIM_DUE_CTES = """
 WITH durable AS MATERIALIZED (
     SELECT set_config('synchronous_commit', 'on', true) AS setting
 ), due AS (
@@ -57,16 +60,18 @@ WITH durable AS MATERIALIZED (
     ORDER BY outbox.due_at
     LIMIT $1
     FOR UPDATE OF outbox SKIP LOCKED
+), claimed AS (
+    UPDATE outbox AS o
+    SET due_at = now() + make_interval(secs => $2),
+        claim_token = gen_random_uuid(),
+        claimed_by = $3,
+        attempts = o.attempts + 1
+    FROM due
+    WHERE o.message_id = due.message_id
+    RETURNING o.message_id, o.claim_token, o.claimed_by, o.attempts, o.due_at
 )
-UPDATE outbox AS o
-SET due_at = now() + make_interval(secs => $2),
-    claim_token = gen_random_uuid(),
-    claimed_by = $3,
-    attempts = o.attempts + 1
-FROM due
-WHERE o.message_id = due.message_id
-RETURNING o.message_id, o.claim_token, o.claimed_by, o.attempts, o.due_at
 """
+_CLAIM_DUE = CLAIM_DUE_CTES + "SELECT * FROM claimed"
 
 
 async def claim_due(
@@ -80,17 +85,19 @@ async def claim_due(
     """
     rows = await connection.fetch(_CLAIM_DUE, limit, float(lease_seconds), worker_id)
     claimed = time.monotonic()
-    return [
-        Claim(
-            message_id=row["message_id"],
-            claim_token=row["claim_token"],
-            claimed_by=row["claimed_by"],
-            attempts=row["attempts"],
-            lease_ends_at=row["due_at"],
-            claimed_monotonic=claimed,
-        )
-        for row in rows
-    ]
+    return [claim_from(row, claimed) for row in rows]
+
+
+def claim_from(row: asyncpg.Record, claimed_monotonic: float) -> Claim:
+    """The claim in a row of ``claimed`` (``CLAIM_DUE_CTES``)."""
+    return Claim(
+        message_id=row["message_id"],
+        claim_token=row["claim_token"],
+        claimed_by=row["claimed_by"],
+        attempts=row["attempts"],
+        lease_ends_at=row["due_at"],
+        claimed_monotonic=claimed_monotonic,
+    )
 
 
 async def extend_lease(connection: Connection, claim: Claim, lease_seconds: float) -> bool:

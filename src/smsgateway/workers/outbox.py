@@ -26,6 +26,7 @@ from smsgateway.domain.backoff import BackoffPolicy
 from smsgateway.observability import dispatch_metrics as metrics
 from smsgateway.services.dispatch import Dispatcher, DispatchPolicy
 from smsgateway.store import outbox
+from smsgateway.store.dispatch import claim_and_load
 from smsgateway.workers.claiming import ClaimingWorker
 
 if TYPE_CHECKING:
@@ -139,9 +140,16 @@ class OutboxWorker(ClaimingWorker["Claim"]):
             await self._refresh_gauges()
 
     async def _claim_due(self, connection: Connection, limit: int) -> list[Claim]:
-        return await outbox.claim_due(
+        # Each claim comes with its message, read in the claim's round trip.
+        claimed = await claim_and_load(
             connection, limit, self._config.lease_seconds, self._config.worker_id
         )
+        for item in claimed:
+            self._dispatcher.hold(item)
+        return [item.claim for item in claimed]
+
+    def _finished(self, claim: Claim) -> None:
+        self._dispatcher.forget(claim)
 
     async def _work(self, claim: Claim) -> None:
         await self._dispatcher.dispatch(claim)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
 from smsgateway.store import outbox
+from smsgateway.store.dispatch import claim_and_load, load_outgoing_many
+from smsgateway.store.opt_outs import OptChange, record_change
 from tests.integration.dispatch.accepted import insert_accepted
 from tests.support.polling import wait_until
 
@@ -113,3 +116,26 @@ async def test_stats_report_depth_and_the_oldest_due_entry(pool: asyncpg.Pool) -
     assert stats.depth == 3
     assert stats.due == 2
     assert 89 <= stats.oldest_due_age_seconds <= 100
+
+
+async def test_a_claim_reads_its_messages_in_the_same_round_trip(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as connection:
+        plain = await insert_accepted(connection, ("+15551230001", "+15551230002"), body="hi")
+        await record_change(
+            connection, OptChange("+15551230002", True, datetime.now(UTC), source="api")
+        )
+        later = await insert_accepted(connection, due_in_seconds=60)
+        claimed = {
+            item.claim.message_id: item for item in await claim_and_load(connection, 10, 30, "w")
+        }
+        loaded = await load_outgoing_many(connection, [plain])
+    assert set(claimed) == {plain}
+    assert later not in claimed
+    assert claimed[plain].message == loaded[plain]
+    assert claimed[plain].message is not None
+    assert claimed[plain].message.recipients == ("+15551230001", "+15551230002")
+    assert claimed[plain].message.opted_out == ("+15551230002",)
+    assert claimed[plain].claim.attempts == 1
+    assert claimed[plain].claim.claimed_by == "w"
+    async with pool.acquire() as connection:
+        assert await claim_and_load(connection, 10, 30, "other") == []

@@ -13,6 +13,7 @@ import pytest
 from smsgateway.sinch import SinchClient
 from smsgateway.sinch.models import SendBatchRequest
 from smsgateway.store import outbox
+from smsgateway.store.pool import _init_connection as init_connection
 from tests.integration.dispatch.accepted import insert_accepted, message_row
 from tests.integration.dispatch.harness import (
     READ_TIMEOUT_S,
@@ -255,3 +256,25 @@ async def test_a_database_outage_midway_delays_but_never_duplicates(
 
     await all_submitted(pool, 30, timeout_s=15)
     assert await batches_per_reference(sim) == {str(i): 1 for i in ids}
+
+
+async def test_a_claimed_message_is_sent_without_being_loaded_again(
+    database_url: str, pool: asyncpg.Pool, sim: RunningSimulator, start_worker: StartWorker
+) -> None:
+    queries: list[str] = []
+
+    async def log_queries(connection: asyncpg.Connection) -> None:
+        await init_connection(connection)  # the gateway pool's own set-up (JSON codecs)
+        connection.add_query_logger(lambda record: queries.append(record.query))
+
+    watched = await asyncpg.create_pool(database_url, min_size=0, max_size=4, init=log_queries)
+    try:
+        ids = await insert_many(pool, 5)
+        await start_worker(on_pool=watched)
+        await all_submitted(pool, 5)
+    finally:
+        await watched.close()
+    assert await batches_per_reference(sim) == {str(i): 1 for i in ids}
+    # The claim read the messages; no separate load ran (its statement names ANY($1::uuid[])).
+    assert any("claimed" in query and "sms_recipient" in query for query in queries)
+    assert not any("m.id = ANY($1::uuid[])" in query for query in queries)
