@@ -4,11 +4,15 @@ A tenant's **retention window** says after how many days a message's body and nu
 redacted and after how many the message is deleted; ``None`` keeps them. The gateway's window
 (SMSGW_REDACT_AFTER_DAYS, SMSGW_DELETE_AFTER_DAYS) applies to every tenant without its own.
 
-A **masked number** keeps its country calling code only: ``+46701234567`` → ``+46*``. The
-pattern is the one fact both sides apply: Python here, PostgreSQL's ``regexp_replace`` in the
-retention sweep (``store/personal_data.py``), which masks millions of rows without reading them
-out. ITU country calling codes are prefix-free, so at most one of the alternatives matches;
-a number whose code is unknown keeps only its ``+``.
+A **masked number** keeps its country calling code only: ``+46701234567`` → ``+46*``. ITU
+codes are prefix-free and one, two or three digits long: ``1`` and ``7`` have one digit, the
+two-digit ones are listed by ``phonenumbers``, every other number has a three-digit code
+(assigned or not). So masking is three passes, each a simple pattern: one-digit codes, then
+two-digit, then the rest; a masked number ends in ``*`` and no later pass matches it. The
+patterns are the one fact both sides apply: Python here, PostgreSQL's ``regexp_replace`` in
+the retention sweep (``store/personal_data.py``), which masks millions of rows without reading
+them out. (One pattern listing all 215 codes as alternatives did the same 15 to 30 times
+slower in PostgreSQL.)
 """
 
 from __future__ import annotations
@@ -26,31 +30,45 @@ MAX_DAYS: Final = 36500
 
 MASK: Final = "*"
 
-_CODES: Final = "|".join(sorted((str(code) for code in COUNTRY_CODE_TO_REGION_CODE), key=int))
 
-NUMBER_PATTERN: Final = rf"^(\+?)({_CODES})?[0-9]*$"
-"""A whole column holding one number (E.164, with or without its ``+``)."""
+def _two_digit_codes() -> str:
+    """``2[07]|3[0-469]|…``: the two-digit codes as a trie of character classes."""
+    by_first: dict[str, list[str]] = {}
+    for code in sorted(str(code) for code in COUNTRY_CODE_TO_REGION_CODE if code in range(10, 100)):
+        by_first.setdefault(code[0], []).append(code[1])
+    return "|".join(f"{first}[{''.join(seconds)}]" for first, seconds in by_first.items())
 
-JSON_NUMBER_PATTERN: Final = rf'"(?=\+?[0-9]{{7,15}}")(\+?)({_CODES})?[0-9]*"'
-"""A JSON string (a value or a key) that is nothing but a phone number: 7 to 15 digits (the
-shortest in use, Niue's, have 7), so ids, operator codes (MCC+MNC, at most 6 digits) and
-timestamps are left alone."""
 
-NUMBER_REPLACEMENT: Final = rf"\1\2{MASK}"
-JSON_NUMBER_REPLACEMENT: Final = rf'"\1\2{MASK}"'
+_CODE_PATTERNS: Final = ("[17]", f"(?:{_two_digit_codes()})", "[0-9]{3}")
+# E.164 numbers have 7 to 15 digits (Niue's are the shortest in use, with 7).
+_REST_OF_NUMBER: Final = ("{6,14}", "{5,13}", "{4,12}")
 
-_NUMBER: Final = re.compile(NUMBER_PATTERN)
-_JSON_NUMBER: Final = re.compile(JSON_NUMBER_PATTERN)
+NUMBER_PASSES: Final = tuple((rf"^(\+?{code})[0-9]*$", rf"\1{MASK}") for code in _CODE_PATTERNS)
+"""(pattern, replacement) for a column holding one number, with or without its ``+``."""
+
+JSON_NUMBER_PASSES: Final = tuple(
+    (rf'"(\+?{code})[0-9]{rest}"', rf'"\1{MASK}"')
+    for code, rest in zip(_CODE_PATTERNS, _REST_OF_NUMBER, strict=True)
+)
+"""(pattern, replacement) for every JSON string (a value or a key) that is nothing but a phone
+number, so ids, operator codes (MCC+MNC, at most 6 digits) and timestamps are left alone."""
+
+_NUMBER: Final = tuple((re.compile(pattern), repl) for pattern, repl in NUMBER_PASSES)
+_JSON_NUMBER: Final = tuple((re.compile(pattern), repl) for pattern, repl in JSON_NUMBER_PASSES)
 
 
 def mask_number(number: str) -> str:
     """``+46701234567`` → ``+46*``; anything that is not a run of digits is returned as is."""
-    return _NUMBER.sub(NUMBER_REPLACEMENT, number, count=1)
+    for pattern, replacement in _NUMBER:
+        number = pattern.sub(replacement, number, count=1)
+    return number
 
 
 def mask_numbers_in_json(text: str) -> str:
     """Masks every JSON string in ``text`` that is a phone number, keys included."""
-    return _JSON_NUMBER.sub(JSON_NUMBER_REPLACEMENT, text)
+    for pattern, replacement in _JSON_NUMBER:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def is_masked(number: str) -> bool:

@@ -28,12 +28,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from smsgateway.domain.retention import (
-    JSON_NUMBER_PATTERN,
-    JSON_NUMBER_REPLACEMENT,
-    NUMBER_PATTERN,
-    NUMBER_REPLACEMENT,
-)
+from smsgateway.domain.retention import JSON_NUMBER_PASSES, NUMBER_PASSES
 from smsgateway.domain.status import FINAL_MESSAGE_STATUSES
 
 if TYPE_CHECKING:
@@ -42,17 +37,26 @@ if TYPE_CHECKING:
 _FINAL = sorted(status.value for status in FINAL_MESSAGE_STATUSES)
 
 
-def _mask(column: str, pattern: str, replacement: str) -> str:
-    """SQL masking the number in ``column``, the pattern and replacement being parameters."""
-    return f"regexp_replace({column}, {pattern}::text, {replacement}::text)"
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
-def _mask_json(column: str, pattern: str, replacement: str) -> str:
+def number_mask_sql(column: str) -> str:
+    """SQL masking the number in ``column`` (``domain.retention``'s passes, one in another)."""
+    for pattern, replacement in NUMBER_PASSES:
+        column = f"regexp_replace({column}, {_literal(pattern)}, {_literal(replacement)})"
+    return column
+
+
+def json_mask_sql(column: str) -> str:
     """SQL masking every number-only string (values and keys) of the jsonb ``column``."""
-    return f"regexp_replace(({column})::text, {pattern}::text, {replacement}::text, 'g')::jsonb"
+    text = f"({column})::text"
+    for pattern, replacement in JSON_NUMBER_PASSES:
+        text = f"regexp_replace({text}, {_literal(pattern)}, {_literal(replacement)}, 'g')"
+    return f"({text})::jsonb"
 
 
-# Parameters: $1 tenant, $2 age, $3 limit, $4 final statuses (then the masks, if any).
+# Parameters: $1 tenant, $2 age, $3 limit, $4 final statuses.
 # The oldest of a tenant's messages that may be touched: final, nothing left to do for them.
 _SETTLED = """
     m.tenant = $1 AND m.created_at < now() - $2::interval
@@ -78,19 +82,19 @@ WITH due AS (
     FROM due WHERE m.id = due.id
     RETURNING m.id
 ), recipient AS (
-    UPDATE sms_recipient AS r SET msisdn = {_mask("r.msisdn", "$5", "$6")}
+    UPDATE sms_recipient AS r SET msisdn = {number_mask_sql("r.msisdn")}
     FROM due WHERE r.message_id = due.id
 ), event AS (
     UPDATE sms_event AS e
-    SET recipient = {_mask("e.recipient", "$5", "$6")},
-        detail = {_mask_json("e.detail", "$7", "$8")}
+    SET recipient = {number_mask_sql("e.recipient")},
+        detail = {json_mask_sql("e.detail")}
     FROM due WHERE e.message_id = due.id
 ), callback AS (
     UPDATE callback_event AS c
-    SET payload = {_mask_json("c.payload", "$7", "$8")}, redacted_at = now()
+    SET payload = {json_mask_sql("c.payload")}, redacted_at = now()
     FROM due WHERE c.message_id = due.id
 ), protection AS (
-    UPDATE protection_event AS p SET recipient = {_mask("p.recipient", "$5", "$6")}
+    UPDATE protection_event AS p SET recipient = {number_mask_sql("p.recipient")}
     FROM due WHERE p.message_id = due.id
 )
 SELECT count(*) FROM message
@@ -123,8 +127,8 @@ WITH due AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE inbound_message AS i
-SET body = NULL, sender = {_mask("i.sender", "$4", "$5")}, redacted_at = now(),
-    payload = {_mask_json("i.payload - 'body'", "$6", "$7")}
+SET body = NULL, sender = {number_mask_sql("i.sender")}, redacted_at = now(),
+    payload = {json_mask_sql("i.payload - 'body'")}
 FROM due WHERE i.id = due.id
 """
 
@@ -154,7 +158,7 @@ WITH due AS (
 )
 UPDATE callback_event AS c
 SET redacted_at = now(),
-    payload = {_mask_json(_WITHOUT_INBOUND_BODY, "$4", "$5")}
+    payload = {json_mask_sql(_WITHOUT_INBOUND_BODY)}
 FROM due WHERE c.id = due.id
 """
 
@@ -204,17 +208,7 @@ async def redact_messages(
 ) -> int:
     """Redacts up to ``limit`` of ``tenant``'s settled messages older than ``older_than``
     (with their recipients, events and callbacks), in one statement; returns how many."""
-    count = await connection.fetchval(
-        _REDACT_MESSAGES,
-        tenant,
-        older_than,
-        limit,
-        _FINAL,
-        NUMBER_PATTERN,
-        NUMBER_REPLACEMENT,
-        JSON_NUMBER_PATTERN,
-        JSON_NUMBER_REPLACEMENT,
-    )
+    count = await connection.fetchval(_REDACT_MESSAGES, tenant, older_than, limit, _FINAL)
     return int(count)
 
 
@@ -230,16 +224,7 @@ async def redact_inbound(
     connection: Connection, tenant: str | None, *, older_than: timedelta, limit: int
 ) -> int:
     """Redacts up to ``limit`` inbound messages of ``tenant`` (None: of no tenant)."""
-    status = await connection.execute(
-        _redact_inbound(tenant is None),
-        tenant,
-        older_than,
-        limit,
-        NUMBER_PATTERN,
-        NUMBER_REPLACEMENT,
-        JSON_NUMBER_PATTERN,
-        JSON_NUMBER_REPLACEMENT,
-    )
+    status = await connection.execute(_redact_inbound(tenant is None), tenant, older_than, limit)
     return _count(status)
 
 
@@ -255,14 +240,7 @@ async def redact_tenant_events(
     connection: Connection, tenant: str, *, older_than: timedelta, limit: int
 ) -> int:
     """Redacts up to ``limit`` of ``tenant``'s delivered or failed tenant events."""
-    status = await connection.execute(
-        _REDACT_TENANT_EVENTS,
-        tenant,
-        older_than,
-        limit,
-        JSON_NUMBER_PATTERN,
-        JSON_NUMBER_REPLACEMENT,
-    )
+    status = await connection.execute(_REDACT_TENANT_EVENTS, tenant, older_than, limit)
     return _count(status)
 
 

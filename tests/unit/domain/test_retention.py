@@ -34,13 +34,16 @@ def test_country_calling_codes_are_prefix_free_so_one_alternative_matches() -> N
 
 @given(e164)
 def test_a_number_keeps_only_its_country_code(number: str) -> None:
-    code = str(phonenumbers.parse(number, None).country_code) if _parses(number) else None
+    code = phonenumbers.parse(number, None).country_code if _parses(number) else None
     masked = mask_number(number)
     assert is_masked(masked)
     assert masked.startswith("+")
     assert len(masked) <= 5
-    if code is not None:
+    if code:
         assert masked == f"+{code}*"
+    else:
+        # A code no country has: its three digits, as many as any code can have.
+        assert masked == number[:4] + "*"
     # Masking is idempotent: a masked number is left as it is.
     assert mask_number(masked) == masked
 
@@ -58,6 +61,8 @@ def test_examples() -> None:
     assert mask_number("46701234567") == "46*"
     assert mask_number("+15551234567") == "+1*"
     assert mask_number("+8001234567") == "+800*"
+    assert mask_number("+6834002") == "+683*"
+    assert mask_number("+9991234567") == "+999*"
     assert mask_number("not a number") == "not a number"
 
 
