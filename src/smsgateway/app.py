@@ -28,6 +28,7 @@ from smsgateway.api import (
     metrics,
     policies,
     problem_types,
+    retention,
     webhooks,
 )
 from smsgateway.api.contract import install_contract
@@ -120,6 +121,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     # Routes are matched in order, one by one: the busiest (sending, Sinch's callbacks) first.
     app.include_router(messages.router)
     app.include_router(policies.router)
+    app.include_router(retention.router)
     app.include_router(webhooks.router)
     app.include_router(callbacks.router)
     app.include_router(events.router)

@@ -1,5 +1,5 @@
 """The ``smsgateway`` command: serve, worker, check, webhooks, simulator, migrate, apikey,
-policy, sender, tenant, segments, callback-secret; each verb calls one function."""
+policy, retention, sender, tenant, segments, callback-secret; each verb calls one function."""
 
 from __future__ import annotations
 
@@ -255,6 +255,29 @@ def _parser() -> argparse.ArgumentParser:
                 help='the policy as JSON, e.g. \'{"allowed_countries": ["SE"]}\', or @file.json',
             )
         if verb in ("set", "clear"):
+            sub.add_argument("--by", help="who makes the change (default: cli:<login name>)")
+        sub.set_defaults(run=run)
+
+    retention = verbs.add_parser(
+        "retention",
+        help="show or change how long a tenant's message bodies and numbers are kept",
+    )
+    retention_verbs = retention.add_subparsers(dest="retention_verb", required=True)
+    for verb, text, run in (
+        ("show", "print the retention window that applies, as JSON", _retention_show),
+        ("set", "store the tenant's own window", _retention_set),
+        ("clear", "remove the tenant's own window: the gateway's applies", _retention_clear),
+    ):
+        sub = retention_verbs.add_parser(verb, help=text)
+        sub.add_argument("--tenant", required=True, help="the tenant (an API key's tenant)")
+        if verb == "set":
+            for option, what in (("redact", "redacted"), ("delete", "deleted")):
+                sub.add_argument(
+                    f"--{option}-after-days",
+                    required=True,
+                    type=_days_or_keep,
+                    help=f"days after which final messages are {what}, or 'keep'",
+                )
             sub.add_argument("--by", help="who makes the change (default: cli:<login name>)")
         sub.set_defaults(run=run)
 
@@ -647,6 +670,66 @@ def _policy_change(settings: Settings, args: argparse.Namespace, *, clear: bool)
         sys.stderr.write(f"error: {exc.field or 'policy'}: {exc.message}\n")
         return EXIT_CONFIG_ERROR
     _print_policy(view)
+    return 0
+
+
+def _days_or_keep(text: str) -> int | None:
+    from smsgateway.domain.retention import MAX_DAYS
+
+    if text == "keep":
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1 to {MAX_DAYS} days, or 'keep'")
+    return int(text)
+
+
+def _print_retention(view: Any) -> None:
+    document = {
+        "tenant": view.tenant,
+        "source": "stored" if view.stored else "gateway default",
+        "redact_after_days": view.window.redact_after_days,
+        "delete_after_days": view.window.delete_after_days,
+        "updated_at": None if view.updated_at is None else view.updated_at.isoformat(),
+        "updated_by": view.updated_by,
+    }
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def _retention_default(settings: Settings) -> Any:
+    from smsgateway.domain.retention import RetentionWindow
+
+    return RetentionWindow(settings.redact_after_days, settings.delete_after_days)
+
+
+def _retention_show(settings: Settings, args: argparse.Namespace) -> int:
+    from smsgateway.services.personal_data import show_retention
+    from smsgateway.serving import with_pool
+
+    default = _retention_default(settings)
+    _print_retention(with_pool(settings, lambda pool: show_retention(pool, default, args.tenant)))
+    return 0
+
+
+def _retention_set(settings: Settings, args: argparse.Namespace) -> int:
+    from smsgateway.domain.retention import RetentionWindow
+    from smsgateway.services.personal_data import set_retention
+    from smsgateway.serving import with_pool
+
+    window = RetentionWindow(args.redact_after_days, args.delete_after_days)
+    author = args.by or f"cli:{getpass.getuser()}"
+    view = with_pool(
+        settings, lambda pool: set_retention(pool, args.tenant, window, changed_by=author)
+    )
+    _print_retention(view)
+    return 0
+
+
+def _retention_clear(settings: Settings, args: argparse.Namespace) -> int:
+    from smsgateway.services.personal_data import clear_retention
+    from smsgateway.serving import with_pool
+
+    default = _retention_default(settings)
+    _print_retention(with_pool(settings, lambda pool: clear_retention(pool, default, args.tenant)))
     return 0
 
 

@@ -277,6 +277,21 @@ class Settings(BaseSettings):
         "now known, and deletes old unmatched reports, expired idempotency keys and webhook "
         "nonces past twice the signature window.",
     )
+    redact_after_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36500,
+        description="A message's body and numbers (and an inbound message's) are redacted once "
+        "it is final and this many days old; unset keeps them. A tenant's own window "
+        "(PUT /v1/admin/retention/{tenant}) replaces it.",
+    )
+    delete_after_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36500,
+        description="Final messages (and inbound messages) this many days old are deleted; "
+        "unset keeps them. A tenant's own window replaces it.",
+    )
 
     # Delivery-report reconciliation, run wherever the dispatcher runs
     # (services/reconciliation.py).

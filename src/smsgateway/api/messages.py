@@ -302,6 +302,8 @@ def message_out(message: MessageRecord | NewMessage, *, with_events: bool = Fals
         ],
         sender=message.sender,
         body=message.body,
+        redacted=message.redacted_at is not None,
+        redacted_at=message.redacted_at,
         encoding=cast(EncodingName, message.encoding),
         **stored_content_out(message.kind, message.body, message.content),
         segments=message.segment_count,

@@ -295,7 +295,10 @@ class PreviewOut(ResponseModel):
 
 
 class MessageRecipientOut(ResponseModel):
-    to: str = Field(examples=["+46701234567"])
+    to: str = Field(
+        examples=["+46701234567"],
+        description="E.164; only the country code and `*` (`+46*`) once the message is redacted.",
+    )
     status: RecipientStatus = Field(examples=["queued"])
     code: int | None = Field(default=None, description="Sinch's status code, when reported.")
     status_at: AwareDatetime | None = Field(default=None, description="When Sinch saw this status.")
@@ -323,7 +326,16 @@ class MessageOut(ResponseModel):
     sender: str | None
     body: str = Field(
         description="The text; for an MMS its text (maybe empty); for a binary "
-        "SMS the payload in base64."
+        "SMS the payload in base64. Empty once the message is redacted."
+    )
+    redacted: bool = Field(
+        default=False,
+        description="True once the retention job has redacted the message (after the tenant's "
+        "retention window): `body`, `parameters`, an MMS's `url` and `subject` are gone and "
+        "every number keeps only its country code (`+46*`). Deleted messages are 404.",
+    )
+    redacted_at: AwareDatetime | None = Field(
+        default=None, description="When the message was redacted; null while it is kept whole."
     )
     encoding: EncodingName
     kind: MessageKindName = Field(default="text", description="text, media (MMS) or binary.")

@@ -70,6 +70,19 @@ class MessageStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+FINAL_MESSAGE_STATUSES: Final = frozenset(
+    {
+        MessageStatus.DELIVERED,
+        MessageStatus.PARTIALLY_DELIVERED,
+        MessageStatus.FAILED,
+        MessageStatus.REJECTED,
+        MessageStatus.EXPIRED,
+        MessageStatus.CANCELLED,
+    }
+)
+"""The statuses a message leaves no more (a late report changes recipients, not these)."""
+
+
 class Stage(IntEnum):
     """How far a recipient has got; statuses of a lower stage never replace a higher one."""
 

@@ -11,7 +11,15 @@ ROWS_DELETED = Counter(
     "smsgw_retention_deleted_total",
     "Rows the retention job deleted, by table (unmatched_report: past "
     "SMSGW_UNMATCHED_REPORT_RETENTION_DAYS; idempotency_key: past 24 hours; webhook_nonce: "
-    "past twice the signature window).",
+    "past twice the signature window; sms_log, inbound_message, callback_event: personal data "
+    "past the tenant's SMSGW_DELETE_AFTER_DAYS or own window, cascading to a message's rows).",
+    ["table"],
+)
+ROWS_REDACTED = Counter(
+    "smsgw_retention_redacted_total",
+    "Rows whose personal data the retention job redacted (body blanked, numbers masked), by "
+    "table (sms_log with its recipients, events and callbacks; inbound_message; callback_event "
+    "of tenants).",
     ["table"],
 )
 REPORTS_APPLIED = Counter(
@@ -27,6 +35,7 @@ SWEEPS = Counter(
 STEP_ERRORS = Counter(
     "smsgw_retention_step_errors_total",
     "Retention steps that failed, by step (apply_reports, unmatched_reports, idempotency_keys, "
-    "webhook_nonces); the next sweep tries again.",
+    "webhook_nonces, protection_counters, personal_data_deleted, personal_data_redacted); the "
+    "next sweep tries again.",
     ["step"],
 )

@@ -12,6 +12,9 @@ Rules (also in the README and ``.env.example``), each a step of one sweep:
    webhook accepts can carry them again.
 5. **Protection counters** (velocity buckets, spend totals) are deleted once idle for 62 days:
    their period has ended and their window has drained (``store.protection``).
+6. **Personal data past its tenant's window** (SMSGW_DELETE_AFTER_DAYS and
+   SMSGW_REDACT_AFTER_DAYS, or the tenant's own): final messages and inbound messages are
+   deleted, then the younger ones redacted (``services.personal_data``).
 
 A failing step is logged and counted, and the others still run; the next sweep tries again.
 Sweeps in several processes may overlap: every step is safe to run concurrently.
@@ -21,11 +24,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from smsgateway.domain.retention import RetentionWindow
 from smsgateway.observability import retention_metrics as metrics
+from smsgateway.services import personal_data
+from smsgateway.services.personal_data import Swept
 from smsgateway.settings import Settings
 from smsgateway.store import protection, reports, retention
 
@@ -47,6 +53,7 @@ class RetentionPolicy:
     unmatched_report_max_age: timedelta
     webhook_nonce_max_age: timedelta
     batch_size: int = 1000
+    personal_data: RetentionWindow = field(default_factory=RetentionWindow)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -58,6 +65,7 @@ class RetentionPolicy:
             unmatched_report_max_age=timedelta(days=settings.unmatched_report_retention_days),
             # A timestamp may be max_age old or max_age ahead: a nonce can come back for twice it.
             webhook_nonce_max_age=timedelta(seconds=2 * settings.webhook_signature_max_age_seconds),
+            personal_data=RetentionWindow(settings.redact_after_days, settings.delete_after_days),
         )
 
 
@@ -71,6 +79,8 @@ class SweepResult:
     webhook_nonces_deleted: int = 0
     failed_steps: tuple[str, ...] = ()
     protection_counters_deleted: int = 0
+    personal_data_deleted: Swept = field(default_factory=Swept)
+    personal_data_redacted: Swept = field(default_factory=Swept)
 
 
 class RetentionSweeper:
@@ -92,6 +102,12 @@ class RetentionSweeper:
         keys_deleted = await self._step("idempotency_keys", self._delete_keys, failed)
         nonces_deleted = await self._step("webhook_nonces", self._delete_nonces, failed)
         counters_deleted = await self._step("protection_counters", self._delete_counters, failed)
+        deleted = await self._swept("personal_data_deleted", personal_data.delete_expired, failed)
+        redacted = await self._swept("personal_data_redacted", personal_data.redact_expired, failed)
+        for table, rows in _by_table(deleted):
+            metrics.ROWS_DELETED.labels(table).inc(rows)
+        for table, rows in _by_table(redacted):
+            metrics.ROWS_REDACTED.labels(table).inc(rows)
         metrics.ROWS_DELETED.labels("protection_counter").inc(counters_deleted)
         metrics.REPORTS_APPLIED.inc(applied)
         metrics.ROWS_DELETED.labels("unmatched_report").inc(reports_deleted)
@@ -99,7 +115,14 @@ class RetentionSweeper:
         metrics.ROWS_DELETED.labels("webhook_nonce").inc(nonces_deleted)
         metrics.SWEEPS.labels("error" if failed else "ok").inc()
         result = SweepResult(
-            applied, reports_deleted, keys_deleted, nonces_deleted, tuple(failed), counters_deleted
+            applied,
+            reports_deleted,
+            keys_deleted,
+            nonces_deleted,
+            tuple(failed),
+            counters_deleted,
+            deleted,
+            redacted,
         )
         if applied or reports_deleted or keys_deleted or nonces_deleted:
             logger.info(
@@ -110,7 +133,30 @@ class RetentionSweeper:
                 keys_deleted,
                 nonces_deleted,
             )
+        if deleted.total or redacted.total:
+            logger.info(
+                "retention: personal data past its window: deleted %s; redacted %s",
+                deleted,
+                redacted,
+            )
         return result
+
+    async def _swept(
+        self,
+        name: str,
+        run: Callable[[Connection, RetentionWindow, int], Awaitable[Swept]],
+        failed: list[str],
+    ) -> Swept:
+        try:
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as connection:
+                return await run(connection, self._policy.personal_data, self._policy.batch_size)
+        except Exception:
+            logger.warning(
+                "retention step %s failed; the next sweep tries again", name, exc_info=True
+            )
+            metrics.STEP_ERRORS.labels(name).inc()
+            failed.append(name)
+            return Swept()
 
     async def _step(
         self, name: str, run: Callable[[Connection], Awaitable[int]], failed: list[str]
@@ -175,3 +221,11 @@ class RetentionSweeper:
             total += deleted
             if deleted < self._policy.batch_size:
                 return total
+
+
+def _by_table(swept: Swept) -> tuple[tuple[str, int], ...]:
+    return (
+        ("sms_log", swept.messages),
+        ("inbound_message", swept.inbound_messages),
+        ("callback_event", swept.tenant_events),
+    )

@@ -133,6 +133,8 @@ class MessageRecord:
     events: tuple[EventRecord, ...] = ()
     kind: str = "text"
     content: dict[str, Any] | None = None
+    # When the retention job blanked its body and masked its numbers; None while kept whole.
+    redacted_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,8 @@ async def insert_accepted(connection: Connection, messages: Sequence[NewMessage]
 _MESSAGE_COLUMNS = """
     id, tenant, sender, body, encoding, segment_count, character_count, recipient_count,
     client_reference, sinch_batch_id, status, status_code, status_detail, delivery_report,
-    send_at, expire_at, callback_url, created_at, updated_at, submitted_at, kind, content
+    send_at, expire_at, callback_url, created_at, updated_at, submitted_at, kind, content,
+    redacted_at
 """
 
 
@@ -364,4 +367,5 @@ def _message(
         events=events,
         kind=row["kind"],
         content=row["content"],
+        redacted_at=row["redacted_at"],
     )

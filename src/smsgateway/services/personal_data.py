@@ -1,0 +1,166 @@
+"""Personal-data retention: each tenant's window, and the sweep steps that apply it.
+
+The window that applies to a tenant is its own (``retention_policy``, set by an admin) or the
+gateway's (SMSGW_REDACT_AFTER_DAYS, SMSGW_DELETE_AFTER_DAYS); what each step redacts and
+deletes, and what it never touches, is in :mod:`smsgateway.store.personal_data`. Each step
+walks the tenants that have data, deleting before redacting (no point blanking a row about to
+go), one bounded statement at a time until a statement comes back short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING
+
+from smsgateway.domain.retention import RetentionWindow, window_for
+from smsgateway.store import personal_data, retention_policies
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from smsgateway.store.pool import Connection
+
+# A store function with everything bound but ``limit``.
+Statement = Callable[..., Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Swept:
+    """Rows one step changed: messages, inbound messages and tenant events."""
+
+    messages: int = 0
+    inbound_messages: int = 0
+    tenant_events: int = 0
+
+    def __add__(self, other: Swept) -> Swept:
+        return Swept(
+            self.messages + other.messages,
+            self.inbound_messages + other.inbound_messages,
+            self.tenant_events + other.tenant_events,
+        )
+
+    @property
+    def total(self) -> int:
+        return self.messages + self.inbound_messages + self.tenant_events
+
+
+async def delete_expired(
+    connection: Connection, default: RetentionWindow, batch_size: int
+) -> Swept:
+    """Deletes, tenant by tenant, what is older than its window's ``delete_after``."""
+    swept = Swept()
+    for tenant, window in await _windows(connection, default):
+        age = window.delete_after
+        if age is None:
+            continue
+        inbound = await _until_short(
+            batch_size,
+            partial(personal_data.delete_inbound, connection, tenant, older_than=age),
+        )
+        if tenant is None:
+            swept += Swept(inbound_messages=inbound)
+            continue
+        messages = await _until_short(
+            batch_size,
+            partial(personal_data.delete_messages, connection, tenant, older_than=age),
+        )
+        events = await _until_short(
+            batch_size,
+            partial(personal_data.delete_tenant_events, connection, tenant, older_than=age),
+        )
+        swept += Swept(messages, inbound, events)
+    return swept
+
+
+async def redact_expired(
+    connection: Connection, default: RetentionWindow, batch_size: int
+) -> Swept:
+    """Redacts, tenant by tenant, what is older than its window's ``redact_after``."""
+    swept = Swept()
+    for tenant, window in await _windows(connection, default):
+        age = window.redact_after
+        if age is None:
+            continue
+        inbound = await _until_short(
+            batch_size,
+            partial(personal_data.redact_inbound, connection, tenant, older_than=age),
+        )
+        if tenant is None:
+            swept += Swept(inbound_messages=inbound)
+            continue
+        messages = await _until_short(
+            batch_size,
+            partial(personal_data.redact_messages, connection, tenant, older_than=age),
+        )
+        events = await _until_short(
+            batch_size,
+            partial(personal_data.redact_tenant_events, connection, tenant, older_than=age),
+        )
+        swept += Swept(messages, inbound, events)
+    return swept
+
+
+async def _windows(
+    connection: Connection, default: RetentionWindow
+) -> list[tuple[str | None, RetentionWindow]]:
+    """Each tenant with data and its window; None stands for data of no tenant (inbound
+    messages to unassigned numbers), under the gateway's window."""
+    overrides = await retention_policies.all_overrides(connection)
+    if default.keeps_everything and all(w.keeps_everything for w in overrides.values()):
+        return []
+    tenants: list[str | None] = [*await personal_data.tenants_with_data(connection), None]
+    return [(tenant, window_for(tenant, default, overrides)) for tenant in tenants]
+
+
+async def _until_short(batch_size: int, statement: Statement) -> int:
+    """Repeats ``statement`` (at most ``batch_size`` rows each) until it changes fewer."""
+    total = 0
+    while True:
+        changed = await statement(limit=batch_size)
+        total += changed
+        if changed < batch_size:
+            return total
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionView:
+    """The window that applies to a tenant; ``stored`` False means the gateway's default."""
+
+    tenant: str
+    window: RetentionWindow
+    stored: bool
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+
+
+async def show_retention(
+    pool: asyncpg.Pool, default: RetentionWindow, tenant: str
+) -> RetentionView:
+    async with pool.acquire() as connection:
+        stored = await retention_policies.get_override(connection, tenant)
+    if stored is None:
+        return RetentionView(tenant, default, stored=False)
+    return RetentionView(tenant, stored.window, True, stored.updated_at, stored.updated_by)
+
+
+async def set_retention(
+    pool: asyncpg.Pool, tenant: str, window: RetentionWindow, *, changed_by: str
+) -> RetentionView:
+    """Stores ``tenant``'s own window; the next sweep of every process applies it."""
+    async with pool.acquire() as connection:
+        stored = await retention_policies.set_override(
+            connection, tenant, window, updated_by=changed_by
+        )
+    return RetentionView(tenant, stored.window, True, stored.updated_at, stored.updated_by)
+
+
+async def clear_retention(
+    pool: asyncpg.Pool, default: RetentionWindow, tenant: str
+) -> RetentionView:
+    """Removes ``tenant``'s own window: the gateway's applies again."""
+    async with pool.acquire() as connection:
+        await retention_policies.delete_override(connection, tenant)
+    return RetentionView(tenant, default, stored=False)
