@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TypeVar
@@ -203,6 +203,41 @@ def decide(ledger: Ledger, draws: Sequence[Draw]) -> Verdict:
         if draw.warn_at is not None and level < draw.warn_at <= level + draw.amount:
             warnings.append(draw)
     return Verdict(passed=True, warnings=tuple(warnings))
+
+
+def batch_totals(draws_per_message: Iterable[Sequence[Draw]]) -> tuple[Draw, ...] | None:
+    """The draws of a batch of messages summed per counter, in key order, or None when two
+    messages ask one counter on different terms (their policies differ).
+
+    When every total fits its counter and crosses no warning threshold, ``decide`` would pass
+    every message of the batch in turn and warn of nothing (a counter only rises within a
+    batch), so the store can take the totals in one statement; when one does not, the store
+    lets ``decide`` go through the messages one by one.
+    """
+    totals: dict[str, Draw] = {}
+    for draws in draws_per_message:
+        for draw in draws:
+            seen = totals.get(draw.key)
+            if seen is None:
+                totals[draw.key] = draw
+            elif (seen.capacity, seen.drain_per_second, seen.warn_at) != (
+                draw.capacity,
+                draw.drain_per_second,
+                draw.warn_at,
+            ):
+                return None
+            else:
+                totals[draw.key] = replace(seen, amount=seen.amount + draw.amount, indexes=())
+    return tuple(totals[key] for key in sorted(totals))
+
+
+def fits_without_warning(level: Decimal, draw: Draw) -> bool:
+    """What the one-statement write checks of each total (the SQL twin of this is in
+    ``store.protection``): it fits, and crosses no warning threshold on the way."""
+    after = level + draw.amount
+    if after > draw.capacity:
+        return False
+    return draw.warn_at is None or not level < draw.warn_at <= after
 
 
 def destination_prefix(e164: str, digits_dropped: int) -> str:

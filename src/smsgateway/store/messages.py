@@ -151,8 +151,8 @@ class MessageFilter:
 
 # One statement, so one round trip and one commit for a whole batch of accepted messages:
 # every data-modifying CTE runs, and foreign keys are checked at the end of the statement.
-_INSERT_ACCEPTED = """
-WITH message AS (
+_ACCEPTED_CTES = """
+message AS (
     INSERT INTO sms_log (
         id, tenant, api_key_id, sender, body, encoding, segment_count, character_count,
         recipient_count, client_reference, status, delivery_report, send_at, expire_at,
@@ -181,14 +181,35 @@ WITH message AS (
         AS o(message_id, due_at, created_at, status)
     WHERE o.status IN ('queued', 'scheduled')
 )
+"""
+
+_ACCEPTED_EVENTS = """
 INSERT INTO sms_event (message_id, kind, status, occurred_at)
 SELECT e.message_id, 'accepted', e.status, e.occurred_at
 FROM unnest($1::uuid[], $11::text[], $18::timestamptz[]) AS e(message_id, status, occurred_at)
 """
 
 
+ACCEPTED_PARAMETERS = 26
+"""``insert_accepted_statement`` takes $1 to $26; CTEs put before it number theirs after."""
+
+
+def insert_accepted_statement(before: str = "") -> str:
+    """The statement ``insert_accepted`` runs, with the CTEs ``before`` (comma-ended) run in
+    the same statement: one round trip and one commit for them and the batch."""
+    return f"WITH {before}{_ACCEPTED_CTES}{_ACCEPTED_EVENTS}"
+
+
+_INSERT_ACCEPTED = insert_accepted_statement()
+
+
 async def insert_accepted(connection: Connection, messages: Sequence[NewMessage]) -> None:
     """Stores messages, their recipients, their outbox entries and 'accepted' events at once."""
+    await connection.execute(_INSERT_ACCEPTED, *accepted_arguments(messages))
+
+
+def accepted_arguments(messages: Sequence[NewMessage]) -> list[Any]:
+    """The values of $1 to $26 for ``insert_accepted_statement``, a column per parameter."""
     recipient_columns: tuple[list[Any], ...] = ([], [], [], [], [])
     for message in messages:
         for position, msisdn in enumerate(message.recipients):
@@ -204,8 +225,7 @@ async def insert_accepted(connection: Connection, messages: Sequence[NewMessage]
                 strict=True,
             ):
                 column.append(value)
-    await connection.execute(
-        _INSERT_ACCEPTED,
+    return [
         [m.id for m in messages],
         [m.tenant for m in messages],
         [m.api_key_id for m in messages],
@@ -228,7 +248,7 @@ async def insert_accepted(connection: Connection, messages: Sequence[NewMessage]
         [m.due_at for m in messages],
         [m.kind for m in messages],
         [m.content for m in messages],
-    )
+    ]
 
 
 _MESSAGE_COLUMNS = """

@@ -1,11 +1,15 @@
 """Protection policies and counters: policies per tenant and API key with their change log,
 and the guarded write that takes velocity and spend counters with the messages they allow.
 
-The guarded write locks every counter a batch needs in one statement (creating missing ones),
-lets ``domain.protection.decide`` go through the messages in order, writes back the counters
-and stores the messages that passed, all in one transaction. Row locks serialise concurrent
-batches from every process on the same counters, so a cap is never overshot. A batch with no
-counters to take and nothing to record is the plain one-statement insert, as before.
+The guarded write first tries one statement: the batch's messages, their monitored
+recipients, and every counter taking the batch's total (``domain.protection.batch_totals``),
+each total checked against its counter's current level under the row lock that the upsert
+takes. One total that would not fit (or would cross a warning threshold) aborts the whole
+statement, and the batch takes the precise path: one transaction that locks its counters, lets
+``domain.protection.decide`` go through the messages in order, writes the counters back and
+stores the messages that passed. Either way, row locks serialise concurrent batches from every
+process on the same counters, so a cap is never overshot. A batch with no counters to take and
+nothing to record is the plain one-statement insert.
 """
 
 from __future__ import annotations
@@ -18,10 +22,25 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
+
 from smsgateway.domain.callback_targets import target_host
 from smsgateway.domain.destination_policy import PolicyHit
-from smsgateway.domain.protection import CounterState, Draw, Ledger, Verdict, decide
-from smsgateway.store.messages import NewMessage, insert_accepted
+from smsgateway.domain.protection import (
+    CounterState,
+    Draw,
+    Ledger,
+    Verdict,
+    batch_totals,
+    decide,
+)
+from smsgateway.store.messages import (
+    ACCEPTED_PARAMETERS,
+    NewMessage,
+    accepted_arguments,
+    insert_accepted,
+    insert_accepted_statement,
+)
 
 if TYPE_CHECKING:
     from smsgateway.store.pool import Connection
@@ -45,7 +64,6 @@ class GuardOutcome:
     """``verdict`` None: nothing to check, stored. Otherwise stored exactly when it passed."""
 
     verdict: Verdict | None = None
-    checked_at: datetime | None = None
 
     @property
     def stored(self) -> bool:
@@ -76,6 +94,49 @@ FROM unnest($1::text[], $2::numeric[], $3::timestamptz[]) AS u(key, amount, upda
 WHERE c.key = u.key
 """
 
+# The whole batch in one statement: the messages (insert_accepted's CTEs), the monitored
+# recipients, and each counter taking the batch's total. A counter that cannot take it
+# without a closer look (past its capacity, or crossing its warning threshold, which queues a
+# callback) gets a NULL amount; the column's NOT NULL aborts the statement, so nothing of the
+# batch is written, and the caller takes the precise path. The counters' CTE is read by
+# nothing, so Postgres runs it after the inserts: the hot rows stay locked only until commit.
+# A velocity counter drains at ``drain`` per second since it was last written.
+_P = ACCEPTED_PARAMETERS
+_WRITE_WHOLE_BATCH = insert_accepted_statement(
+    f"""
+wanted AS (
+    SELECT * FROM unnest(${_P + 1}::text[], ${_P + 2}::numeric[], ${_P + 3}::numeric[],
+                         ${_P + 4}::float8[], ${_P + 5}::numeric[])
+        AS w(key, amount, capacity, drain, warn_at)
+), counter_taken AS (
+    INSERT INTO protection_counter AS c (key, amount, updated_at)
+    SELECT w.key,
+           CASE WHEN w.amount <= w.capacity
+                     AND (w.warn_at IS NULL OR w.warn_at <= 0 OR w.amount < w.warn_at)
+                THEN w.amount END,
+           clock_timestamp()
+    FROM wanted AS w ORDER BY w.key
+    ON CONFLICT (key) DO UPDATE SET
+        amount = (
+            SELECT CASE WHEN l.level + w.amount <= w.capacity
+                             AND (w.warn_at IS NULL OR l.level >= w.warn_at
+                                  OR l.level + w.amount < w.warn_at)
+                        THEN l.level + w.amount END
+            FROM wanted AS w,
+                 LATERAL (SELECT greatest(0, c.amount - (w.drain * greatest(0, extract(
+                     epoch FROM clock_timestamp() - c.updated_at))::float8)::numeric))
+                     AS l(level)
+            WHERE w.key = c.key),
+        updated_at = clock_timestamp()
+), monitored AS (
+    INSERT INTO protection_event
+        (message_id, tenant, recipient, region, number_type, code, occurred_at)
+    SELECT * FROM unnest(${_P + 6}::uuid[], ${_P + 7}::text[], ${_P + 8}::text[],
+                         ${_P + 9}::text[], ${_P + 10}::text[], ${_P + 11}::text[],
+                         ${_P + 12}::timestamptz[])
+),"""
+)
+
 _RECORD_MONITORED = """
 INSERT INTO protection_event
     (message_id, tenant, recipient, region, number_type, code, occurred_at)
@@ -98,8 +159,40 @@ async def write_guarded(
     if not any(item.draws or item.monitored for item in items):
         await insert_accepted(connection, [item.message for item in items])
         return [GuardOutcome() for _ in items]
+    totals = batch_totals(item.draws for item in items)
+    if totals is not None and await _write_whole_batch(connection, items, totals):
+        passed = Verdict(passed=True)
+        return [GuardOutcome(passed if item.draws else None) for item in items]
     async with connection.transaction():
         return await _write_in_transaction(connection, items)
+
+
+async def _write_whole_batch(
+    connection: Connection, items: Sequence[GuardedMessage], totals: Sequence[Draw]
+) -> bool:
+    """The one-statement write of a whole batch; False (and nothing written) when a counter
+    cannot take its total without a closer look."""
+    arguments = [
+        *accepted_arguments([item.message for item in items]),
+        [draw.key for draw in totals],
+        [draw.amount for draw in totals],
+        [draw.capacity for draw in totals],
+        [draw.drain_per_second for draw in totals],
+        [draw.warn_at for draw in totals],
+        *_monitored_columns(items),
+    ]
+    try:
+        if connection.is_in_transaction():
+            # A savepoint, so that the abort ends only this statement, not the caller's work.
+            async with connection.transaction():
+                await connection.execute(_WRITE_WHOLE_BATCH, *arguments)
+        else:
+            await connection.execute(_WRITE_WHOLE_BATCH, *arguments)
+    except asyncpg.NotNullViolationError as exc:
+        if exc.table_name != "protection_counter":
+            raise
+        return False
+    return True
 
 
 async def write_guarded_one(
@@ -127,7 +220,7 @@ async def _write_in_transaction(
         )
         for item in items:
             verdict = decide(ledger, item.draws) if item.draws else None
-            outcomes.append(GuardOutcome(verdict, now))
+            outcomes.append(GuardOutcome(verdict))
             if verdict is None or verdict.passed:
                 passed.append(item)
         if ledger.touched:
@@ -151,6 +244,12 @@ async def _write_in_transaction(
 
 
 async def _record_monitored(connection: Connection, items: Sequence[GuardedMessage]) -> None:
+    columns = _monitored_columns(items)
+    if columns[0]:
+        await connection.execute(_RECORD_MONITORED, *columns)
+
+
+def _monitored_columns(items: Sequence[GuardedMessage]) -> tuple[list[Any], ...]:
     columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
     for item in items:
         for hit in item.monitored:
@@ -165,8 +264,7 @@ async def _record_monitored(connection: Connection, items: Sequence[GuardedMessa
             )
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
-    if columns[0]:
-        await connection.execute(_RECORD_MONITORED, *columns)
+    return columns
 
 
 async def _enqueue_spend_events(
