@@ -120,7 +120,8 @@ async def test_a_batch_past_a_cap_stores_the_messages_that_fit_in_their_order(
     assert counting.transactions == 1, "the whole-batch statement gave way to decide"
     assert await stored(connection) == (10, CAP)
     refused = outcomes[1].verdict
-    assert refused is not None and refused.spend_refused is not None
+    assert refused is not None
+    assert refused.spend_refused is not None
 
 
 async def test_crossing_the_warning_threshold_queues_the_spend_event(
