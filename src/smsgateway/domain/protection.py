@@ -13,10 +13,11 @@ configured time zone) is part of its key, so a new period starts from nothing.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TypeVar
@@ -214,21 +215,33 @@ def batch_totals(draws_per_message: Iterable[Sequence[Draw]]) -> tuple[Draw, ...
     batch), so the store can take the totals in one statement; when one does not, the store
     lets ``decide`` go through the messages one by one.
     """
-    totals: dict[str, Draw] = {}
+    first: dict[str, Draw] = {}
+    amounts: dict[str, Decimal] = {}
     for draws in draws_per_message:
         for draw in draws:
-            seen = totals.get(draw.key)
+            seen = first.get(draw.key)
             if seen is None:
-                totals[draw.key] = draw
-            elif (seen.capacity, seen.drain_per_second, seen.warn_at) != (
-                draw.capacity,
-                draw.drain_per_second,
-                draw.warn_at,
+                first[draw.key] = draw
+                amounts[draw.key] = draw.amount
+                continue
+            if (
+                seen.capacity != draw.capacity
+                or seen.drain_per_second != draw.drain_per_second
+                or seen.warn_at != draw.warn_at
             ):
                 return None
-            else:
-                totals[draw.key] = replace(seen, amount=seen.amount + draw.amount, indexes=())
-    return tuple(totals[key] for key in sorted(totals))
+            amounts[draw.key] += draw.amount
+    return tuple(
+        Draw(
+            key,
+            amounts[key],
+            draw.capacity,
+            draw.drain_per_second,
+            warn_at=draw.warn_at,
+            label=draw.label,
+        )
+        for key, draw in sorted(first.items())
+    )
 
 
 def fits_without_warning(level: Decimal, draw: Draw) -> bool:
@@ -256,43 +269,70 @@ def velocity_draws(
     """The velocity counters a message to ``recipients`` (input index, number) needs."""
     if not limits.active or not recipients:
         return []
+    per_prefix, per_country, per_api_key = _velocity_terms(limits)
     draws: list[Draw] = []
-    groups: list[tuple[str, int | None, dict[str, list[int]]]] = [
-        ("prefix", limits.per_prefix, {}),
-        ("country", limits.per_country, {}),
-    ]
-    for index, number in recipients:
-        groups[0][2].setdefault(
-            destination_prefix(number.e164, limits.prefix_digits_dropped), []
-        ).append(index)
-        groups[1][2].setdefault(number.region, []).append(index)
-    for kind, limit, by_value in groups:
-        if limit is None:
-            continue
-        for value, indexes in by_value.items():
-            draws.append(
-                _velocity_draw(limits, limit, f"velocity:{tenant}:{kind}:{value}", kind, indexes)
-            )
-    if limits.per_api_key is not None:
-        indexes = [index for index, _ in recipients]
+    if len(recipients) == 1:  # the common case (an OTP), without the grouping
+        [(index, number)] = recipients
+        if per_prefix is not None:
+            prefix = destination_prefix(number.e164, limits.prefix_digits_dropped)
+            draws.append(per_prefix.draw(f"velocity:{tenant}:prefix:{prefix}", (index,)))
+        if per_country is not None:
+            draws.append(per_country.draw(f"velocity:{tenant}:country:{number.region}", (index,)))
+    else:
+        for kind, terms in (("prefix", per_prefix), ("country", per_country)):
+            if terms is None:
+                continue
+            by_value: dict[str, list[int]] = {}
+            for index, number in recipients:
+                value = (
+                    destination_prefix(number.e164, limits.prefix_digits_dropped)
+                    if kind == "prefix"
+                    else number.region
+                )
+                by_value.setdefault(value, []).append(index)
+            for value, indexes in by_value.items():
+                draws.append(terms.draw(f"velocity:{tenant}:{kind}:{value}", tuple(indexes)))
+    if per_api_key is not None:
         draws.append(
-            _velocity_draw(
-                limits, limits.per_api_key, f"velocity:key:{api_key}", "api_key", indexes
-            )
+            per_api_key.draw(f"velocity:key:{api_key}", tuple(index for index, _ in recipients))
         )
     return draws
 
 
-def _velocity_draw(
-    limits: VelocityLimits, limit: int, key: str, label: str, indexes: list[int]
-) -> Draw:
-    return Draw(
-        key=key,
-        amount=Decimal(len(indexes)),
-        capacity=Decimal(str(max(1.0, limit * limits.burst))),
-        drain_per_second=limit / limits.window_seconds,
-        indexes=tuple(indexes),
-        label=label,
+@dataclass(frozen=True, slots=True)
+class _VelocityTerms:
+    """What every draw on one kind of velocity counter shares."""
+
+    label: str
+    capacity: Decimal
+    drain_per_second: float
+
+    def draw(self, key: str, indexes: tuple[int, ...]) -> Draw:
+        return Draw(
+            key=key,
+            amount=Decimal(len(indexes)),
+            capacity=self.capacity,
+            drain_per_second=self.drain_per_second,
+            indexes=indexes,
+            label=self.label,
+        )
+
+
+@functools.lru_cache(maxsize=256)
+def _velocity_terms(
+    limits: VelocityLimits,
+) -> tuple[_VelocityTerms | None, _VelocityTerms | None, _VelocityTerms | None]:
+    # Policies are few and draws are made on every accept: work these out once per policy.
+    def terms(label: str, limit: int | None) -> _VelocityTerms | None:
+        if limit is None:
+            return None
+        capacity = Decimal(str(max(1.0, limit * limits.burst)))
+        return _VelocityTerms(label, capacity, limit / limits.window_seconds)
+
+    return (
+        terms("prefix", limits.per_prefix),
+        terms("country", limits.per_country),
+        terms("api_key", limits.per_api_key),
     )
 
 
@@ -310,29 +350,39 @@ def spend_draws(
     if not caps.active or segments <= 0:
         return []
     local = now.astimezone(time_zone)
-    day, month = local.strftime("%Y-%m-%d"), local.strftime("%Y-%m")
-    wanted: list[tuple[str, str, Decimal | int | None, Decimal | None]] = [
-        ("day_segments", day, caps.daily_segments, Decimal(segments)),
-        ("month_segments", month, caps.monthly_segments, Decimal(segments)),
-        ("day_amount", day, caps.daily_amount, amount),
-        ("month_amount", month, caps.monthly_amount, amount),
-    ]
+    month = f"{local.year:04d}-{local.month:02d}"
+    periods = {"day": f"{month}-{local.day:02d}", "month": month}
     draws: list[Draw] = []
-    warn = Decimal(str(caps.warn_at))
-    for label, period, cap, needed in wanted:
-        if cap is None or needed is None:
+    for label, capacity, warn_at in _spend_terms(caps):
+        needed = Decimal(segments) if label.endswith("segments") else amount
+        if needed is None:
             continue
-        capacity = Decimal(cap)
+        period = periods[label.partition("_")[0]]
         draws.append(
             Draw(
                 key=f"spend:{tenant}:{period}:{label}",
                 amount=needed,
                 capacity=capacity,
-                warn_at=capacity * warn,
+                warn_at=warn_at,
                 label=label,
             )
         )
     return draws
+
+
+@functools.lru_cache(maxsize=256)
+def _spend_terms(caps: SpendCaps) -> tuple[tuple[str, Decimal, Decimal], ...]:
+    """(label, capacity, warning level) of each cap set, worked out once per policy."""
+    warn = Decimal(str(caps.warn_at))
+    caps_set = (
+        ("day_segments", caps.daily_segments),
+        ("month_segments", caps.monthly_segments),
+        ("day_amount", caps.daily_amount),
+        ("month_amount", caps.monthly_amount),
+    )
+    return tuple(
+        (label, Decimal(cap), Decimal(cap) * warn) for label, cap in caps_set if cap is not None
+    )
 
 
 def seconds_to_period_end(label: str, now: datetime, time_zone: ZoneInfo) -> int:
