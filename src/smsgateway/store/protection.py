@@ -292,6 +292,26 @@ async def _enqueue_spend_events(
         )
 
 
+async def read_counters(connection: Connection, keys: Sequence[str]) -> Ledger:
+    """The counters ``keys`` as they stand, unlocked, to decide on a copy (a preview): what
+    ``decide`` takes from the ledger returned is never written."""
+    # The left join returns a row (with the server's time) even when no counter exists yet.
+    rows = await connection.fetch(
+        "SELECT clock_timestamp() AS now, c.key, c.amount, c.updated_at"
+        " FROM (VALUES (1)) AS one (x)"
+        " LEFT JOIN protection_counter AS c ON c.key = ANY($1::text[])",
+        list(keys),
+    )
+    return Ledger(
+        rows[0]["now"],
+        {
+            row["key"]: CounterState(row["amount"], row["updated_at"])
+            for row in rows
+            if row["key"] is not None
+        },
+    )
+
+
 COUNTER_IDLE = timedelta(days=62)
 """A counter untouched this long is empty: every spend period has ended (a month is at most
 31 days) and every velocity window (at most 31 days) has drained."""
