@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -391,3 +392,20 @@ async def counter_amounts(database_url: str) -> dict[str, Any]:
     finally:
         await connection.close()
     return {row["key"]: (row["amount"], row["updated_at"]) for row in rows}
+
+
+async def test_a_cancelled_message_gives_its_segments_back_to_the_cap(
+    database_url: str, simulator: RunningSimulator
+) -> None:
+    key = await issue_api_key(database_url, name="otp", tenant="cancels")
+    await put_policy(database_url, "cancels", {"spend": {"daily_segments": 2}})
+    later = {"send_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
+    async with gateway(database_url, simulator, key) as client:
+        held = [await send(client, [f"+4670123450{n}"], f"held-{n}", **later) for n in range(2)]
+        assert [response.status_code for response in held] == [202, 202]
+        full = await send(client, ["+46701234509"], "full", **later)
+        assert full.json()["code"] == "spend_cap_reached"
+        cancelled = await client.post(f"/v1/messages/{held[0].json()['id']}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        assert (await send(client, ["+46701234509"], "fits-again", **later)).status_code == 202
+        assert (await send(client, ["+46701234508"], "full-again", **later)).status_code == 422
