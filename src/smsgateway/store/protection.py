@@ -106,6 +106,9 @@ WHERE c.key = u.key
 # batch is written, and the caller takes the precise path. The counters' CTE is read by
 # nothing, so Postgres runs it after the inserts: the hot rows stay locked only until commit.
 # A velocity counter drains at ``drain`` per second since it was last written.
+# Postgres checks NOT NULL on the row proposed for insertion before it finds the conflict, so
+# the proposed amount of a counter that already exists is not NULL for crossing a threshold
+# from zero (the update below judges it); past its capacity it cannot fit in any case.
 _P = ACCEPTED_PARAMETERS
 _WRITE_WHOLE_BATCH = insert_accepted_statement(
     f"""
@@ -117,10 +120,12 @@ wanted AS (
     INSERT INTO protection_counter AS c (key, amount, updated_at)
     SELECT w.key,
            CASE WHEN w.amount <= w.capacity
-                     AND (w.warn_at IS NULL OR w.warn_at <= 0 OR w.amount < w.warn_at)
+                     AND (existing.key IS NOT NULL
+                          OR w.warn_at IS NULL OR w.warn_at <= 0 OR w.amount < w.warn_at)
                 THEN w.amount END,
            clock_timestamp()
-    FROM wanted AS w ORDER BY w.key
+    FROM wanted AS w LEFT JOIN protection_counter AS existing ON existing.key = w.key
+    ORDER BY w.key
     ON CONFLICT (key) DO UPDATE SET
         amount = (
             SELECT CASE WHEN l.level + w.amount <= w.capacity

@@ -3,6 +3,7 @@ statement that stores it; one that does not goes through ``decide`` message by m
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -13,9 +14,9 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from smsgateway.domain.protection import Draw
+from smsgateway.domain.protection import Draw, fits_without_warning
 from smsgateway.store.messages import NewMessage
-from smsgateway.store.protection import GuardedMessage, write_guarded
+from smsgateway.store.protection import GuardedMessage, _write_whole_batch, write_guarded
 
 pytestmark = pytest.mark.asyncio
 
@@ -148,3 +149,29 @@ async def test_the_aborted_statement_leaves_a_callers_transaction_usable(
     await transaction.commit()
     assert [outcome.stored for outcome in outcomes] == [False, True]
     assert await stored(connection) == (10, CAP)
+
+
+@pytest.mark.parametrize("warn_at", [None, 0, 2, 4])
+async def test_the_statement_takes_a_total_exactly_when_the_domain_says_it_fits(
+    connection: asyncpg.Connection, warn_at: int | None
+) -> None:
+    """The SQL twin of ``fits_without_warning``, on every small level, amount and capacity."""
+    for level, amount, capacity in itertools.product(range(4), range(1, 4), range(6)):
+        key = f"spend:twin:{warn_at}:{level}:{amount}:{capacity}"
+        await connection.execute(
+            "INSERT INTO protection_counter (key, amount) VALUES ($1, $2)", key, level
+        )
+        draw = Draw(
+            key,
+            Decimal(amount),
+            Decimal(capacity),
+            warn_at=None if warn_at is None else Decimal(warn_at),
+            label="day_segments",
+        )
+        item = GuardedMessage(guarded(1).message, (draw,))
+        took = await _write_whole_batch(connection, [item], [draw])
+        assert took == fits_without_warning(Decimal(level), draw), (level, amount, capacity)
+        stored = await connection.fetchval(
+            "SELECT amount FROM protection_counter WHERE key = $1", key
+        )
+        assert stored == (level + amount if took else level)
