@@ -37,6 +37,7 @@ from smsgateway.domain.protection import (
 from smsgateway.store.messages import (
     ACCEPTED_PARAMETERS,
     NewMessage,
+    SpendCharge,
     accepted_arguments,
     insert_accepted,
     insert_accepted_statement,
@@ -59,9 +60,10 @@ class GuardedMessage:
     callback_url: str | None = None
 
     @property
-    def charges(self) -> list[Draw]:
+    def spend_charge(self) -> SpendCharge | None:
         """The spend draws: what the message gives back if it ends without costing anything."""
-        return [draw for draw in self.draws if not draw.is_velocity]
+        charge = {draw.key: str(draw.amount) for draw in self.draws if not draw.is_velocity}
+        return charge or None
 
 
 @dataclass(frozen=True)
@@ -144,22 +146,8 @@ wanted AS (
     SELECT * FROM unnest(${_P + 6}::uuid[], ${_P + 7}::text[], ${_P + 8}::text[],
                          ${_P + 9}::text[], ${_P + 10}::text[], ${_P + 11}::text[],
                          ${_P + 12}::timestamptz[])
-), charged AS (
-    INSERT INTO protection_charge (message_id, keys, amounts)
-    SELECT u.message_id, array_agg(u.key), array_agg(u.amount)
-    FROM unnest(${_P + 13}::uuid[], ${_P + 14}::text[], ${_P + 15}::numeric[])
-        AS u(message_id, key, amount)
-    GROUP BY u.message_id
 ),"""
 )
-
-# Two aggregates over the same rows see them in the same order: keys and amounts pair up.
-_RECORD_CHARGES = """
-INSERT INTO protection_charge (message_id, keys, amounts)
-SELECT u.message_id, array_agg(u.key), array_agg(u.amount)
-FROM unnest($1::uuid[], $2::text[], $3::numeric[]) AS u(message_id, key, amount)
-GROUP BY u.message_id
-"""
 
 _RECORD_MONITORED = """
 INSERT INTO protection_event
@@ -197,14 +185,15 @@ async def _write_whole_batch(
     """The one-statement write of a whole batch; False (and nothing written) when a counter
     cannot take its total without a closer look."""
     arguments = [
-        *accepted_arguments([item.message for item in items]),
+        *accepted_arguments(
+            [item.message for item in items], [item.spend_charge for item in items]
+        ),
         [draw.key for draw in totals],
         [draw.amount for draw in totals],
         [draw.capacity for draw in totals],
         [draw.drain_per_second for draw in totals],
         [draw.warn_at for draw in totals],
         *_monitored_columns(items),
-        *_charge_columns(items),
     ]
     try:
         if connection.is_in_transaction():
@@ -260,11 +249,12 @@ async def _write_in_transaction(
         outcomes = [GuardOutcome() for _ in items]
         passed = list(items)
     if passed:
-        await insert_accepted(connection, [item.message for item in passed])
+        await insert_accepted(
+            connection,
+            [item.message for item in passed],
+            [item.spend_charge for item in passed],
+        )
         await _record_monitored(connection, passed)
-        charges = _charge_columns(passed)
-        if charges[0]:
-            await connection.execute(_RECORD_CHARGES, *charges)
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome.verdict is not None and outcome.verdict.warnings:
                 await _enqueue_spend_events(connection, item, outcome.verdict.warnings)
@@ -295,35 +285,36 @@ def _monitored_columns(items: Sequence[GuardedMessage]) -> tuple[list[Any], ...]
     return columns
 
 
-def _charge_columns(items: Sequence[GuardedMessage]) -> tuple[list[Any], ...]:
-    columns: tuple[list[Any], ...] = ([], [], [])
-    for item in items:
-        for draw in item.charges:
-            columns[0].append(item.message.id)
-            columns[1].append(draw.key)
-            columns[2].append(draw.amount)
-    return columns
+# Reads the charge as it was and clears it in one statement (both see the same snapshot).
+_TAKE_CHARGE = """
+WITH cleared AS (
+    UPDATE sms_log SET spend_charge = NULL WHERE id = $1 AND spend_charge IS NOT NULL
+)
+SELECT charge.key, charge.value::numeric AS amount
+FROM sms_log AS m, jsonb_each_text(m.spend_charge) AS charge
+WHERE m.id = $1
+ORDER BY charge.key
+"""
 
 
 async def release_charge(connection: Connection, message_id: uuid.UUID) -> None:
-    """Gives back what the message took from its spend counters, once (its charge is deleted):
+    """Gives back what the message took from its spend counters, once (its charge is cleared):
     for a message that ended without costing anything. Run inside the caller's transaction
     that ends the message, after it has locked the message's row."""
-    charge = await connection.fetchrow(
-        "DELETE FROM protection_charge WHERE message_id = $1 RETURNING keys, amounts", message_id
-    )
-    if charge is None:
+    charge = await connection.fetch(_TAKE_CHARGE, message_id)
+    if not charge:
         return
+    keys = [row["key"] for row in charge]
     # In key order, as accepts lock them: a cancel and a batch of accepts never deadlock.
     await connection.execute(
         "SELECT 1 FROM protection_counter WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE",
-        charge["keys"],
+        keys,
     )
     await connection.execute(
         "UPDATE protection_counter AS c SET amount = greatest(0, c.amount - u.amount)"
         " FROM unnest($1::text[], $2::numeric[]) AS u(key, amount) WHERE c.key = u.key",
-        charge["keys"],
-        charge["amounts"],
+        keys,
+        [row["amount"] for row in charge],
     )
 
 

@@ -77,8 +77,8 @@ async def test_a_message_sinch_rejects_at_submit_gives_its_spend_back(
     assert await sim.batch_count(str(refused)) == 0
     assert await day_segments(pool) == 2, "the rejected message's 4 segments are back"
     async with pool.acquire() as connection:
-        charges = await connection.fetch("SELECT message_id FROM protection_charge")
-    assert [row["message_id"] for row in charges] == [kept]
+        charged = await connection.fetch("SELECT id FROM sms_log WHERE spend_charge IS NOT NULL")
+    assert [row["id"] for row in charged] == [kept]
 
 
 async def test_a_send_that_may_have_reached_sinch_keeps_its_spend(
