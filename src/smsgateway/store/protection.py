@@ -110,7 +110,8 @@ WHERE c.key = u.key
 # A velocity counter drains at ``drain`` per second since it was last written.
 # Postgres checks NOT NULL on the row proposed for insertion before it finds the conflict, so
 # the proposed amount of a counter that already exists is not NULL for crossing a threshold
-# from zero (the update below judges it); past its capacity it cannot fit in any case.
+# from zero (the update below judges it); past its capacity it cannot fit in any case. (A
+# subquery per key, not a join: the planner would scan the whole table, one row per prefix.)
 _P = ACCEPTED_PARAMETERS
 _WRITE_WHOLE_BATCH = insert_accepted_statement(
     f"""
@@ -122,11 +123,11 @@ wanted AS (
     INSERT INTO protection_counter AS c (key, amount, updated_at)
     SELECT w.key,
            CASE WHEN w.amount <= w.capacity
-                     AND (existing.key IS NOT NULL
+                     AND ((SELECT true FROM protection_counter AS e WHERE e.key = w.key)
                           OR w.warn_at IS NULL OR w.warn_at <= 0 OR w.amount < w.warn_at)
                 THEN w.amount END,
            clock_timestamp()
-    FROM wanted AS w LEFT JOIN protection_counter AS existing ON existing.key = w.key
+    FROM wanted AS w
     ORDER BY w.key
     ON CONFLICT (key) DO UPDATE SET
         amount = (
