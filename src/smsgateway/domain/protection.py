@@ -3,6 +3,9 @@
 Pure: the store locks the counters a batch of messages needs, ``decide`` says in order which
 messages pass and what each counter becomes, and the store writes that back in the same
 transaction as the messages. So concurrent accepts in several processes never overshoot a cap.
+When a batch's totals (``batch_totals``) fit every counter without crossing a warning threshold
+(``fits_without_warning``), every message passes, so the store takes the totals in the one
+statement that stores the batch instead.
 
 Counters hold an amount used. A velocity counter is a leaky bucket: its amount drains at
 ``limit / window`` per second, and a recipient passes while the amount after it stays within
