@@ -19,20 +19,19 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from smsgateway.domain.destination_policy import NO_RESTRICTION, DestinationPolicy, PolicyHit
-from smsgateway.domain.errors import RecipientsRefused, SpendCapReached
-from smsgateway.domain.phone import PhoneNumber
-from smsgateway.domain.pricing import PriceTable, estimate_cost
-from smsgateway.domain.protection import (
+from smsgateway.domain.counters import (
     Draw,
-    ProtectionPolicy,
     Verdict,
     decide,
-    parse_protection_policy,
     seconds_to_period_end,
     spend_draws,
     velocity_draws,
 )
+from smsgateway.domain.destination_policy import NO_RESTRICTION, DestinationPolicy, PolicyHit
+from smsgateway.domain.errors import RecipientsRefused, SpendCapReached
+from smsgateway.domain.phone import PhoneNumber
+from smsgateway.domain.pricing import PriceTable, estimate_cost
+from smsgateway.domain.protection import ProtectionPolicy, parse_protection_policy
 from smsgateway.domain.recipients import AcceptedRecipient, RefusedRecipient
 from smsgateway.observability.protection_metrics import (
     POLICY_MONITORED,
@@ -41,6 +40,7 @@ from smsgateway.observability.protection_metrics import (
     country_label,
 )
 from smsgateway.store import protection as store
+from smsgateway.store import protection_policies as policy_store
 from smsgateway.store.api_keys import ApiKeyRecord
 from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 
@@ -94,7 +94,7 @@ class PolicyBook:
                 return current
             try:
                 async with self._pool.acquire(timeout=1.0) as connection:
-                    stored = await store.all_policies(connection)
+                    stored = await policy_store.all_policies(connection)
             except UNAVAILABLE_ERRORS as exc:
                 if current is not None:
                     return current  # the accept itself will find out whether Postgres is back
@@ -308,7 +308,7 @@ async def show_policy(
     pool: asyncpg.Pool, book: PolicyBook, tenant: str, api_key_id: uuid.UUID | None = None
 ) -> PolicyView:
     async with pool.acquire() as connection:
-        stored = await store.all_policies(connection)
+        stored = await policy_store.all_policies(connection)
     tenant_row = next((r for r in stored if r.tenant == tenant and r.api_key_id is None), None)
     policy = (
         book.default
@@ -347,7 +347,7 @@ async def set_policy(
         parse_protection_policy(document, base=base)
         stored = dict(document)
     async with pool.acquire() as connection:
-        await store.put_policy(
+        await policy_store.put_policy(
             connection,
             tenant=tenant,
             api_key_id=api_key_id,
@@ -358,6 +358,6 @@ async def set_policy(
     return await show_policy(pool, book, tenant, api_key_id)
 
 
-async def policy_changes(pool: asyncpg.Pool, tenant: str) -> list[store.PolicyChange]:
+async def policy_changes(pool: asyncpg.Pool, tenant: str) -> list[policy_store.PolicyChange]:
     async with pool.acquire() as connection:
-        return await store.policy_changes(connection, tenant)
+        return await policy_store.policy_changes(connection, tenant)

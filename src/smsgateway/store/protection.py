@@ -1,12 +1,13 @@
-"""Protection policies and counters: policies per tenant and API key with their change log,
-and the guarded write that takes velocity and spend counters with the messages they allow.
+"""Protection counters: the guarded write that takes velocity and spend counters with the
+messages they allow, spend given back, and reads for operators (policies are in
+``protection_policies``).
 
 The guarded write first tries one statement: the batch's messages, their monitored
-recipients, and every counter taking the batch's total (``domain.protection.batch_totals``),
+recipients, and every counter taking the batch's total (``domain.counters.batch_totals``),
 each total checked against its counter's current level under the row lock that the upsert
 takes. One total that would not fit (or would cross a warning threshold) aborts the whole
 statement, and the batch takes the precise path: one transaction that locks its counters, lets
-``domain.protection.decide`` go through the messages in order, writes the counters back and
+``domain.counters.decide`` go through the messages in order, writes the counters back and
 stores the messages that passed. Either way, row locks serialise concurrent batches from every
 process on the same counters, so a cap is never overshot. A batch with no counters to take and
 nothing to record is the plain one-statement insert.
@@ -25,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from smsgateway.domain.callback_targets import target_host
-from smsgateway.domain.destination_policy import PolicyHit
-from smsgateway.domain.protection import (
+from smsgateway.domain.counters import (
     CounterState,
     Draw,
     Ledger,
@@ -34,6 +34,7 @@ from smsgateway.domain.protection import (
     batch_totals,
     decide,
 )
+from smsgateway.domain.destination_policy import PolicyHit
 from smsgateway.store.messages import (
     ACCEPTED_PARAMETERS,
     NewMessage,
@@ -384,27 +385,6 @@ async def delete_idle_counters(connection: Connection, *, limit: int) -> int:
     return int(status.split()[-1])
 
 
-# -- Policies ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredPolicy:
-    tenant: str
-    api_key_id: uuid.UUID | None
-    document: dict[str, Any]
-    updated_at: datetime
-    updated_by: str
-
-
-@dataclass(frozen=True)
-class PolicyChange:
-    tenant: str
-    api_key_id: uuid.UUID | None
-    document: dict[str, Any] | None
-    changed_by: str
-    changed_at: datetime
-
-
 @dataclass(frozen=True)
 class CounterRow:
     key: str
@@ -420,74 +400,6 @@ class MonitoredRecord:
     number_type: str
     code: str
     occurred_at: datetime
-
-
-async def all_policies(connection: Connection) -> list[StoredPolicy]:
-    """Every stored policy: they are few (one per tenant or narrowed key), read at once."""
-    rows = await connection.fetch(
-        "SELECT tenant, api_key_id, policy::text AS policy, updated_at, updated_by"
-        " FROM protection_policy"
-    )
-    return [_policy(row) for row in rows]
-
-
-async def put_policy(
-    connection: Connection,
-    *,
-    tenant: str,
-    api_key_id: uuid.UUID | None,
-    document: dict[str, Any] | None,
-    changed_by: str,
-) -> None:
-    """Sets (``document``) or removes (None) a policy, and logs the change with who made it."""
-    text = None if document is None else json.dumps(document, sort_keys=True)
-    async with connection.transaction():
-        if api_key_id is None:
-            await connection.execute(
-                "DELETE FROM protection_policy WHERE tenant = $1 AND api_key_id IS NULL", tenant
-            )
-        else:
-            await connection.execute(
-                "DELETE FROM protection_policy WHERE api_key_id = $1", api_key_id
-            )
-        if text is not None:
-            await connection.execute(
-                "INSERT INTO protection_policy (tenant, api_key_id, policy, updated_by)"
-                " VALUES ($1, $2, $3::text::jsonb, $4)",
-                tenant,
-                api_key_id,
-                text,
-                changed_by,
-            )
-        await connection.execute(
-            "INSERT INTO protection_policy_change (tenant, api_key_id, policy, changed_by)"
-            " VALUES ($1, $2, $3::text::jsonb, $4)",
-            tenant,
-            api_key_id,
-            text,
-            changed_by,
-        )
-
-
-async def policy_changes(
-    connection: Connection, tenant: str, limit: int = 50
-) -> list[PolicyChange]:
-    rows = await connection.fetch(
-        "SELECT tenant, api_key_id, policy::text AS policy, changed_by, changed_at"
-        " FROM protection_policy_change WHERE tenant = $1 ORDER BY id DESC LIMIT $2",
-        tenant,
-        limit,
-    )
-    return [
-        PolicyChange(
-            row["tenant"],
-            row["api_key_id"],
-            None if row["policy"] is None else json.loads(row["policy"]),
-            row["changed_by"],
-            row["changed_at"],
-        )
-        for row in rows
-    ]
 
 
 async def counters(connection: Connection, prefix: str) -> list[CounterRow]:
@@ -520,13 +432,3 @@ async def monitored_records(
         )
         for row in rows
     ]
-
-
-def _policy(row: Any) -> StoredPolicy:
-    return StoredPolicy(
-        row["tenant"],
-        row["api_key_id"],
-        json.loads(row["policy"]),
-        row["updated_at"],
-        row["updated_by"],
-    )

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from smsgateway.domain.backoff import BackoffPolicy
-from smsgateway.domain.protection import Draw
+from smsgateway.domain.counters import Draw
 from smsgateway.services.dispatch import Dispatcher, DispatchOutcome, DispatchPolicy
 from smsgateway.sinch import SinchClient
 from smsgateway.store.messages import NewMessage

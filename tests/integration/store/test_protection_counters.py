@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from smsgateway.domain.protection import Draw, fits_without_warning
+from smsgateway.domain.counters import Draw, fits_without_warning
 from smsgateway.store.messages import NewMessage
 from smsgateway.store.protection import GuardedMessage, _write_whole_batch, write_guarded
 

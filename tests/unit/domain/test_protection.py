@@ -10,6 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smsgateway.domain.counters import (
+    CounterState,
+    Draw,
+    Ledger,
+    batch_totals,
+    decide,
+    destination_prefix,
+    fits_without_warning,
+    seconds_to_period_end,
+    spend_draws,
+)
 from smsgateway.domain.destination_policy import (
     NO_RESTRICTION,
     DestinationPolicy,
@@ -19,20 +30,7 @@ from smsgateway.domain.destination_policy import (
     screen_recipients,
 )
 from smsgateway.domain.phone import NumberType
-from smsgateway.domain.protection import (
-    CounterState,
-    Draw,
-    Ledger,
-    SpendCaps,
-    VelocityLimits,
-    batch_totals,
-    decide,
-    destination_prefix,
-    fits_without_warning,
-    parse_protection_policy,
-    seconds_to_period_end,
-    spend_draws,
-)
+from smsgateway.domain.protection import SpendCaps, VelocityLimits, parse_protection_policy
 from smsgateway.domain.recipients import normalise_recipients
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
