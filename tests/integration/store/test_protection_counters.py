@@ -3,6 +3,7 @@ statement that stores it; one that does not goes through ``decide`` message by m
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from collections.abc import AsyncIterator
@@ -15,8 +16,10 @@ import pytest
 import pytest_asyncio
 
 from smsgateway.domain.counters import Draw, fits_without_warning
+from smsgateway.store.cancellation import start_cancel
 from smsgateway.store.messages import NewMessage
 from smsgateway.store.protection import GuardedMessage, _write_whole_batch, write_guarded
+from tests.integration.dispatch.accepted import open_pool
 
 pytestmark = pytest.mark.asyncio
 
@@ -175,3 +178,50 @@ async def test_the_statement_takes_a_total_exactly_when_the_domain_says_it_fits(
             "SELECT amount FROM protection_counter WHERE key = $1", key
         )
         assert stored == (level + amount if took else level)
+
+
+async def test_cancels_racing_accepts_leave_the_counter_equal_to_what_is_charged(
+    database_url: str,
+) -> None:
+    """Accept batches (locking counters at the end of their statement, or in key order on the
+    precise path) and cancels (message row, then counters in key order) on two connections:
+    no deadlock, and the day's counter ends equal to the charges still held."""
+    pool = await open_pool(database_url, max_size=2)  # its connections have our JSON codecs
+    accepting = await pool.acquire()
+    cancelling = await pool.acquire()
+    try:
+        queue: asyncio.Queue[uuid.UUID | None] = asyncio.Queue()
+
+        async def accept() -> None:
+            for round_ in range(30):
+                # Now and then a batch past the cap: the precise path, locking in key order.
+                batch = [guarded(1 if round_ % 5 else 4) for _ in range(3)]
+                outcomes = await write_guarded(accepting, batch)
+                for item, outcome in zip(batch, outcomes, strict=True):
+                    if outcome.stored:
+                        await queue.put(item.message.id)
+            await queue.put(None)
+
+        async def cancel() -> None:
+            while (message_id := await queue.get()) is not None:
+                await start_cancel(
+                    cancelling, "capped", message_id, lease_seconds=5, claimed_by="test"
+                )
+
+        await asyncio.wait_for(asyncio.gather(accept(), cancel()), timeout=60)
+        counted = await accepting.fetchval(
+            "SELECT amount FROM protection_counter WHERE key = 'spend:capped:day'"
+        )
+        charged = await accepting.fetchval(
+            "SELECT coalesce(sum((spend_charge->>'spend:capped:day')::numeric), 0)"
+            " FROM sms_log WHERE tenant = 'capped'"
+        )
+        cancelled = await accepting.fetchval(
+            "SELECT count(*) FROM sms_log WHERE tenant = 'capped' AND status = 'cancelled'"
+        )
+    finally:
+        await pool.release(accepting)
+        await pool.release(cancelling)
+        await pool.close()
+    assert cancelled > 0
+    assert counted == charged
