@@ -10,6 +10,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -340,3 +341,71 @@ async def test_the_warning_threshold_queues_a_spend_callback_before_the_cap_bite
         await connection.close()
     assert len(payloads) == 1, "raised once, when the second message reached half the cap"
     assert '"cap": "day_segments"' in payloads[0]["payload"]
+
+
+async def test_preview_shows_what_velocity_and_spend_would_refuse_and_takes_nothing(
+    database_url: str, simulator: RunningSimulator
+) -> None:
+    key = await issue_api_key(database_url, name="otp", tenant="previewed")
+    await put_policy(
+        database_url,
+        "previewed",
+        {
+            "velocity": {"per_prefix": 2, "prefix_digits_dropped": 3, "window_seconds": 3600},
+            "spend": {"daily_segments": 3},
+        },
+    )
+    same_prefix = [f"+46701234{n:03d}" for n in range(3)]
+    async with gateway(database_url, simulator, key) as client:
+        for n in range(2):
+            assert (await send(client, [same_prefix[n]], f"ok-{n}")).status_code == 202
+
+        async def preview(to: list[str]) -> dict[str, Any]:
+            response = await client.post(
+                "/v1/messages/preview", json={"to": to, "body": "Your code is 123456"}
+            )
+            assert response.status_code == 200, response.text
+            body: dict[str, Any] = response.json()
+            return body
+
+        counters_before = await counter_amounts(database_url)
+        for _ in range(2):  # the same answer twice: the first took nothing
+            [limited] = (await preview([same_prefix[2]]))["limited"]
+            assert (limited["index"], limited["code"]) == (0, "velocity_limited")
+            assert 1 <= limited["retry_after"] <= 3600
+        other_prefixes = ["+46709876543", "+46705550123"]
+        spend = (await preview(other_prefixes))["limited"]
+        assert [(item["index"], item["code"]) for item in spend] == [
+            (0, "spend_cap_reached"),
+            (1, "spend_cap_reached"),
+        ]
+        assert all(item["retry_after"] >= 1 for item in spend)
+        assert (await preview(other_prefixes[:1]))["limited"] == []
+        assert await counter_amounts(database_url) == counters_before
+        assert (await send(client, other_prefixes[:1], "fits")).status_code == 202
+
+
+async def counter_amounts(database_url: str) -> dict[str, Any]:
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch("SELECT key, amount, updated_at FROM protection_counter")
+    finally:
+        await connection.close()
+    return {row["key"]: (row["amount"], row["updated_at"]) for row in rows}
+
+
+async def test_a_cancelled_message_gives_its_segments_back_to_the_cap(
+    database_url: str, simulator: RunningSimulator
+) -> None:
+    key = await issue_api_key(database_url, name="otp", tenant="cancels")
+    await put_policy(database_url, "cancels", {"spend": {"daily_segments": 2}})
+    later = {"send_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
+    async with gateway(database_url, simulator, key) as client:
+        held = [await send(client, [f"+4670123450{n}"], f"held-{n}", **later) for n in range(2)]
+        assert [response.status_code for response in held] == [202, 202]
+        full = await send(client, ["+46701234509"], "full", **later)
+        assert full.json()["code"] == "spend_cap_reached"
+        cancelled = await client.post(f"/v1/messages/{held[0].json()['id']}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        assert (await send(client, ["+46701234509"], "fits-again", **later)).status_code == 202
+        assert (await send(client, ["+46701234508"], "full-again", **later)).status_code == 422

@@ -11,6 +11,7 @@ from smsgateway.api.media_schemas import BinaryIn, BinaryOut, MediaIn, MediaOut,
 from smsgateway.api.schemas import (
     CostOut,
     DuplicateRecipientOut,
+    LimitedRecipientOut,
     PreviewOut,
     RecipientOut,
     RefusedRecipientOut,
@@ -26,6 +27,7 @@ class PreviewRecipients(TypedDict):
 
     recipients: list[RecipientOut]
     refused: list[RefusedRecipientOut]
+    limited: list[LimitedRecipientOut]
     duplicates: list[DuplicateRecipientOut]
     duplicates_removed: int
     sender: SenderOut | None

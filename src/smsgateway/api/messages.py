@@ -28,6 +28,8 @@ from smsgateway.api.schemas import (
     DuplicateRecipientOut,
     EncodingName,
     Instant,
+    LimitedRecipientOut,
+    LimitRefusal,
     MessageEventOut,
     MessageIdPath,
     MessageIn,
@@ -44,9 +46,10 @@ from smsgateway.api.schemas import (
 from smsgateway.domain.pricing import CostEstimate
 from smsgateway.domain.status import MessageStatus, RecipientStatus
 from smsgateway.services import messages as messages_service
-from smsgateway.services.accept import AcceptRequest, fingerprint
-from smsgateway.services.drafting import DraftRequest, MessageDraft, draft_message
+from smsgateway.services.accept import AcceptRequest, Preview, fingerprint
+from smsgateway.services.drafting import DraftRequest, MessageDraft
 from smsgateway.services.messages import SinchLookupFailedError
+from smsgateway.services.protection import LimitedRecipient
 from smsgateway.store.api_keys import ApiKeyRecord
 from smsgateway.store.cancellation import NotCancellableError
 from smsgateway.store.messages import (
@@ -342,15 +345,16 @@ def message_out(message: MessageRecord | NewMessage, *, with_events: bool = Fals
     openapi_extra=AUTHENTICATED,
 )
 async def preview_message(message: MessageIn, key: ReadKey, request: Request) -> PreviewOut:
-    """Checks a message exactly as sending would and says what would happen. Nothing is stored
-    or sent. Refused recipients are listed with their reasons; a body that cannot be sent, or a
-    request that is malformed, is a 422 problem naming each failing field (`sender_required`
-    on `from` when sending would have no sender, as for `POST /v1/messages`). Recipients the
-    caller's destination policy refuses are listed with `country_not_allowed` or
-    `number_type_not_allowed`; velocity limits and spend caps are decided when sending."""
-    state = state_of(request)
-    destinations = (await state.policies.policy_for(key)).destinations
-    return preview_out(draft_message(draft_request(message), state.policy, destinations))
+    """Checks a message exactly as sending would and says what would happen. Nothing is stored,
+    sent, or taken from any limit. Refused recipients are listed with their reasons; a body
+    that cannot be sent, or a request that is malformed, is a 422 problem naming each failing
+    field (`sender_required` on `from` when sending would have no sender, as for
+    `POST /v1/messages`). Recipients the caller's destination policy refuses are listed in
+    `refused` with `country_not_allowed` or `number_type_not_allowed`; those its velocity
+    limits or spend caps would refuse if sent now are listed in `limited` with
+    `velocity_limited` or `spend_cap_reached` and the seconds until that may change."""
+    preview = await state_of(request).accept.preview(draft_request(message), key)
+    return preview_out(preview)
 
 
 def draft_request(message: MessageIn) -> DraftRequest:
@@ -367,13 +371,15 @@ def draft_request(message: MessageIn) -> DraftRequest:
     )
 
 
-def preview_out(draft: MessageDraft) -> PreviewOut:
+def preview_out(preview: Preview) -> PreviewOut:
+    draft = preview.draft
+    recipients_out = preview_recipients(draft, preview.limited)
     if draft.body is None:
-        return rich_preview_out(draft, preview_recipients(draft), cost_out(draft.cost))
+        return rich_preview_out(draft, recipients_out, cost_out(draft.cost))
     segmentation = draft.body.segmentation
     recipients = draft.recipients
     return PreviewOut(
-        **preview_recipients(draft),
+        **recipients_out,
         text=draft.body.text,
         encoding=segmentation.encoding.value,
         segments=segmentation.segments,
@@ -395,7 +401,9 @@ def preview_out(draft: MessageDraft) -> PreviewOut:
     )
 
 
-def preview_recipients(draft: MessageDraft) -> PreviewRecipients:
+def preview_recipients(
+    draft: MessageDraft, limited: tuple[LimitedRecipient, ...]
+) -> PreviewRecipients:
     """The preview's fields about who receives it and from whom (any kind of message)."""
     recipients = draft.recipients
     return PreviewRecipients(
@@ -417,6 +425,16 @@ def preview_recipients(draft: MessageDraft) -> PreviewRecipients:
                 message=refused.message,
             )
             for refused in recipients.refused
+        ],
+        limited=[
+            LimitedRecipientOut(
+                index=recipient.index,
+                input=recipient.raw,
+                code=LimitRefusal(recipient.code),
+                message=recipient.message,
+                retry_after=recipient.retry_after,
+            )
+            for recipient in limited
         ],
         duplicates=[
             DuplicateRecipientOut(

@@ -230,6 +230,27 @@ class RefusedRecipientOut(ResponseModel):
     message: str = Field(examples=["The number at index 2 is too short."])
 
 
+class LimitRefusal(StrEnum):
+    """Why sending now would refuse a recipient the number and destination policy allow."""
+
+    VELOCITY_LIMITED = "velocity_limited"
+    SPEND_CAP_REACHED = "spend_cap_reached"
+
+
+class LimitedRecipientOut(ResponseModel):
+    index: int = Field(description="Position in the request's `to`.", examples=[0])
+    input: str = Field(examples=["+46701234567"])
+    code: LimitRefusal = Field(examples=["velocity_limited"])
+    message: str = Field(
+        examples=["Too many messages to this prefix in the last while; retry after 42 seconds."]
+    )
+    retry_after: int = Field(
+        description="Seconds until it may pass: the velocity window draining, or the spend "
+        "cap's day or month ending.",
+        examples=[42],
+    )
+
+
 class DuplicateRecipientOut(ResponseModel):
     index: int = Field(examples=[1])
     input: str = Field(examples=["+1 202 555 0143"])
@@ -269,6 +290,11 @@ class PreviewOut(ResponseModel):
 
     recipients: list[RecipientOut]
     refused: list[RefusedRecipientOut]
+    limited: list[LimitedRecipientOut] = Field(
+        default_factory=list,
+        description="Recipients in `recipients` that sending now would refuse for a velocity "
+        "limit or a spend cap, read from the counters as they stand (nothing is taken).",
+    )
     duplicates: list[DuplicateRecipientOut]
     duplicates_removed: int = Field(examples=[0])
     sender: SenderOut | None

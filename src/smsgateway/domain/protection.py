@@ -1,33 +1,20 @@
-"""Velocity limits and spend caps: what a message asks of the shared counters, and the verdict.
-
-Pure: the store locks the counters a batch of messages needs, ``decide`` says in order which
-messages pass and what each counter becomes, and the store writes that back in the same
-transaction as the messages. So concurrent accepts in several processes never overshoot a cap.
-
-Counters hold an amount used. A velocity counter is a leaky bucket: its amount drains at
-``limit / window`` per second, and a recipient passes while the amount after it stays within
-``limit * burst`` (so a quiet destination may take a short burst, and the long-run rate is the
-limit). A spend counter is a plain total; its period (day or month, on the calendar of the
-configured time zone) is part of its key, so a new period starts from nothing.
+"""Protection policies: where a caller may send (``destination_policy``), how fast (velocity
+limits) and how much (spend caps), read from and written as JSON documents. What a message
+takes from the counters those limits keep is ``counters``.
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
 from smsgateway.domain.destination_policy import (
     DestinationPolicy,
     InvalidPolicy,
     parse_destination_policy,
 )
-from smsgateway.domain.phone import PhoneNumber
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,214 +94,6 @@ def _least(a: _Limit | None, b: _Limit | None) -> _Limit | None:
     if b is None:
         return a
     return min(a, b)
-
-
-@dataclass(frozen=True, slots=True)
-class Draw:
-    """One counter a message needs: ``amount`` more of it, within ``capacity``.
-
-    A velocity draw drains at ``drain_per_second`` and names the recipients (input indexes)
-    it is for; a spend draw (``drain_per_second`` 0) is for the whole message.
-    """
-
-    key: str
-    amount: Decimal
-    capacity: Decimal
-    drain_per_second: float = 0.0
-    indexes: tuple[int, ...] = ()
-    warn_at: Decimal | None = None
-    label: str = ""
-    """What the counter is, for people and metrics: prefix, country, api_key, day_segments..."""
-
-    @property
-    def is_velocity(self) -> bool:
-        return self.drain_per_second > 0
-
-
-@dataclass(frozen=True, slots=True)
-class CounterState:
-    amount: Decimal
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """``passed``; else the recipients refused for velocity (with ``retry_after`` seconds) or
-    the spend draw that would cross its cap. ``warnings`` are spend draws that crossed their
-    warning threshold with this message."""
-
-    passed: bool
-    velocity_refused: tuple[tuple[int, str], ...] = ()
-    """(input index, counter label) of each recipient refused for velocity."""
-    spend_refused: Draw | None = None
-    retry_after: int | None = None
-    warnings: tuple[Draw, ...] = ()
-
-
-@dataclass
-class Ledger:
-    """The counters a batch locked, as they become while ``decide`` goes through it."""
-
-    now: datetime
-    states: dict[str, CounterState]
-    touched: set[str] = field(default_factory=set)
-
-    def level(self, draw: Draw) -> Decimal:
-        state = self.states.get(draw.key)
-        if state is None:
-            return Decimal(0)
-        if not draw.is_velocity:
-            return state.amount
-        elapsed = max(0.0, (self.now - state.updated_at).total_seconds())
-        drained = Decimal(str(elapsed * draw.drain_per_second))
-        return max(Decimal(0), state.amount - drained)
-
-    def take(self, draw: Draw, level: Decimal) -> None:
-        self.states[draw.key] = CounterState(level + draw.amount, self.now)
-        self.touched.add(draw.key)
-
-
-def decide(ledger: Ledger, draws: Sequence[Draw]) -> Verdict:
-    """Takes all of ``draws`` from ``ledger`` if every one fits, else none; says why not."""
-    levels = [ledger.level(draw) for draw in draws]
-    velocity_refused: list[tuple[int, str]] = []
-    retry_after = 0.0
-    spend_refused: Draw | None = None
-    for draw, level in zip(draws, levels, strict=True):
-        if level + draw.amount <= draw.capacity:
-            continue
-        if draw.is_velocity:
-            velocity_refused.extend((index, draw.label) for index in draw.indexes)
-            excess = level + draw.amount - draw.capacity
-            retry_after = max(retry_after, float(excess) / draw.drain_per_second)
-        elif spend_refused is None:
-            spend_refused = draw
-    if velocity_refused or spend_refused is not None:
-        unique = tuple(sorted(dict(velocity_refused).items()))
-        return Verdict(
-            passed=False,
-            velocity_refused=unique,
-            spend_refused=spend_refused,
-            retry_after=max(1, math.ceil(retry_after)) if velocity_refused else None,
-        )
-    warnings: list[Draw] = []
-    for draw, level in zip(draws, levels, strict=True):
-        ledger.take(draw, level)
-        if draw.warn_at is not None and level < draw.warn_at <= level + draw.amount:
-            warnings.append(draw)
-    return Verdict(passed=True, warnings=tuple(warnings))
-
-
-def destination_prefix(e164: str, digits_dropped: int) -> str:
-    """``+4670123`` for ``+46701234567`` with 4 digits dropped; never shorter than +CC."""
-    keep = max(3, len(e164) - digits_dropped)
-    return e164[:keep]
-
-
-def velocity_draws(
-    limits: VelocityLimits,
-    *,
-    tenant: str,
-    api_key: str,
-    recipients: Sequence[tuple[int, PhoneNumber]],
-) -> list[Draw]:
-    """The velocity counters a message to ``recipients`` (input index, number) needs."""
-    if not limits.active or not recipients:
-        return []
-    draws: list[Draw] = []
-    groups: list[tuple[str, int | None, dict[str, list[int]]]] = [
-        ("prefix", limits.per_prefix, {}),
-        ("country", limits.per_country, {}),
-    ]
-    for index, number in recipients:
-        groups[0][2].setdefault(
-            destination_prefix(number.e164, limits.prefix_digits_dropped), []
-        ).append(index)
-        groups[1][2].setdefault(number.region, []).append(index)
-    for kind, limit, by_value in groups:
-        if limit is None:
-            continue
-        for value, indexes in by_value.items():
-            draws.append(
-                _velocity_draw(limits, limit, f"velocity:{tenant}:{kind}:{value}", kind, indexes)
-            )
-    if limits.per_api_key is not None:
-        indexes = [index for index, _ in recipients]
-        draws.append(
-            _velocity_draw(
-                limits, limits.per_api_key, f"velocity:key:{api_key}", "api_key", indexes
-            )
-        )
-    return draws
-
-
-def _velocity_draw(
-    limits: VelocityLimits, limit: int, key: str, label: str, indexes: list[int]
-) -> Draw:
-    return Draw(
-        key=key,
-        amount=Decimal(len(indexes)),
-        capacity=Decimal(str(max(1.0, limit * limits.burst))),
-        drain_per_second=limit / limits.window_seconds,
-        indexes=tuple(indexes),
-        label=label,
-    )
-
-
-def spend_draws(
-    caps: SpendCaps,
-    *,
-    tenant: str,
-    now: datetime,
-    time_zone: ZoneInfo,
-    segments: int,
-    amount: Decimal | None,
-) -> list[Draw]:
-    """The spend counters a message of ``segments`` (parts times recipients sent to) and
-    estimated ``amount`` needs, keyed by the calendar day and month in ``time_zone``."""
-    if not caps.active or segments <= 0:
-        return []
-    local = now.astimezone(time_zone)
-    day, month = local.strftime("%Y-%m-%d"), local.strftime("%Y-%m")
-    wanted: list[tuple[str, str, Decimal | int | None, Decimal | None]] = [
-        ("day_segments", day, caps.daily_segments, Decimal(segments)),
-        ("month_segments", month, caps.monthly_segments, Decimal(segments)),
-        ("day_amount", day, caps.daily_amount, amount),
-        ("month_amount", month, caps.monthly_amount, amount),
-    ]
-    draws: list[Draw] = []
-    warn = Decimal(str(caps.warn_at))
-    for label, period, cap, needed in wanted:
-        if cap is None or needed is None:
-            continue
-        capacity = Decimal(cap)
-        draws.append(
-            Draw(
-                key=f"spend:{tenant}:{period}:{label}",
-                amount=needed,
-                capacity=capacity,
-                warn_at=capacity * warn,
-                label=label,
-            )
-        )
-    return draws
-
-
-def seconds_to_period_end(label: str, now: datetime, time_zone: ZoneInfo) -> int:
-    """Seconds until the day or month of a spend counter ends (when its cap resets)."""
-    local = now.astimezone(time_zone)
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    if label.startswith("day"):
-        naive_end = start.replace(tzinfo=None).toordinal() + 1
-        end = datetime.fromordinal(naive_end).replace(tzinfo=time_zone)
-    else:
-        year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
-        end = datetime(year, month, 1, tzinfo=time_zone)
-    return max(1, math.ceil((end - local).total_seconds()))
-
-
-def count_labels(draws: Iterable[Draw]) -> Counter[str]:
-    return Counter(draw.label for draw in draws)
 
 
 def parse_velocity(document: Mapping[str, object] | None) -> VelocityLimits:

@@ -33,13 +33,15 @@ from smsgateway.observability.sending_metrics import (
     MESSAGES_ACCEPTED,
     RECIPIENTS_ACCEPTED,
 )
-from smsgateway.services.drafting import DraftRequest, MessagePolicy, draft_message
+from smsgateway.services.drafting import DraftRequest, MessageDraft, MessagePolicy, draft_message
 from smsgateway.services.media_check import MediaCheck
 from smsgateway.services.protection import (
+    LimitedRecipient,
     PolicyBook,
     count_policy_hits,
     count_warnings,
     draws_for,
+    preview_limits,
     refusal_for,
 )
 from smsgateway.store.api_keys import ApiKeyRecord
@@ -84,6 +86,15 @@ class Accepted:
 
     message: MessageRecord | NewMessage
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What accepting a message now would do: its draft (refusals by number and destination
+    policy included), and the recipients its velocity limits or spend caps would refuse."""
+
+    draft: MessageDraft
+    limited: tuple[LimitedRecipient, ...]
 
 
 def fingerprint(canonical_json: bytes) -> bytes:
@@ -199,6 +210,23 @@ class AcceptService:
             raise refusal_for(
                 exc.verdict, draft.recipients.accepted, now=now, time_zone=self._time_zone
             ) from None
+
+    async def preview(self, request: DraftRequest, key: ApiKeyRecord) -> Preview:
+        """Drafts the message as ``accept`` would and reads the counters it would take, without
+        storing, taking or locking anything; raises ``DomainError`` as ``accept`` does."""
+        protection = await self._policies.policy_for(key)
+        draft = draft_message(request, self._policy, protection.destinations)
+        limited = await preview_limits(
+            self._pool,
+            protection,
+            key=key,
+            recipients=draft.recipients.accepted,
+            segments=draft.segments,
+            price_table=self._policy.price_table,
+            now=self._clock(),
+            time_zone=self._time_zone,
+        )
+        return Preview(draft, limited)
 
     async def _opted_out(
         self, recipients: tuple[str, ...], tenant: str, sender: str | None

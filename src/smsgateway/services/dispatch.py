@@ -206,7 +206,13 @@ class Dispatcher:
             return DispatchOutcome.SKIPPED
         if not message.recipients:
             return await self._end(
-                claim, message, "failed", "no_recipients", "No recipient is left to send to.", {}
+                claim,
+                message,
+                "failed",
+                "no_recipients",
+                "No recipient is left to send to.",
+                {},
+                cost_nothing=claim.attempts == 1,
             )
         if message.expire_at is not None and message.expire_at <= self._clock():
             return await self._end(
@@ -216,6 +222,8 @@ class Dispatcher:
                 "expired_before_send",
                 "expire_at passed before the message could be sent.",
                 {"expire_at": message.expire_at.isoformat()},
+                # A first try only: an earlier one may have reached Sinch (looked up below).
+                cost_nothing=claim.attempts == 1,
             )
         if claim.attempts > 1:
             # Before the opt-out check: a batch an earlier try created went to everyone in it.
@@ -236,6 +244,7 @@ class Dispatcher:
                 "sender_required",
                 "The message has no sender and the Sinch plan no declared default originator.",
                 {},
+                cost_nothing=True,
             )
         source = self._policy.dlr_callback_url_source
         callback_url = self._policy.dlr_callback_url if source is None else await source()
@@ -249,6 +258,7 @@ class Dispatcher:
                 "invalid_request",
                 f"The message cannot be expressed as a Sinch batch: {exc.error_count()} error(s).",
                 {},
+                cost_nothing=True,
             )
         await self._wait_for_send_slot(len(request.to))
         if not self._surely_held(claim):
@@ -416,6 +426,7 @@ class Dispatcher:
             code,
             text or mask_webhook_secrets(str(exc)),
             {"http_status": exc.status, "code": exc.code, "text": text},
+            cost_nothing=True,
         )
 
     async def _retry(
@@ -444,6 +455,7 @@ class Dispatcher:
                 plan.reason.value,
                 f"Gave up after {claim.attempts} attempt(s); last error: {error}",
                 {"reason": reason, "error": error},
+                cost_nothing=reason in _NOTHING_SENT_REASONS,
             )
         event: dict[str, Any] = {"reason": reason, "error": error, "attempt": claim.attempts}
         if retry_after is not None:
@@ -474,7 +486,12 @@ class Dispatcher:
         code: str,
         detail: str,
         event: dict[str, Any],
+        *,
+        cost_nothing: bool,
     ) -> DispatchOutcome:
+        """Ends the message unsent; ``cost_nothing`` when no attempt can have reached Sinch
+        (an earlier try was looked up and had not, and this one was refused or never made),
+        so its spend is given back to its tenant's caps."""
         async with self._pool.acquire() as connection:
             held = await store.record_final(
                 connection,
@@ -484,6 +501,7 @@ class Dispatcher:
                 detail=detail,
                 event={"code": code, "attempt": claim.attempts, **event},
                 route=message.callback_route,
+                give_back_spend=cost_nothing,
             )
         if not held:
             metrics.LOST_CLAIMS.inc()
@@ -508,6 +526,11 @@ class Dispatcher:
             else parameters_for(message.parameters, message.sendable),
             max_number_of_message_parts=message.max_segments,
         )
+
+
+_NOTHING_SENT_REASONS = frozenset({"rate_limited", "not_sent", "unauthorized"})
+"""Retry reasons where Sinch surely created no batch (a timeout, a 5xx or a lost answer
+may have): giving up after one of them gives the spend back."""
 
 
 def _transient_reason(exc: SinchError) -> str:

@@ -19,19 +19,19 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from smsgateway.domain.destination_policy import NO_RESTRICTION, DestinationPolicy, PolicyHit
-from smsgateway.domain.errors import RecipientsRefused, SpendCapReached
-from smsgateway.domain.phone import PhoneNumber
-from smsgateway.domain.pricing import PriceTable, estimate_cost
-from smsgateway.domain.protection import (
+from smsgateway.domain.counters import (
     Draw,
-    ProtectionPolicy,
     Verdict,
-    parse_protection_policy,
+    decide,
     seconds_to_period_end,
     spend_draws,
     velocity_draws,
 )
+from smsgateway.domain.destination_policy import NO_RESTRICTION, DestinationPolicy, PolicyHit
+from smsgateway.domain.errors import RecipientsRefused, SpendCapReached
+from smsgateway.domain.phone import PhoneNumber
+from smsgateway.domain.pricing import PriceTable, estimate_cost
+from smsgateway.domain.protection import ProtectionPolicy, parse_protection_policy
 from smsgateway.domain.recipients import AcceptedRecipient, RefusedRecipient
 from smsgateway.observability.protection_metrics import (
     POLICY_MONITORED,
@@ -40,6 +40,7 @@ from smsgateway.observability.protection_metrics import (
     country_label,
 )
 from smsgateway.store import protection as store
+from smsgateway.store import protection_policies as policy_store
 from smsgateway.store.api_keys import ApiKeyRecord
 from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 
@@ -93,7 +94,7 @@ class PolicyBook:
                 return current
             try:
                 async with self._pool.acquire(timeout=1.0) as connection:
-                    stored = await store.all_policies(connection)
+                    stored = await policy_store.all_policies(connection)
             except UNAVAILABLE_ERRORS as exc:
                 if current is not None:
                     return current  # the accept itself will find out whether Postgres is back
@@ -177,8 +178,7 @@ def refusal_for(
                     index,
                     recipient.raw,
                     "velocity_limited",
-                    f"Too many messages to this {label.replace('_', ' ')} in the last while; "
-                    f"retry after {verdict.retry_after} seconds.",
+                    _velocity_text(label, verdict.retry_after),
                 )
             )
         return RecipientsRefused(
@@ -187,15 +187,99 @@ def refusal_for(
             retry_after=verdict.retry_after,
         )
     assert verdict.spend_refused is not None
-    draw = verdict.spend_refused
     POLICY_REFUSALS.labels(reason="spend_cap_reached", country="all").inc()
+    return SpendCapReached(
+        f"{_spend_text(verdict.spend_refused)}; nothing was sent.",
+        retry_after=seconds_to_period_end(verdict.spend_refused.label, now, time_zone),
+    )
+
+
+def _velocity_text(label: str, retry_after: int | None) -> str:
+    return (
+        f"Too many messages to this {label.replace('_', ' ')} in the last while; "
+        f"retry after {retry_after} seconds."
+    )
+
+
+def _spend_text(draw: Draw) -> str:
     period = "daily" if draw.label.startswith("day") else "monthly"
     unit = "segments" if draw.label.endswith("segments") else "spend"
-    return SpendCapReached(
-        f"This message would take the {period} {unit} past its cap of {draw.capacity}; "
-        "nothing was sent.",
-        retry_after=seconds_to_period_end(draw.label, now, time_zone),
+    return f"This message would take the {period} {unit} past its cap of {draw.capacity}"
+
+
+@dataclass(frozen=True)
+class LimitedRecipient:
+    """A recipient that sending now would refuse for a velocity limit (``velocity_limited``)
+    or a spend cap (``spend_cap_reached``), and in how many seconds that may change."""
+
+    index: int
+    raw: str
+    code: str
+    message: str
+    retry_after: int
+
+
+async def preview_limits(
+    pool: asyncpg.Pool,
+    policy: ProtectionPolicy,
+    *,
+    key: ApiKeyRecord,
+    recipients: tuple[AcceptedRecipient, ...],
+    segments: int,
+    price_table: PriceTable | None,
+    now: datetime,
+    time_zone: ZoneInfo,
+) -> tuple[LimitedRecipient, ...]:
+    """The recipients the velocity and spend counters would refuse if the message were sent
+    now, read from the counters as they stand: nothing is taken or locked. Recipients who
+    opted out count as if they had not (sending leaves them out of the counters)."""
+    draws = draws_for(
+        policy,
+        key=key,
+        recipients=recipients,
+        opted_out=frozenset(),
+        segments=segments,
+        price_table=price_table,
+        now=now,
+        time_zone=time_zone,
     )
+    if not draws:
+        return ()
+    try:
+        async with pool.acquire(timeout=1.0) as connection:
+            ledger = await store.read_counters(connection, [draw.key for draw in draws])
+    except UNAVAILABLE_ERRORS as exc:
+        raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
+    verdict = decide(ledger, draws)
+    if verdict.passed:
+        return ()
+    velocity = dict(verdict.velocity_refused)
+    spend = verdict.spend_refused
+    limited = []
+    for recipient in recipients:
+        label = velocity.get(recipient.index)
+        if label is not None:
+            assert verdict.retry_after is not None
+            limited.append(
+                LimitedRecipient(
+                    recipient.index,
+                    recipient.raw,
+                    "velocity_limited",
+                    _velocity_text(label, verdict.retry_after),
+                    verdict.retry_after,
+                )
+            )
+        elif spend is not None:
+            limited.append(
+                LimitedRecipient(
+                    recipient.index,
+                    recipient.raw,
+                    "spend_cap_reached",
+                    f"{_spend_text(spend)}.",
+                    seconds_to_period_end(spend.label, now, time_zone),
+                )
+            )
+    return tuple(limited)
 
 
 def count_warnings(verdict: Verdict | None) -> None:
@@ -224,7 +308,7 @@ async def show_policy(
     pool: asyncpg.Pool, book: PolicyBook, tenant: str, api_key_id: uuid.UUID | None = None
 ) -> PolicyView:
     async with pool.acquire() as connection:
-        stored = await store.all_policies(connection)
+        stored = await policy_store.all_policies(connection)
     tenant_row = next((r for r in stored if r.tenant == tenant and r.api_key_id is None), None)
     policy = (
         book.default
@@ -263,7 +347,7 @@ async def set_policy(
         parse_protection_policy(document, base=base)
         stored = dict(document)
     async with pool.acquire() as connection:
-        await store.put_policy(
+        await policy_store.put_policy(
             connection,
             tenant=tenant,
             api_key_id=api_key_id,
@@ -274,6 +358,6 @@ async def set_policy(
     return await show_policy(pool, book, tenant, api_key_id)
 
 
-async def policy_changes(pool: asyncpg.Pool, tenant: str) -> list[store.PolicyChange]:
+async def policy_changes(pool: asyncpg.Pool, tenant: str) -> list[policy_store.PolicyChange]:
     async with pool.acquire() as connection:
-        return await store.policy_changes(connection, tenant)
+        return await policy_store.policy_changes(connection, tenant)

@@ -9,7 +9,8 @@ dispatcher, which records the batch it finds by the same lookup.
 
 Cancelling moves the pending (queued or scheduled) recipients to ``cancelled`` and queues a
 status callback for each, in the same transaction; recipients already final (opted out at
-accept) keep their status.
+accept) keep their status. What the message took from its tenant's spend caps is given back
+in that transaction too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import asyncpg
 
 from smsgateway.domain.status import RecipientStatus
 from smsgateway.store.callbacks import callback_route, enqueue_gateway_changes, route_columns
+from smsgateway.store.protection import release_charge
 
 if TYPE_CHECKING:
     from smsgateway.store.pool import Connection
@@ -163,6 +165,7 @@ async def _cancel(
 ) -> None:
     detail = {"looked_up_at_sinch": True} if looked_up else {}
     cancelled = await connection.fetch(_CANCEL, message_id, detail)
+    await release_charge(connection, message_id)  # never sent, so it cost nothing
     await enqueue_gateway_changes(
         connection,
         message_id=message_id,

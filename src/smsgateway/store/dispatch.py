@@ -41,6 +41,7 @@ from smsgateway.store.callbacks import (
     route_columns,
 )
 from smsgateway.store.opt_outs import blocks
+from smsgateway.store.protection import release_charge
 
 if TYPE_CHECKING:
     from smsgateway.store.outbox import Claim
@@ -354,12 +355,15 @@ async def record_final(
     detail: str | None,
     event: dict[str, Any],
     route: CallbackRoute | None,
+    give_back_spend: bool = False,
 ) -> bool:
     """Ends the message unsent (rejected, expired or failed) if the claim still holds, and
     queues a status callback to ``route`` for each pending recipient it ends.
 
     ``code`` and ``detail`` go to ``status_code``/``status_detail``; ``event`` is the event's
-    detail. Returns False, changing nothing, if the claim was lost.
+    detail. ``give_back_spend``: it certainly cost nothing (no attempt may have reached Sinch),
+    so what it took from its tenant's spend caps is given back. Returns False, changing
+    nothing, if the claim was lost.
     """
     async with connection.transaction():
         # The message row first, as cancel and delivery reports take it: no lock-order cycle.
@@ -370,6 +374,8 @@ async def record_final(
             _RECORD_FINAL, claim.message_id, status, code, detail, event
         )
         assert row is not None
+        if give_back_spend:
+            await release_charge(connection, claim.message_id)
         await _queue_callbacks(connection, claim, route, row, RecipientStatus(status))
         return True
 

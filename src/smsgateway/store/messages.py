@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -153,23 +154,25 @@ class MessageFilter:
 
 # One statement, so one round trip and one commit for a whole batch of accepted messages:
 # every data-modifying CTE runs, and foreign keys are checked at the end of the statement.
-_INSERT_ACCEPTED = """
-WITH message AS (
+_ACCEPTED_CTES = """
+message AS (
     INSERT INTO sms_log (
         id, tenant, api_key_id, sender, body, encoding, segment_count, character_count,
         recipient_count, client_reference, status, delivery_report, send_at, expire_at,
-        callback_url, parameters, max_segments, created_at, updated_at, kind, content)
+        callback_url, parameters, max_segments, created_at, updated_at, kind, content,
+        spend_charge)
     SELECT m.id, m.tenant, m.api_key_id, m.sender, m.body, m.encoding, m.segment_count,
            m.character_count, m.recipient_count, m.client_reference, m.status,
            m.delivery_report, m.send_at, m.expire_at, m.callback_url, m.parameters,
-           m.max_segments, m.created_at, m.created_at, m.kind, m.content
+           m.max_segments, m.created_at, m.created_at, m.kind, m.content,
+           m.spend_charge::jsonb
     FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                 $7::int[], $8::int[], $9::int[], $10::text[], $11::text[], $12::text[],
                 $13::timestamptz[], $14::timestamptz[], $15::text[], $16::jsonb[], $17::int[],
-                $18::timestamptz[], $25::text[], $26::jsonb[])
+                $18::timestamptz[], $25::text[], $26::jsonb[], $27::text[])
         AS m(id, tenant, api_key_id, sender, body, encoding, segment_count, character_count,
              recipient_count, client_reference, status, delivery_report, send_at, expire_at,
-             callback_url, parameters, max_segments, created_at, kind, content)
+             callback_url, parameters, max_segments, created_at, kind, content, spend_charge)
     RETURNING id
 ), recipient AS (
     INSERT INTO sms_recipient (message_id, position, msisdn, status, updated_at)
@@ -183,14 +186,47 @@ WITH message AS (
         AS o(message_id, due_at, created_at, status)
     WHERE o.status IN ('queued', 'scheduled')
 )
+"""
+
+_ACCEPTED_EVENTS = """
 INSERT INTO sms_event (message_id, kind, status, occurred_at)
 SELECT e.message_id, 'accepted', e.status, e.occurred_at
 FROM unnest($1::uuid[], $11::text[], $18::timestamptz[]) AS e(message_id, status, occurred_at)
 """
 
 
-async def insert_accepted(connection: Connection, messages: Sequence[NewMessage]) -> None:
-    """Stores messages, their recipients, their outbox entries and 'accepted' events at once."""
+ACCEPTED_PARAMETERS = 27
+"""``insert_accepted_statement`` takes $1 to $27; CTEs put before it number theirs after."""
+
+
+def insert_accepted_statement(before: str = "") -> str:
+    """The statement ``insert_accepted`` runs, with the CTEs ``before`` (comma-ended) run in
+    the same statement: one round trip and one commit for them and the batch."""
+    return f"WITH {before}{_ACCEPTED_CTES}{_ACCEPTED_EVENTS}"
+
+
+_INSERT_ACCEPTED = insert_accepted_statement()
+
+
+SpendCharge = Mapping[str, str]
+"""What a message took from its tenant's spend counters: counter key → amount (decimal text);
+given back if it ends without costing anything (``store.protection.release_charge``)."""
+
+
+async def insert_accepted(
+    connection: Connection,
+    messages: Sequence[NewMessage],
+    spend_charges: Sequence[SpendCharge | None] | None = None,
+) -> None:
+    """Stores messages, their recipients, their outbox entries and 'accepted' events at once;
+    ``spend_charges``, when given, holds each message's charge (None: it took none)."""
+    await connection.execute(_INSERT_ACCEPTED, *accepted_arguments(messages, spend_charges))
+
+
+def accepted_arguments(
+    messages: Sequence[NewMessage], spend_charges: Sequence[SpendCharge | None] | None = None
+) -> list[Any]:
+    """The values of $1 to $27 for ``insert_accepted_statement``, a column per parameter."""
     recipient_columns: tuple[list[Any], ...] = ([], [], [], [], [])
     for message in messages:
         for position, msisdn in enumerate(message.recipients):
@@ -206,8 +242,7 @@ async def insert_accepted(connection: Connection, messages: Sequence[NewMessage]
                 strict=True,
             ):
                 column.append(value)
-    await connection.execute(
-        _INSERT_ACCEPTED,
+    return [
         [m.id for m in messages],
         [m.tenant for m in messages],
         [m.api_key_id for m in messages],
@@ -230,7 +265,11 @@ async def insert_accepted(connection: Connection, messages: Sequence[NewMessage]
         [m.due_at for m in messages],
         [m.kind for m in messages],
         [m.content for m in messages],
-    )
+        # As JSON text: the statement must not depend on the connection's jsonb codec.
+        [None] * len(messages)
+        if spend_charges is None
+        else [None if charge is None else json.dumps(charge) for charge in spend_charges],
+    ]
 
 
 _MESSAGE_COLUMNS = """

@@ -1,11 +1,16 @@
-"""Protection policies and counters: policies per tenant and API key with their change log,
-and the guarded write that takes velocity and spend counters with the messages they allow.
+"""Protection counters: the guarded write that takes velocity and spend counters with the
+messages they allow, spend given back, and reads for operators (policies are in
+``protection_policies``).
 
-The guarded write locks every counter a batch needs in one statement (creating missing ones),
-lets ``domain.protection.decide`` go through the messages in order, writes back the counters
-and stores the messages that passed, all in one transaction. Row locks serialise concurrent
-batches from every process on the same counters, so a cap is never overshot. A batch with no
-counters to take and nothing to record is the plain one-statement insert, as before.
+The guarded write first tries one statement: the batch's messages, their monitored
+recipients, and every counter taking the batch's total (``domain.counters.batch_totals``),
+each total checked against its counter's current level under the row lock that the upsert
+takes. One total that would not fit (or would cross a warning threshold) aborts the whole
+statement, and the batch takes the precise path: one transaction that locks its counters, lets
+``domain.counters.decide`` go through the messages in order, writes the counters back and
+stores the messages that passed. Either way, row locks serialise concurrent batches from every
+process on the same counters, so a cap is never overshot. A batch with no counters to take and
+nothing to record is the plain one-statement insert.
 """
 
 from __future__ import annotations
@@ -18,10 +23,26 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
+
 from smsgateway.domain.callback_targets import target_host
+from smsgateway.domain.counters import (
+    CounterState,
+    Draw,
+    Ledger,
+    Verdict,
+    batch_totals,
+    decide,
+)
 from smsgateway.domain.destination_policy import PolicyHit
-from smsgateway.domain.protection import CounterState, Draw, Ledger, Verdict, decide
-from smsgateway.store.messages import NewMessage, insert_accepted
+from smsgateway.store.messages import (
+    ACCEPTED_PARAMETERS,
+    NewMessage,
+    SpendCharge,
+    accepted_arguments,
+    insert_accepted,
+    insert_accepted_statement,
+)
 
 if TYPE_CHECKING:
     from smsgateway.store.pool import Connection
@@ -39,13 +60,18 @@ class GuardedMessage:
     monitored: tuple[PolicyHit, ...] = ()
     callback_url: str | None = None
 
+    @property
+    def spend_charge(self) -> SpendCharge | None:
+        """The spend draws: what the message gives back if it ends without costing anything."""
+        charge = {draw.key: str(draw.amount) for draw in self.draws if not draw.is_velocity}
+        return charge or None
+
 
 @dataclass(frozen=True)
 class GuardOutcome:
     """``verdict`` None: nothing to check, stored. Otherwise stored exactly when it passed."""
 
     verdict: Verdict | None = None
-    checked_at: datetime | None = None
 
     @property
     def stored(self) -> bool:
@@ -76,6 +102,55 @@ FROM unnest($1::text[], $2::numeric[], $3::timestamptz[]) AS u(key, amount, upda
 WHERE c.key = u.key
 """
 
+# The whole batch in one statement: the messages (insert_accepted's CTEs), the monitored
+# recipients, and each counter taking the batch's total. A counter that cannot take it
+# without a closer look (past its capacity, or crossing its warning threshold, which queues a
+# callback) gets a NULL amount; the column's NOT NULL aborts the statement, so nothing of the
+# batch is written, and the caller takes the precise path. The counters' CTE is read by
+# nothing, so Postgres runs it after the inserts: the hot rows stay locked only until commit.
+# A velocity counter drains at ``drain`` per second since it was last written.
+# Postgres checks NOT NULL on the row proposed for insertion before it finds the conflict, so
+# the proposed amount of a counter that already exists is not NULL for crossing a threshold
+# from zero (the update below judges it); past its capacity it cannot fit in any case. (A
+# subquery per key, not a join: the planner would scan the whole table, one row per prefix.)
+_P = ACCEPTED_PARAMETERS
+_WRITE_WHOLE_BATCH = insert_accepted_statement(
+    f"""
+wanted AS (
+    SELECT * FROM unnest(${_P + 1}::text[], ${_P + 2}::numeric[], ${_P + 3}::numeric[],
+                         ${_P + 4}::float8[], ${_P + 5}::numeric[])
+        AS w(key, amount, capacity, drain, warn_at)
+), counter_taken AS (
+    INSERT INTO protection_counter AS c (key, amount, updated_at)
+    SELECT w.key,
+           CASE WHEN w.amount <= w.capacity
+                     AND ((SELECT true FROM protection_counter AS e WHERE e.key = w.key)
+                          OR w.warn_at IS NULL OR w.warn_at <= 0 OR w.amount < w.warn_at)
+                THEN w.amount END,
+           clock_timestamp()
+    FROM wanted AS w
+    ORDER BY w.key
+    ON CONFLICT (key) DO UPDATE SET
+        amount = (
+            SELECT CASE WHEN l.level + w.amount <= w.capacity
+                             AND (w.warn_at IS NULL OR l.level >= w.warn_at
+                                  OR l.level + w.amount < w.warn_at)
+                        THEN l.level + w.amount END
+            FROM wanted AS w,
+                 LATERAL (SELECT greatest(0, c.amount - (w.drain * greatest(0, extract(
+                     epoch FROM clock_timestamp() - c.updated_at))::float8)::numeric))
+                     AS l(level)
+            WHERE w.key = c.key),
+        updated_at = clock_timestamp()
+), monitored AS (
+    INSERT INTO protection_event
+        (message_id, tenant, recipient, region, number_type, code, occurred_at)
+    SELECT * FROM unnest(${_P + 6}::uuid[], ${_P + 7}::text[], ${_P + 8}::text[],
+                         ${_P + 9}::text[], ${_P + 10}::text[], ${_P + 11}::text[],
+                         ${_P + 12}::timestamptz[])
+),"""
+)
+
 _RECORD_MONITORED = """
 INSERT INTO protection_event
     (message_id, tenant, recipient, region, number_type, code, occurred_at)
@@ -98,8 +173,42 @@ async def write_guarded(
     if not any(item.draws or item.monitored for item in items):
         await insert_accepted(connection, [item.message for item in items])
         return [GuardOutcome() for _ in items]
+    totals = batch_totals(item.draws for item in items)
+    if totals is not None and await _write_whole_batch(connection, items, totals):
+        passed = Verdict(passed=True)
+        return [GuardOutcome(passed if item.draws else None) for item in items]
     async with connection.transaction():
         return await _write_in_transaction(connection, items)
+
+
+async def _write_whole_batch(
+    connection: Connection, items: Sequence[GuardedMessage], totals: Sequence[Draw]
+) -> bool:
+    """The one-statement write of a whole batch; False (and nothing written) when a counter
+    cannot take its total without a closer look."""
+    arguments = [
+        *accepted_arguments(
+            [item.message for item in items], [item.spend_charge for item in items]
+        ),
+        [draw.key for draw in totals],
+        [draw.amount for draw in totals],
+        [draw.capacity for draw in totals],
+        [draw.drain_per_second for draw in totals],
+        [draw.warn_at for draw in totals],
+        *_monitored_columns(items),
+    ]
+    try:
+        if connection.is_in_transaction():
+            # A savepoint, so that the abort ends only this statement, not the caller's work.
+            async with connection.transaction():
+                await connection.execute(_WRITE_WHOLE_BATCH, *arguments)
+        else:
+            await connection.execute(_WRITE_WHOLE_BATCH, *arguments)
+    except asyncpg.NotNullViolationError as exc:
+        if exc.table_name != "protection_counter":
+            raise
+        return False
+    return True
 
 
 async def write_guarded_one(
@@ -127,7 +236,7 @@ async def _write_in_transaction(
         )
         for item in items:
             verdict = decide(ledger, item.draws) if item.draws else None
-            outcomes.append(GuardOutcome(verdict, now))
+            outcomes.append(GuardOutcome(verdict))
             if verdict is None or verdict.passed:
                 passed.append(item)
         if ledger.touched:
@@ -142,7 +251,11 @@ async def _write_in_transaction(
         outcomes = [GuardOutcome() for _ in items]
         passed = list(items)
     if passed:
-        await insert_accepted(connection, [item.message for item in passed])
+        await insert_accepted(
+            connection,
+            [item.message for item in passed],
+            [item.spend_charge for item in passed],
+        )
         await _record_monitored(connection, passed)
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome.verdict is not None and outcome.verdict.warnings:
@@ -151,6 +264,12 @@ async def _write_in_transaction(
 
 
 async def _record_monitored(connection: Connection, items: Sequence[GuardedMessage]) -> None:
+    columns = _monitored_columns(items)
+    if columns[0]:
+        await connection.execute(_RECORD_MONITORED, *columns)
+
+
+def _monitored_columns(items: Sequence[GuardedMessage]) -> tuple[list[Any], ...]:
     columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
     for item in items:
         for hit in item.monitored:
@@ -165,8 +284,40 @@ async def _record_monitored(connection: Connection, items: Sequence[GuardedMessa
             )
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
-    if columns[0]:
-        await connection.execute(_RECORD_MONITORED, *columns)
+    return columns
+
+
+# Reads the charge as it was and clears it in one statement (both see the same snapshot).
+_TAKE_CHARGE = """
+WITH cleared AS (
+    UPDATE sms_log SET spend_charge = NULL WHERE id = $1 AND spend_charge IS NOT NULL
+)
+SELECT charge.key, charge.value::numeric AS amount
+FROM sms_log AS m, jsonb_each_text(m.spend_charge) AS charge
+WHERE m.id = $1
+ORDER BY charge.key
+"""
+
+
+async def release_charge(connection: Connection, message_id: uuid.UUID) -> None:
+    """Gives back what the message took from its spend counters, once (its charge is cleared):
+    for a message that ended without costing anything. Run inside the caller's transaction
+    that ends the message, after it has locked the message's row."""
+    charge = await connection.fetch(_TAKE_CHARGE, message_id)
+    if not charge:
+        return
+    keys = [row["key"] for row in charge]
+    # In key order, as accepts lock them: a cancel and a batch of accepts never deadlock.
+    await connection.execute(
+        "SELECT 1 FROM protection_counter WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE",
+        keys,
+    )
+    await connection.execute(
+        "UPDATE protection_counter AS c SET amount = greatest(0, c.amount - u.amount)"
+        " FROM unnest($1::text[], $2::numeric[]) AS u(key, amount) WHERE c.key = u.key",
+        keys,
+        [row["amount"] for row in charge],
+    )
 
 
 async def _enqueue_spend_events(
@@ -194,6 +345,26 @@ async def _enqueue_spend_events(
         )
 
 
+async def read_counters(connection: Connection, keys: Sequence[str]) -> Ledger:
+    """The counters ``keys`` as they stand, unlocked, to decide on a copy (a preview): what
+    ``decide`` takes from the ledger returned is never written."""
+    # The left join returns a row (with the server's time) even when no counter exists yet.
+    rows = await connection.fetch(
+        "SELECT clock_timestamp() AS now, c.key, c.amount, c.updated_at"
+        " FROM (VALUES (1)) AS one (x)"
+        " LEFT JOIN protection_counter AS c ON c.key = ANY($1::text[])",
+        list(keys),
+    )
+    return Ledger(
+        rows[0]["now"],
+        {
+            row["key"]: CounterState(row["amount"], row["updated_at"])
+            for row in rows
+            if row["key"] is not None
+        },
+    )
+
+
 COUNTER_IDLE = timedelta(days=62)
 """A counter untouched this long is empty: every spend period has ended (a month is at most
 31 days) and every velocity window (at most 31 days) has drained."""
@@ -214,27 +385,6 @@ async def delete_idle_counters(connection: Connection, *, limit: int) -> int:
     return int(status.split()[-1])
 
 
-# -- Policies ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredPolicy:
-    tenant: str
-    api_key_id: uuid.UUID | None
-    document: dict[str, Any]
-    updated_at: datetime
-    updated_by: str
-
-
-@dataclass(frozen=True)
-class PolicyChange:
-    tenant: str
-    api_key_id: uuid.UUID | None
-    document: dict[str, Any] | None
-    changed_by: str
-    changed_at: datetime
-
-
 @dataclass(frozen=True)
 class CounterRow:
     key: str
@@ -250,74 +400,6 @@ class MonitoredRecord:
     number_type: str
     code: str
     occurred_at: datetime
-
-
-async def all_policies(connection: Connection) -> list[StoredPolicy]:
-    """Every stored policy: they are few (one per tenant or narrowed key), read at once."""
-    rows = await connection.fetch(
-        "SELECT tenant, api_key_id, policy::text AS policy, updated_at, updated_by"
-        " FROM protection_policy"
-    )
-    return [_policy(row) for row in rows]
-
-
-async def put_policy(
-    connection: Connection,
-    *,
-    tenant: str,
-    api_key_id: uuid.UUID | None,
-    document: dict[str, Any] | None,
-    changed_by: str,
-) -> None:
-    """Sets (``document``) or removes (None) a policy, and logs the change with who made it."""
-    text = None if document is None else json.dumps(document, sort_keys=True)
-    async with connection.transaction():
-        if api_key_id is None:
-            await connection.execute(
-                "DELETE FROM protection_policy WHERE tenant = $1 AND api_key_id IS NULL", tenant
-            )
-        else:
-            await connection.execute(
-                "DELETE FROM protection_policy WHERE api_key_id = $1", api_key_id
-            )
-        if text is not None:
-            await connection.execute(
-                "INSERT INTO protection_policy (tenant, api_key_id, policy, updated_by)"
-                " VALUES ($1, $2, $3::text::jsonb, $4)",
-                tenant,
-                api_key_id,
-                text,
-                changed_by,
-            )
-        await connection.execute(
-            "INSERT INTO protection_policy_change (tenant, api_key_id, policy, changed_by)"
-            " VALUES ($1, $2, $3::text::jsonb, $4)",
-            tenant,
-            api_key_id,
-            text,
-            changed_by,
-        )
-
-
-async def policy_changes(
-    connection: Connection, tenant: str, limit: int = 50
-) -> list[PolicyChange]:
-    rows = await connection.fetch(
-        "SELECT tenant, api_key_id, policy::text AS policy, changed_by, changed_at"
-        " FROM protection_policy_change WHERE tenant = $1 ORDER BY id DESC LIMIT $2",
-        tenant,
-        limit,
-    )
-    return [
-        PolicyChange(
-            row["tenant"],
-            row["api_key_id"],
-            None if row["policy"] is None else json.loads(row["policy"]),
-            row["changed_by"],
-            row["changed_at"],
-        )
-        for row in rows
-    ]
 
 
 async def counters(connection: Connection, prefix: str) -> list[CounterRow]:
@@ -350,13 +432,3 @@ async def monitored_records(
         )
         for row in rows
     ]
-
-
-def _policy(row: Any) -> StoredPolicy:
-    return StoredPolicy(
-        row["tenant"],
-        row["api_key_id"],
-        json.loads(row["policy"]),
-        row["updated_at"],
-        row["updated_by"],
-    )

@@ -10,6 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smsgateway.domain.counters import (
+    CounterState,
+    Draw,
+    Ledger,
+    batch_totals,
+    decide,
+    destination_prefix,
+    fits_without_warning,
+    seconds_to_period_end,
+    spend_draws,
+)
 from smsgateway.domain.destination_policy import (
     NO_RESTRICTION,
     DestinationPolicy,
@@ -19,17 +30,7 @@ from smsgateway.domain.destination_policy import (
     screen_recipients,
 )
 from smsgateway.domain.phone import NumberType
-from smsgateway.domain.protection import (
-    Draw,
-    Ledger,
-    SpendCaps,
-    VelocityLimits,
-    decide,
-    destination_prefix,
-    parse_protection_policy,
-    seconds_to_period_end,
-    spend_draws,
-)
+from smsgateway.domain.protection import SpendCaps, VelocityLimits, parse_protection_policy
 from smsgateway.domain.recipients import normalise_recipients
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -196,3 +197,66 @@ def test_a_money_cap_refuses_the_message_that_would_pass_it() -> None:
         outcomes.append(decide(ledger, draws).passed)
     assert outcomes == [True, True, False, True]
     assert ledger.states["spend:t:2026-12-03:day_amount"].amount == Decimal("1.00")
+
+
+_draws_of_one_batch = st.lists(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["prefix", "day_segments"]),
+            st.integers(min_value=1, max_value=5),
+        ),
+        max_size=2,
+        unique_by=lambda pair: pair[0],
+    ),
+    max_size=12,
+)
+
+
+@given(
+    _draws_of_one_batch,
+    st.integers(0, 20),
+    st.integers(0, 20),
+    st.integers(0, 40),
+    st.sampled_from([None, 0, 5, 12]),
+)
+def test_the_batch_total_fits_exactly_when_every_message_passes_unwarned(
+    batch: list[list[tuple[str, int]]],
+    prefix_level: int,
+    spend_level: int,
+    capacity: int,
+    warn_at: int | None,
+) -> None:
+    """The store's one-statement write takes a batch's totals only when they fit without
+    crossing a warning threshold; then ``decide`` must pass every message in turn and warn of
+    nothing, or the fast path would store what the precise one refuses."""
+
+    def draw(label: str, amount: int) -> Draw:
+        velocity = label == "prefix"
+        return Draw(
+            label,
+            Decimal(amount),
+            Decimal(capacity),
+            drain_per_second=0.5 if velocity else 0.0,
+            indexes=(0,) if velocity else (),
+            warn_at=None if velocity or warn_at is None else Decimal(warn_at),
+            label=label,
+        )
+
+    messages = [[draw(label, amount) for label, amount in draws] for draws in batch]
+    states = {
+        "prefix": CounterState(Decimal(prefix_level), NOW - timedelta(seconds=2)),
+        "day_segments": CounterState(Decimal(spend_level), NOW),
+    }
+    ledger = Ledger(NOW, dict(states))
+    totals = batch_totals(messages)
+    assert totals is not None
+    fast = all(fits_without_warning(ledger.level(total), total) for total in totals)
+    verdicts = [decide(ledger, draws) for draws in messages if draws]
+    precise = all(v.passed and not v.warnings for v in verdicts)
+    assert fast == precise
+
+
+def test_one_counter_asked_on_different_terms_leaves_the_batch_to_decide() -> None:
+    assert batch_totals([[velocity(1, capacity=3)], [velocity(1, capacity=4)]]) is None
+    [total] = batch_totals([[velocity(1)], [velocity(2)]]) or ()
+    assert total.amount == 3
