@@ -75,25 +75,25 @@ class SendLane:
         scope["route"] = self.route
         try:
             body = await _read_body(receive)
-            try:
-                message = MessageIn.model_validate_json(body)
-            except ValidationError:
-                await self.app(scope, _replaying(body, receive), send)
-                return
-            state: AppState = scope["state"]["app_state"]
-            client = scope.get("client")
+        except Exception as exc:  # a body over the limit, mid-stream
+            await self._refuse(scope, receive, send, exc)
+            return
+        try:
+            message = MessageIn.model_validate_json(body)
+        except ValidationError:
+            await self.app(scope, _replaying(body, receive), send)
+            return
+        state: AppState = scope["state"]["app_state"]
+        client = scope.get("client")
+        try:
             key, limit_headers = await admit(
                 state, headers, client[0] if client else None, KeyScope.SEND
             )
             status, answer, answer_headers = await send_answer(
                 state, message, key, idempotency_key, limit_headers
             )
-        except Exception as exc:  # answered as ExceptionMiddleware would, or raised on
-            handler = self._handler_for(exc)
-            if handler is None:
-                raise
-            response = await handler(Request(scope), exc)
-            await response(scope, receive, send)
+        except Exception as exc:
+            await self._refuse(scope, receive, send, exc)
             return
         raw_headers = [
             (b"content-type", b"application/json"),
@@ -106,12 +106,16 @@ class SendLane:
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": answer})
 
-    def _handler_for(self, exc: Exception) -> Callable[..., Any] | None:
-        # As Starlette's ExceptionMiddleware looks them up: the nearest class in the MRO.
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+        """Answers ``exc`` as the app's exception handlers answer it on the route, found as
+        Starlette's ExceptionMiddleware finds them (the nearest class in its MRO); an
+        exception they do not handle goes on up, to the request context's 500."""
         for kind in type(exc).__mro__:
             if kind in self.handlers:
-                return self.handlers[kind]
-        return None
+                response = await self.handlers[kind](Request(scope), exc)
+                await response(scope, receive, send)
+                return
+        raise exc
 
 
 def _is_json(content_type: str | None) -> bool:
