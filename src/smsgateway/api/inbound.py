@@ -21,6 +21,7 @@ from smsgateway.api.pagination import decode_uuid_cursor, encode_cursor
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
 from smsgateway.api.schemas import Instant, ResponseModel, StorableStr
 from smsgateway.domain.errors import DomainError
+from smsgateway.domain.inbound import InboundType
 from smsgateway.domain.phone import parse_phone_number
 from smsgateway.domain.tenancy import SenderNotAssigned, viewer_for
 from smsgateway.services.inbound import find_inbound
@@ -47,7 +48,11 @@ class InboundMessageOut(ResponseModel):
         "did (seen by admin keys only)."
     )
     sinch_id: str = Field(examples=["01FC66621VHDBN119Z8PMV1QPU"])
-    type: str = Field(examples=["mo_text"])
+    type: InboundType = Field(
+        examples=["mo_text"],
+        description="Sinch's type of the message; `unknown` for one this gateway does not "
+        "know (kept as received).",
+    )
     sender: str | None = Field(None, examples=["+46701234567"])
     to: str | None = Field(None, examples=["+15550009999"])
     body: str | None = Field(None, description="The text of an mo_text; null for other types.")

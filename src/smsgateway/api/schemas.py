@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 from smsgateway.api.media_schemas import BinaryIn, BinaryOut, MediaIn, MediaOut, MessageKindName
 from smsgateway.domain.destination_policy import PolicyRefusal
 from smsgateway.domain.errors import DomainError
+from smsgateway.domain.message_events import MessageEventKind
 from smsgateway.domain.message_kind import ContentChoiceError
 from smsgateway.domain.phone import NumberType, PhoneRefusal, SenderKind
 from smsgateway.domain.recipients import MAX_RECIPIENTS
@@ -304,10 +305,16 @@ class MessageRecipientOut(ResponseModel):
 
 class MessageEventOut(ResponseModel):
     id: int
-    kind: str = Field(examples=["accepted"])
-    recipient: str | None = None
-    status: str | None = None
-    code: int | None = None
+    kind: MessageEventKind = Field(
+        examples=["accepted"],
+        description="What happened; an event that ends a message before Sinch had it is named "
+        "for the status it ended with (rejected, expired, failed, ...).",
+    )
+    recipient: str | None = Field(None, description="The recipient a recipient's event is of.")
+    status: RecipientStatus | MessageStatus | None = Field(
+        None, description="The recipient's status after a recipient's event, else the message's."
+    )
+    code: int | None = Field(None, description="Sinch's status code, on a delivery report.")
     detail: dict[str, JsonValue] = Field(default_factory=dict)
     occurred_at: AwareDatetime
 

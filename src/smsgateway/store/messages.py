@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from smsgateway.domain.message_events import EventStatus, MessageEventKind, event_status
+
 if TYPE_CHECKING:
     from smsgateway.store.pool import Connection
 
@@ -100,8 +102,8 @@ class RecipientRecord:
 class EventRecord:
     id: int
     recipient: str | None
-    kind: str
-    status: str | None
+    kind: MessageEventKind
+    status: EventStatus | None
     sinch_code: int | None
     detail: dict[str, Any]
     occurred_at: datetime
@@ -151,7 +153,7 @@ class MessageFilter:
 
 # One statement, so one round trip and one commit for a whole batch of accepted messages:
 # every data-modifying CTE runs, and foreign keys are checked at the end of the statement.
-_INSERT_ACCEPTED = """
+_INSERT_ACCEPTED = f"""
 WITH message AS (
     INSERT INTO sms_log (
         id, tenant, api_key_id, sender, body, encoding, segment_count, character_count,
@@ -182,7 +184,7 @@ WITH message AS (
     WHERE o.status IN ('queued', 'scheduled')
 )
 INSERT INTO sms_event (message_id, kind, status, occurred_at)
-SELECT e.message_id, 'accepted', e.status, e.occurred_at
+SELECT e.message_id, '{MessageEventKind.ACCEPTED}', e.status, e.occurred_at
 FROM unnest($1::uuid[], $11::text[], $18::timestamptz[]) AS e(message_id, status, occurred_at)
 """
 
@@ -324,8 +326,8 @@ async def _events_of(connection: Connection, message_id: uuid.UUID) -> tuple[Eve
         EventRecord(
             id=row["id"],
             recipient=row["recipient"],
-            kind=row["kind"],
-            status=row["status"],
+            kind=MessageEventKind(row["kind"]),
+            status=None if row["status"] is None else event_status(row["status"]),
             sinch_code=row["sinch_code"],
             detail=row["detail"],
             occurred_at=row["occurred_at"],

@@ -18,6 +18,9 @@ from openapi_spec_validator import validate
 from smsgateway.api.problem_catalogue import FIELD_CODES, PROBLEM_KINDS, field_code
 from smsgateway.app import create_app
 from smsgateway.domain.errors import DomainError
+from smsgateway.domain.inbound import InboundType
+from smsgateway.domain.message_events import MessageEventKind
+from smsgateway.domain.status import MessageStatus, RecipientStatus
 from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
 from tests.support.settings import make_settings
@@ -107,6 +110,25 @@ def test_fields_always_sent_are_required_and_statuses_are_enums() -> None:
     assert set(problem["required"]) == set(problem["properties"]) - {"batch_id"}
     legacy = schemas["LegacyProblem"]
     assert set(legacy["required"]) == set(problem["required"])
+
+
+def test_kinds_types_sources_and_codes_are_enums_of_every_value_the_server_sends() -> None:
+    schemas = _document()["components"]["schemas"]
+
+    def enum_of(schema: dict[str, Any]) -> set[str]:
+        if "$ref" in schema:
+            return enum_of(schemas[schema["$ref"].rsplit("/", 1)[1]])
+        if "anyOf" in schema:
+            return set().union(*(enum_of(option) for option in schema["anyOf"]))
+        return set(schema.get("enum", ()))
+
+    event = schemas["MessageEventOut"]["properties"]
+    assert enum_of(event["kind"]) == set(MessageEventKind)
+    assert enum_of(event["status"]) == set(RecipientStatus) | set(MessageStatus)
+    assert enum_of(schemas["InboundMessageOut"]["properties"]["type"]) == set(InboundType)
+    assert enum_of(schemas["PolicyOut"]["properties"]["source"]) == {"stored", "gateway default"}
+    assert enum_of(schemas["ProblemTypeOut"]["properties"]["code"]) == set(PROBLEM_KINDS)
+    assert enum_of(schemas["FieldCodeOut"]["properties"]["code"]) == set(FIELD_CODES)
 
 
 def test_sinch_callbacks_and_our_own_are_described() -> None:
