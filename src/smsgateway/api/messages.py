@@ -338,10 +338,14 @@ async def preview_message(message: MessageIn, key: ReadKey, request: Request) ->
     request that is malformed, is a 422 problem naming each failing field (`sender_required`
     on `from` when sending would have no sender, as for `POST /v1/messages`). Recipients the
     caller's destination policy refuses are listed with `country_not_allowed` or
-    `number_type_not_allowed`; velocity limits and spend caps are decided when sending."""
+    `number_type_not_allowed`; velocity limits and spend caps are decided when sending.
+    A number assigned to another tenant is refused as sending refuses it
+    (`sender_of_another_tenant`)."""
     state = state_of(request)
     destinations = (await state.policies.policy_for(key)).destinations
-    return preview_out(draft_message(draft_request(message), state.policy, destinations))
+    draft = draft_message(draft_request(message), state.policy, destinations)
+    await state.senders.check(draft.sender, key, default=message.sender is None)
+    return preview_out(draft)
 
 
 def draft_request(message: MessageIn) -> DraftRequest:

@@ -29,6 +29,24 @@ class SenderNotAssigned(DomainError):
         super().__init__(f"{sender} is not one of your tenant's numbers.", field=field)
 
 
+class SenderOfAnotherTenant(DomainError):
+    """A message of one tenant would go from a number assigned to another: its replies and
+    STOPs would reach that tenant, so the gateway does not send it."""
+
+    default_code = "sender_of_another_tenant"
+
+    def __init__(self, sender: str, *, default: bool) -> None:
+        super().__init__(
+            f"The default sender {sender} is assigned to another tenant; name one of your "
+            "tenant's numbers in 'from'."
+            if default
+            else f"{sender} is assigned to another tenant; send from one of your tenant's "
+            "numbers, or one assigned to no tenant.",
+            field="from",
+        )
+        self.sender = sender
+
+
 class StopScope(StrEnum):
     SENDER = "sender"
     TENANT = "tenant"
