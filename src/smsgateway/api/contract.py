@@ -94,7 +94,13 @@ _SUCCESS_HEADERS: Final[dict[str, dict[str, Any]]] = {
         ),
     },
     "createOptOut": {
-        "Location": {**_header("The opt-out's URL: `/v1/opt-outs/{msisdn}`."), "required": True}
+        "Location": {
+            **_header(
+                "The opt-out's URL: `/v1/opt-outs/{msisdn}`, with the `sender` or `tenant` "
+                "query that addresses it."
+            ),
+            "required": True,
+        }
     },
 }
 

@@ -85,6 +85,14 @@ def stop_target(scope: StopScope, receiving_number: str | None, owner: str | Non
     return OptOutTarget(owner, receiving_number)
 
 
+def narrowed_to(viewer: Viewer, tenant: str | None) -> Viewer | None:
+    """``viewer`` addressing ``tenant``'s rows (None: its own view unchanged): an admin
+    narrows to any tenant, another key names only its own; None when it may not."""
+    if tenant is None or tenant == viewer.tenant:
+        return viewer
+    return Viewer(tenant) if viewer.sees_all else None
+
+
 def viewer_for(tenant: str, scopes: Iterable[str]) -> Viewer:
     """The view of a key of ``tenant`` holding ``scopes``: everything with ``admin``."""
     return Viewer(None if Scope.ADMIN.value in set(scopes) else tenant)
