@@ -147,10 +147,17 @@ def test_sinch_callbacks_and_our_own_are_described() -> None:
     assert schemas["SinchMoText"]["properties"]["from"]["examples"] == ["15551230001"]
     body = document["paths"]["/webhooks/sinch"]["post"]["requestBody"]
     assert body["content"]["application/json"]["schema"]["$ref"].endswith("/SinchCallback")
-    outgoing = document["webhooks"]["recipientStatusChanged"]["post"]
-    assert outgoing["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/RecipientStatusChanged"
-    )
+    bodies = {
+        name: hook["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        for name, hook in document["webhooks"].items()
+    }
+    assert bodies == {
+        "recipientStatusChanged": "#/components/schemas/RecipientStatusChanged",
+        "messageInbound": "#/components/schemas/MessageInbound",
+        "optOutChanged": "#/components/schemas/OptOutChanged",
+    }
+    for name in ("MessageInbound", "OptOutChanged", "InboundMessageBody", "OptOutChange"):
+        assert set(schemas[name]["required"]) == set(schemas[name]["properties"]), name
 
 
 def test_every_problem_code_the_source_answers_with_is_in_the_catalogue() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from smsgateway.api.outgoing_webhooks import MessageInbound, OptOutChanged
 from tests.integration.callbacks.harness import SECRET, callback_worker
 from tests.integration.tenancy.harness import (
     ACME_NUMBER,
@@ -64,6 +65,9 @@ async def test_inbound_and_opt_out_events_reach_the_tenant_in_order_and_replay(
     # The same event keeps its id on a replay, so receivers process it once.
     assert again.headers["webhook-id"] == inbound.headers["webhook-id"]
     first, second = inbound.json(), opt_out.json()
+    # Each body is exactly what the document's `webhooks` say (no member more or less).
+    MessageInbound.model_validate(first)
+    OptOutChanged.model_validate(second)
     assert (first["type"], first["sequence"]) == ("message.inbound", 1)
     assert (second["type"], second["sequence"]) == ("opt_out.changed", 2)
     message = first["message"]
