@@ -112,6 +112,41 @@ def test_fields_always_sent_are_required_and_statuses_are_enums() -> None:
     assert set(legacy["required"]) == set(problem["required"])
 
 
+def _referenced(schema: Any, schemas: dict[str, Any], seen: set[str]) -> set[str]:
+    """The names of the component schemas ``schema`` uses, transitively."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            name = ref.rsplit("/", 1)[1]
+            if name not in seen:
+                seen.add(name)
+                _referenced(schemas[name], schemas, seen)
+        for value in schema.values():
+            _referenced(value, schemas, seen)
+    elif isinstance(schema, list):
+        for value in schema:
+            _referenced(value, schemas, seen)
+    return seen
+
+
+def test_every_field_of_every_success_answer_is_required() -> None:
+    """A field the server always sends is required, so typed clients get no `None` that
+    never comes (nullable stays where null occurs)."""
+    document = _document()
+    schemas = document["components"]["schemas"]
+    answers = [
+        answer
+        for _, _, operation in _operations(document)
+        for status, answer in operation["responses"].items()
+        if status.startswith("2")
+    ]
+    used = _referenced(answers, schemas, set())
+    assert {"MessageOut", "EventPage", "CallbackEventOut", "OptOutPage"} <= used
+    for name in sorted(used):
+        properties = set(schemas[name].get("properties", {}))
+        assert properties == set(schemas[name].get("required", [])), name
+
+
 def test_kinds_types_sources_and_codes_are_enums_of_every_value_the_server_sends() -> None:
     schemas = _document()["components"]["schemas"]
 
