@@ -4,7 +4,7 @@ generated client or receiver knows them as it knows our answers."""
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -106,6 +106,20 @@ class OptOutChanged(_TenantEvent):
 
 OUTGOING_BODIES: Final = (RecipientStatusChanged, MessageInbound, OptOutChanged)
 """The models of every body the gateway POSTs to callers, for the document's schemas."""
+
+OUTGOING_BODY_SCHEMA: Final[dict[str, Any]] = {
+    "oneOf": [{"$ref": f"#/components/schemas/{model.__name__}"} for model in OUTGOING_BODIES],
+    "discriminator": {
+        "propertyName": "type",
+        "mapping": {
+            get_args(model.model_fields["type"].annotation)[0]: (
+                f"#/components/schemas/{model.__name__}"
+            )
+            for model in OUTGOING_BODIES
+        },
+    },
+}
+"""Any of them, told apart by ``type``: the schema of a stored event's ``payload``."""
 
 _HEADER = {"required": True, "schema": {"type": "string"}}
 _DELIVERY = (

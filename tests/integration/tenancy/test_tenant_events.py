@@ -88,6 +88,8 @@ async def test_inbound_and_opt_out_events_reach_the_tenant_in_order_and_replay(
     # A replay is the same event: same id, same bytes.
     assert (again.body, again.json()["id"]) == (inbound.body, first_id)
     assert [event["sequence"] for event in events] == [2, 1]
+    OptOutChanged.model_validate(events[0]["payload"])
+    MessageInbound.model_validate(events[1]["payload"])
 
 
 async def test_an_opt_out_made_through_the_api_is_an_event_too(database_url: str) -> None:
