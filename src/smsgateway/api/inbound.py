@@ -124,7 +124,12 @@ class OptOutOut(ResponseModel):
     source: OptOutSource = Field(
         examples=["inbound"], description="inbound (a keyword the subscriber sent) or api."
     )
-    keyword: str | None = Field(None, examples=["STOP"])
+    keyword: str | None = Field(
+        None,
+        examples=["STOP"],
+        description="The word the subscriber sent, upper-cased; null for the API's. One of "
+        "the operator's SMSGW_OPT_OUT_KEYWORDS (or OPT_IN), so not an enum.",
+    )
     inbound_id: uuid.UUID | None = None
     note: str | None = None
     opted_out_at: AwareDatetime

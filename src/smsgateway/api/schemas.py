@@ -324,7 +324,15 @@ class MessageOut(ResponseModel):
 
     id: UUID = Field(examples=["019ac7f1-6e2b-7c3a-9d41-2f5e8b1a0c77"])
     status: MessageStatus = Field(examples=["queued"])
-    status_code: str | None = Field(default=None, description="Why it was rejected or failed.")
+    status_code: str | None = Field(
+        default=None,
+        description="Why it ended unsent, null otherwise: one of the gateway's codes "
+        "(`no_recipients`, `expired_before_send`, `sender_required`, `invalid_request`, "
+        "`opted_out`, `expired_while_retrying`, `max_age_exceeded`, `max_attempts_exceeded`) "
+        "or Sinch's error code for a batch it refused (`http_<status>` without one). Not an "
+        "enum: Sinch's codes are an open set.",
+        examples=["max_attempts_exceeded"],
+    )
     status_detail: str | None = None
     recipients: list[MessageRecipientOut]
     sender: str | None
