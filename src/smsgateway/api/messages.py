@@ -88,7 +88,9 @@ async def send_message(
     Postgres; `Location` names the message. Every recipient must be valid (each refusal is
     listed by index). The Sinch batch id appears on the message once Sinch has accepted it.
     On a real Sinch account whose plan declares no default originator, a message with no
-    `from` and no configured default sender is refused: 422 `sender_required`, field `from`."""
+    `from` and no configured default sender is refused: 422 `sender_required`, field `from`.
+    A sender (named, or the default) assigned to another tenant is 422
+    `sender_of_another_tenant`: its replies and STOPs are that tenant's."""
     state = state_of(request)
     if message.callback_url is not None:
         refuse_callback_url(str(message.callback_url), state.callbacks)
