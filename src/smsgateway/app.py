@@ -66,6 +66,7 @@ from smsgateway.services.opt_outs import OptOutService
 from smsgateway.services.protection import PolicyBook
 from smsgateway.services.rate_limits import RateLimits
 from smsgateway.services.retention import RetentionPolicy, RetentionSweeper
+from smsgateway.services.sender_ownership import SenderOwnership
 from smsgateway.services.sinch_callbacks import SinchCallbackService
 from smsgateway.services.webhook_nonces import WebhookNonces
 from smsgateway.settings import Settings
@@ -225,6 +226,7 @@ async def _open_resources(
     delivery_reports = DeliveryReportService(pool)
     inbound = InboundService(pool, settings.keywords, stop_scope=settings.stop_scope)
     media_check = MediaCheck.from_settings(settings) if settings.mms_check_media else None
+    senders = SenderOwnership(pool)
     try:
         yield AppState(
             settings=settings,
@@ -239,8 +241,10 @@ async def _open_resources(
                 policies=policies,
                 time_zone=ZoneInfo(settings.spend_time_zone),
                 media_check=media_check,
+                senders=senders,
             ),
             policies=policies,
+            senders=senders,
             rate_limits=RateLimits(settings.rate_limit, settings.rate_limit_storage_url),
             schema_head=schema_head,
             sinch_mode=describe_sinch_mode(settings),

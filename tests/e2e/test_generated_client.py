@@ -156,6 +156,12 @@ async def test_a_generated_client_does_the_whole_flow_with_typed_answers(
         await wait_until(delivered, timeout_s=15, message="the message to be delivered")
         assert latest.recipients[0].status is models.RecipientStatus.DELIVERED
         assert all(isinstance(event, models.MessageEventOut) for event in latest.events)
+        # Kinds and statuses are enums in the client too, not strings to compare.
+        kinds = [event.kind for event in latest.events]
+        assert kinds[0] is models.MessageEventKind.ACCEPTED
+        assert models.MessageEventKind.DELIVERY_REPORT in kinds
+        report = latest.events[kinds.index(models.MessageEventKind.DELIVERY_REPORT)]
+        assert isinstance(report.status, models.RecipientStatus)
 
         second = await send.asyncio(
             client=client, body=models.MessageIn(to=["+46701234568"], body="Två")

@@ -9,10 +9,11 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Path
-from pydantic import AwareDatetime, Field, JsonValue
+from pydantic import AwareDatetime, Field, JsonValue, WithJsonSchema
 
 from smsgateway.api.auth import AUTHENTICATED, ReadKey, SendKey
 from smsgateway.api.deps import PoolDep
+from smsgateway.api.outgoing_webhooks import OUTGOING_BODY_SCHEMA
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
 from smsgateway.api.schemas import MessageIdPath, ResponseModel
 from smsgateway.domain.callback_targets import TargetRefusal
@@ -57,7 +58,9 @@ class CallbackEventOut(ResponseModel):
     created_at: AwareDatetime
     delivered_at: AwareDatetime | None
     failed_at: AwareDatetime | None
-    payload: dict[str, JsonValue] = Field(description="The JSON body that is POSTed.")
+    payload: Annotated[dict[str, JsonValue], WithJsonSchema(OUTGOING_BODY_SCHEMA)] = Field(
+        description="The JSON body that is POSTed (one of the document's `webhooks`)."
+    )
     attempt_log: list[CallbackAttemptOut]
 
 

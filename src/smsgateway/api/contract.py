@@ -16,7 +16,7 @@ from typing import Any, Final
 from fastapi import FastAPI
 
 from smsgateway.api.auth import SECURITY_SCHEMES
-from smsgateway.api.outgoing_webhooks import RecipientStatusChanged, webhooks_document
+from smsgateway.api.outgoing_webhooks import OUTGOING_BODIES, webhooks_document
 from smsgateway.api.problems import PROBLEM_MEDIA_TYPE, Problem
 from smsgateway.services.sinch_callbacks import callback_body_schemas
 
@@ -94,7 +94,13 @@ _SUCCESS_HEADERS: Final[dict[str, dict[str, Any]]] = {
         ),
     },
     "createOptOut": {
-        "Location": {**_header("The opt-out's URL: `/v1/opt-outs/{msisdn}`."), "required": True}
+        "Location": {
+            **_header(
+                "The opt-out's URL: `/v1/opt-outs/{msisdn}`, with the `sender` or `tenant` "
+                "query that addresses it."
+            ),
+            "required": True,
+        }
     },
 }
 
@@ -118,14 +124,15 @@ def complete_document(schema: dict[str, Any]) -> dict[str, Any]:
     schemas = components.setdefault("schemas", {})
     components["securitySchemes"] = SECURITY_SCHEMES
     _add_model(schemas, Problem)
-    _add_model(schemas, RecipientStatusChanged)
+    for model in OUTGOING_BODIES:
+        _add_model(schemas, model)
     schemas.update(callback_body_schemas())
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     for item in schema.get("paths", {}).values():
         for operation in item.values():
             _complete_operation(operation)
-    schema["webhooks"] = webhooks_document("#/components/schemas/RecipientStatusChanged")
+    schema["webhooks"] = webhooks_document("#/components/schemas/")
     return schema
 
 

@@ -20,6 +20,7 @@ from smsgateway.services.inbound import InboundService
 from smsgateway.services.opt_outs import OptOutService
 from smsgateway.services.protection import PolicyBook
 from smsgateway.services.rate_limits import RateLimits
+from smsgateway.services.sender_ownership import SenderOwnership
 from smsgateway.services.sinch_callbacks import SinchCallbackService
 from smsgateway.settings import Settings
 from smsgateway.sinch import SinchClient
@@ -45,6 +46,7 @@ class AppState:
     opt_outs: OptOutService
     sinch_callbacks: SinchCallbackService
     policies: PolicyBook
+    senders: SenderOwnership
     callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)
     started_monotonic: float = field(default_factory=time.monotonic)
 

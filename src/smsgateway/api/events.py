@@ -11,19 +11,20 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from smsgateway.api.auth import AUTHENTICATED, ReadKey, SendKey
 from smsgateway.api.callbacks import CallbackEventOut, CallbackReplayOut, event_out
 from smsgateway.api.deps import PoolDep
 from smsgateway.api.problems import ProblemError, problem_responses
+from smsgateway.api.schemas import ResponseModel
 from smsgateway.services import tenancy as service
 from smsgateway.store.callbacks import ReplayRefusal
 
 router = APIRouter(prefix="/v1/events", tags=["callbacks"])
 
 
-class EventPage(BaseModel):
+class EventPage(ResponseModel):
     items: list[CallbackEventOut]
     next: str | None = Field(
         None, description="Pass as `cursor` for the next (older) page; null at the end."

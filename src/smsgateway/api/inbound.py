@@ -21,9 +21,11 @@ from smsgateway.api.pagination import decode_uuid_cursor, encode_cursor
 from smsgateway.api.problems import ProblemError, ProblemField, problem_responses
 from smsgateway.api.schemas import Instant, ResponseModel, StorableStr
 from smsgateway.domain.errors import DomainError
+from smsgateway.domain.inbound import InboundType
 from smsgateway.domain.phone import parse_phone_number
-from smsgateway.domain.tenancy import SenderNotAssigned, viewer_for
+from smsgateway.domain.tenancy import SenderNotAssigned, Viewer, narrowed_to, viewer_for
 from smsgateway.services.inbound import find_inbound
+from smsgateway.store.api_keys import ApiKeyRecord
 from smsgateway.store.inbound import InboundFilter, InboundRecord
 from smsgateway.store.opt_outs import OptOutRecord, OptOutSource
 
@@ -38,6 +40,16 @@ _SenderQuery = Annotated[
         description="One of your tenant's numbers: the opt-out of messages from it only",
     ),
 ]
+_TenantQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Whose opt-outs: an admin key names any tenant (without it, an admin's "
+        "are the global ones); another key only its own (403 `forbidden` otherwise).",
+    ),
+]
 
 
 class InboundMessageOut(ResponseModel):
@@ -47,7 +59,11 @@ class InboundMessageOut(ResponseModel):
         "did (seen by admin keys only)."
     )
     sinch_id: str = Field(examples=["01FC66621VHDBN119Z8PMV1QPU"])
-    type: str = Field(examples=["mo_text"])
+    type: InboundType = Field(
+        examples=["mo_text"],
+        description="Sinch's type of the message; `unknown` for one this gateway does not "
+        "know (kept as received).",
+    )
     sender: str | None = Field(None, examples=["+46701234567"])
     to: str | None = Field(None, examples=["+15550009999"])
     body: str | None = Field(None, description="The text of an mo_text; null for other types.")
@@ -75,6 +91,14 @@ class OptOutIn(BaseModel):
         "Without it: every message of your tenant (an admin key's: of every tenant).",
     )
     note: StorableStr | None = Field(None, max_length=500)
+    tenant: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Whose opt-out: an admin key names any tenant (without it, an admin's is "
+        "global); another key only its own (403 `forbidden` otherwise).",
+    )
 
     @field_validator("msisdn")
     @classmethod
@@ -100,7 +124,12 @@ class OptOutOut(ResponseModel):
     source: OptOutSource = Field(
         examples=["inbound"], description="inbound (a keyword the subscriber sent) or api."
     )
-    keyword: str | None = Field(None, examples=["STOP"])
+    keyword: str | None = Field(
+        None,
+        examples=["STOP"],
+        description="The word the subscriber sent, upper-cased; null for the API's. One of "
+        "the operator's SMSGW_OPT_OUT_KEYWORDS (or OPT_IN), so not an enum.",
+    )
     inbound_id: uuid.UUID | None = None
     note: str | None = None
     opted_out_at: AwareDatetime
@@ -199,11 +228,21 @@ async def list_opt_outs(
         Query(min_length=1, description="The previous page's `next`; leave out for the first."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Opt-outs per page.")] = 50,
+    tenant: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Only this tenant's: an admin key names any tenant; another key only "
+            "its own (403 `forbidden` otherwise).",
+        ),
+    ] = None,
 ) -> OptOutPage:
     """Keyset pagination: pass the previous page's `next` as `cursor` until it is null."""
     before = None if cursor is None else decode_uuid_cursor(cursor)
     records = await state_of(request).opt_outs.list_active(
-        viewer_for(key.tenant, key.scopes), before=before, limit=limit + 1
+        _viewer(key, tenant), before=before, limit=limit + 1
     )
     page = records[:limit]
     last = page[-1] if page and len(records) > limit else None
@@ -225,14 +264,15 @@ async def get_opt_out(
     key: ReadKey,
     request: Request,
     sender: _SenderQuery = None,
+    tenant: _TenantQuery = None,
 ) -> OptOutOut:
     """Your tenant's opt-out of the number: for every message, or with `sender` for that
-    number's. 404 `not_opted_out` when there is none in force."""
+    number's; with `tenant`, that tenant's (admin keys), such as the opt-out a STOP makes for
+    every number of a tenant (`SMSGW_STOP_SCOPE=tenant`). 404 `not_opted_out` when there is
+    none in force."""
     number = _path_e164(msisdn)
     try:
-        record = await state_of(request).opt_outs.find(
-            viewer_for(key.tenant, key.scopes), number, sender
-        )
+        record = await state_of(request).opt_outs.find(_viewer(key, tenant), number, sender)
     except SenderNotAssigned as exc:
         raise _query_sender_refused(exc) from exc
     if record is None:
@@ -252,14 +292,24 @@ async def add_opt_out(
     opt_out: OptOutIn, key: SendKey, request: Request, response: Response
 ) -> OptOutOut:
     """Idempotent: opting out a number already opted out answers its (renewed) opt-out.
-    A `sender` that is not your tenant's is 422 `sender_not_assigned`."""
+    A `sender` that is not your tenant's (or, for an admin key, not `tenant`'s) is 422
+    `sender_not_assigned`."""
+    viewer = _viewer(key, opt_out.tenant)
     record = await state_of(request).opt_outs.opt_out(
-        viewer_for(key.tenant, key.scopes), opt_out.msisdn, opt_out.sender, opt_out.note
+        viewer, opt_out.msisdn, opt_out.sender, opt_out.note
     )
-    response.headers["Location"] = f"/v1/opt-outs/{record.msisdn}" + (
-        "" if record.sender is None else f"?sender={quote(record.sender)}"
-    )
+    response.headers["Location"] = _location(record, named_tenant=opt_out.tenant is not None)
     return _opt_out_out(record)
+
+
+def _location(record: OptOutRecord, *, named_tenant: bool) -> str:
+    """The URL that addresses the row: its sender's, or (for an admin key that named the
+    tenant) the tenant's."""
+    if record.sender is not None:
+        return f"/v1/opt-outs/{record.msisdn}?sender={quote(record.sender)}"
+    if named_tenant and record.tenant is not None:
+        return f"/v1/opt-outs/{record.msisdn}?tenant={quote(record.tenant)}"
+    return f"/v1/opt-outs/{record.msisdn}"
 
 
 @router.delete(
@@ -275,12 +325,13 @@ async def remove_opt_out(
     key: SendKey,
     request: Request,
     sender: _SenderQuery = None,
+    tenant: _TenantQuery = None,
 ) -> Response:
-    """Lifts your tenant's opt-out (for every message, or `sender`'s); another opt-out in
-    force (a global one, or one of the number's) still applies. 404 `not_opted_out` if there
-    was none."""
+    """Lifts your tenant's opt-out (for every message, or `sender`'s; with `tenant`, that
+    tenant's, for admin keys); another opt-out in force (a global one, or one of the
+    number's) still applies. 404 `not_opted_out` if there was none."""
     number = _path_e164(msisdn)
-    viewer = viewer_for(key.tenant, key.scopes)
+    viewer = _viewer(key, tenant)
     try:
         lifted = await state_of(request).opt_outs.opt_in(viewer, number, sender)
     except SenderNotAssigned as exc:
@@ -288,6 +339,15 @@ async def remove_opt_out(
     if not lifted:
         raise _not_opted_out(number)
     return Response(status_code=204)
+
+
+def _viewer(key: ApiKeyRecord, tenant: str | None) -> Viewer:
+    viewer = narrowed_to(viewer_for(key.tenant, key.scopes), tenant)
+    if viewer is None:
+        raise ProblemError(
+            403, "forbidden", "An API key sees and changes only its own tenant's opt-outs."
+        )
+    return viewer
 
 
 def _inbound_out(record: InboundRecord) -> InboundMessageOut:

@@ -92,7 +92,9 @@ async def send_message(
     Postgres; `Location` names the message. Every recipient must be valid (each refusal is
     listed by index). The Sinch batch id appears on the message once Sinch has accepted it.
     On a real Sinch account whose plan declares no default originator, a message with no
-    `from` and no configured default sender is refused: 422 `sender_required`, field `from`."""
+    `from` and no configured default sender is refused: 422 `sender_required`, field `from`.
+    A sender (named, or the default) assigned to another tenant is 422
+    `sender_of_another_tenant`: its replies and STOPs are that tenant's."""
     status, body, headers = await send_answer(
         state_of(request), message, key, idempotency_key, response.headers
     )
@@ -352,8 +354,11 @@ async def preview_message(message: MessageIn, key: ReadKey, request: Request) ->
     `POST /v1/messages`). Recipients the caller's destination policy refuses are listed in
     `refused` with `country_not_allowed` or `number_type_not_allowed`; those its velocity
     limits or spend caps would refuse if sent now are listed in `limited` with
-    `velocity_limited` or `spend_cap_reached` and the seconds until that may change."""
-    preview = await state_of(request).accept.preview(draft_request(message), key)
+    `velocity_limited` or `spend_cap_reached` and the seconds until that may change. A number
+    assigned to another tenant is refused as sending refuses it (`sender_of_another_tenant`)."""
+    state = state_of(request)
+    preview = await state.accept.preview(draft_request(message), key)
+    await state.senders.check(preview.draft.sender, key, default=message.sender is None)
     return preview_out(preview)
 
 

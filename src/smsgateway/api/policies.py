@@ -8,7 +8,7 @@ is the only way); an ``admin`` API-key scope can replace that check alone.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Request
 from pydantic import BaseModel, Field
@@ -33,12 +33,15 @@ TenantPath = Annotated[
 ]
 
 
+PolicySource = Literal["stored", "gateway default"]
+
+
 class PolicyOut(BaseModel):
     """The policy that applies to a tenant; ``source`` says whether it is stored or the
     gateway's default (SMSGW_* settings)."""
 
     tenant: str
-    source: str = Field(examples=["stored", "gateway default"])
+    source: PolicySource = Field(examples=["stored", "gateway default"])
     updated_at: datetime | None
     updated_by: str | None
     policy: dict[str, Any]

@@ -218,6 +218,12 @@ _KINDS: Final = (
         "`from` is valid but not a sender this gateway may use; omit it for the default.",
     ),
     ProblemKind(
+        "sender_of_another_tenant",
+        422,
+        "`from` (or the default sender) is a number assigned to another tenant, whose replies "
+        "and STOPs it carries; send from your tenant's numbers or unassigned ones.",
+    ),
+    ProblemKind(
         "sender_required",
         422,
         "No `from`, no default sender configured and no default originator on the Sinch plan.",

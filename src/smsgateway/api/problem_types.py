@@ -17,7 +17,9 @@ router = APIRouter(prefix="/problems", tags=["problems"])
 class ProblemTypeOut(BaseModel):
     """What one problem ``code`` means, and the status it comes with."""
 
-    code: str = Field(examples=["message_not_found"])
+    code: str = Field(
+        examples=["message_not_found"], json_schema_extra={"enum": list(PROBLEM_CODES)}
+    )
     status: int = Field(examples=[404])
     title: str = Field(description="The status's reason phrase.", examples=["Not Found"])
     meaning: str = Field(examples=["The caller's tenant has no message with this id."])
@@ -26,7 +28,7 @@ class ProblemTypeOut(BaseModel):
 class FieldCodeOut(BaseModel):
     """One code a failing field (``errors[].code``) can carry."""
 
-    code: str = Field(examples=["required"])
+    code: str = Field(examples=["required"], json_schema_extra={"enum": list(FIELD_CODES)})
     meaning: str = Field(examples=["The field is required."])
 
 

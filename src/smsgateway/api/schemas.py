@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 from smsgateway.api.media_schemas import BinaryIn, BinaryOut, MediaIn, MediaOut, MessageKindName
 from smsgateway.domain.destination_policy import PolicyRefusal
 from smsgateway.domain.errors import DomainError
+from smsgateway.domain.message_events import MessageEventKind
 from smsgateway.domain.message_kind import ContentChoiceError
 from smsgateway.domain.phone import NumberType, PhoneRefusal, SenderKind
 from smsgateway.domain.recipients import MAX_RECIPIENTS
@@ -333,10 +334,16 @@ class MessageRecipientOut(ResponseModel):
 
 class MessageEventOut(ResponseModel):
     id: int
-    kind: str = Field(examples=["accepted"])
-    recipient: str | None = None
-    status: str | None = None
-    code: int | None = None
+    kind: MessageEventKind = Field(
+        examples=["accepted"],
+        description="What happened; an event that ends a message before Sinch had it is named "
+        "for the status it ended with (rejected, expired, failed, ...).",
+    )
+    recipient: str | None = Field(None, description="The recipient a recipient's event is of.")
+    status: RecipientStatus | MessageStatus | None = Field(
+        None, description="The recipient's status after a recipient's event, else the message's."
+    )
+    code: int | None = Field(None, description="Sinch's status code, on a delivery report.")
     detail: dict[str, JsonValue] = Field(default_factory=dict)
     occurred_at: AwareDatetime
 
@@ -346,7 +353,15 @@ class MessageOut(ResponseModel):
 
     id: UUID = Field(examples=["019ac7f1-6e2b-7c3a-9d41-2f5e8b1a0c77"])
     status: MessageStatus = Field(examples=["queued"])
-    status_code: str | None = Field(default=None, description="Why it was rejected or failed.")
+    status_code: str | None = Field(
+        default=None,
+        description="Why it ended unsent, null otherwise: one of the gateway's codes "
+        "(`no_recipients`, `expired_before_send`, `sender_required`, `invalid_request`, "
+        "`opted_out`, `expired_while_retrying`, `max_age_exceeded`, `max_attempts_exceeded`) "
+        "or Sinch's error code for a batch it refused (`http_<status>` without one). Not an "
+        "enum: Sinch's codes are an open set.",
+        examples=["max_attempts_exceeded"],
+    )
     status_detail: str | None = None
     recipients: list[MessageRecipientOut]
     sender: str | None

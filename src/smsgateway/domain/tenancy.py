@@ -29,6 +29,24 @@ class SenderNotAssigned(DomainError):
         super().__init__(f"{sender} is not one of your tenant's numbers.", field=field)
 
 
+class SenderOfAnotherTenant(DomainError):
+    """A message of one tenant would go from a number assigned to another: its replies and
+    STOPs would reach that tenant, so the gateway does not send it."""
+
+    default_code = "sender_of_another_tenant"
+
+    def __init__(self, sender: str, *, default: bool) -> None:
+        super().__init__(
+            f"The default sender {sender} is assigned to another tenant; name one of your "
+            "tenant's numbers in 'from'."
+            if default
+            else f"{sender} is assigned to another tenant; send from one of your tenant's "
+            "numbers, or one assigned to no tenant.",
+            field="from",
+        )
+        self.sender = sender
+
+
 class StopScope(StrEnum):
     SENDER = "sender"
     TENANT = "tenant"
@@ -65,6 +83,14 @@ def stop_target(scope: StopScope, receiving_number: str | None, owner: str | Non
     if scope is StopScope.TENANT and owner is not None:
         return OptOutTarget(owner, None)
     return OptOutTarget(owner, receiving_number)
+
+
+def narrowed_to(viewer: Viewer, tenant: str | None) -> Viewer | None:
+    """``viewer`` addressing ``tenant``'s rows (None: its own view unchanged): an admin
+    narrows to any tenant, another key names only its own; None when it may not."""
+    if tenant is None or tenant == viewer.tenant:
+        return viewer
+    return Viewer(tenant) if viewer.sees_all else None
 
 
 def viewer_for(tenant: str, scopes: Iterable[str]) -> Viewer:

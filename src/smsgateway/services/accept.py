@@ -44,6 +44,7 @@ from smsgateway.services.protection import (
     preview_limits,
     refusal_for,
 )
+from smsgateway.services.sender_ownership import SenderOwnership
 from smsgateway.store.api_keys import ApiKeyRecord
 from smsgateway.store.batching import BatchCall, BatchLookup
 from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
@@ -115,8 +116,10 @@ class AcceptService:
         random_bytes: Callable[[int], bytes] = os.urandom,
         acquire_timeout: float = 1.0,
         media_check: MediaCheck | None = None,
+        senders: SenderOwnership | None = None,
     ) -> None:
         self._pool = pool
+        self._senders = senders or SenderOwnership(pool, acquire_timeout=acquire_timeout)
         self._media_check = media_check
         self._policy = policy
         self._policies = policies or PolicyBook(pool, policy.destinations)
@@ -146,6 +149,7 @@ class AcceptService:
         draft = draft_message(request.draft, self._policy, protection.destinations)
         count_policy_hits(draft.policy_hits)
         draft.recipients.raise_if_refused()
+        await self._senders.check(draft.sender, key, default=request.draft.sender is None)
         now = self._clock()
         schedule = plan_schedule(now, request.send_at, request.expire_at)
         sender = None if draft.sender is None else draft.sender.value

@@ -25,6 +25,7 @@ from typing import Any, Final
 import asyncpg
 from pydantic import ValidationError
 
+from smsgateway.domain.inbound import SINCH_INBOUND_TYPES
 from smsgateway.domain.opt_out import KeywordKind, KeywordSet, normalise_keyword
 from smsgateway.domain.phone import normalise_address
 from smsgateway.domain.tenancy import StopScope
@@ -39,7 +40,6 @@ from smsgateway.store.opt_outs import OptChange
 ACQUIRE_TIMEOUT_SECONDS = 1.0
 
 _E164: Final = re.compile(r"\+[1-9][0-9]{1,14}")
-_KNOWN_TYPES: Final = frozenset({"mo_text", "mo_binary", "mo_media"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +143,7 @@ class InboundService:
         if stored.duplicate:
             metrics.INBOUND_DUPLICATES.inc()
             return InboundReceipt(None, duplicate=True)
-        kind = inbound.type if inbound.type in _KNOWN_TYPES else "other"
+        kind = inbound.type if inbound.type in SINCH_INBOUND_TYPES else "other"
         metrics.INBOUND_MESSAGES.labels(kind, inbound.keyword or "none").inc()
         if stored.opt_out is not None:
             action = "opt_out" if stored.opt_out.opted_out else "opt_in"

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from pydantic import TypeAdapter
 
+from smsgateway.domain.inbound import SINCH_INBOUND_TYPES
 from smsgateway.services.delivery_reports import (
     DeliveryReportService,
     ReportReceipt,
@@ -38,7 +39,7 @@ REPORT_TYPES: Final = frozenset(
         "recipient_delivery_report_mms",
     }
 )
-INBOUND_TYPES: Final = frozenset({"mo_text", "mo_binary", "mo_media"})
+INBOUND_TYPES: Final = SINCH_INBOUND_TYPES
 
 
 class CallbackKind(StrEnum):

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from smsgateway.domain.message_events import MessageEventKind
 from smsgateway.domain.status import RecipientStatus
 from smsgateway.store.callbacks import CallbackRoute, enqueue_gateway_changes
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 # The messages must already be locked (FOR UPDATE) by the caller's transaction. Recipients
 # move to submitted before the report is merged, so the report's status follows, in order.
-_ADOPT = """
+_ADOPT = f"""
 WITH input AS (
     SELECT i.message_id, i.batch_id
     FROM unnest($1::uuid[], $2::text[]) AS i(message_id, batch_id)
@@ -42,7 +43,7 @@ WITH input AS (
     RETURNING r.message_id, r.position, r.msisdn, was.status AS previous
 ), event AS (
     INSERT INTO sms_event (message_id, kind, status, detail)
-    SELECT m.id, 'submitted', 'submitted',
+    SELECT m.id, '{MessageEventKind.SUBMITTED}', 'submitted',
            jsonb_build_object('batch_id', m.batch_id, 'source', 'delivery_report')
     FROM message AS m
 )

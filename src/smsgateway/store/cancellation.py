@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from smsgateway.domain.message_events import MessageEventKind
 from smsgateway.domain.status import RecipientStatus
 from smsgateway.store.callbacks import callback_route, enqueue_gateway_changes, route_columns
 from smsgateway.store.protection import release_charge
@@ -67,7 +68,7 @@ SELECT m.status, {route_columns("m")} FROM sms_log AS m WHERE m.id = $1 FOR UPDA
 
 # One statement: the message, its pending recipients (returned with the status they had, for
 # their callbacks, in order) and the event.
-_CANCEL = """
+_CANCEL = f"""
 WITH message AS (
     UPDATE sms_log SET status = 'cancelled', updated_at = now() WHERE id = $1
 ), recipient AS (
@@ -78,7 +79,7 @@ WITH message AS (
     RETURNING r.position, r.msisdn, was.status AS previous
 ), event AS (
     INSERT INTO sms_event (message_id, kind, status, detail)
-    VALUES ($1, 'cancelled', 'cancelled', $2)
+    VALUES ($1, '{MessageEventKind.CANCELLED}', 'cancelled', $2)
 )
 SELECT msisdn, previous FROM recipient ORDER BY position
 """

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 
+from smsgateway.domain.message_events import MessageEventKind, ended_with
 from smsgateway.domain.status import RecipientStatus, derive_message_status
 from smsgateway.store import outbox
 from smsgateway.store.callbacks import (
@@ -297,7 +298,7 @@ WITH input AS (
 ), event AS (
     -- None when a delivery report recorded the batch first (store.batch_adoption).
     INSERT INTO sms_event (message_id, kind, status, detail)
-    SELECT i.message_id, 'submitted', 'submitted', i.detail
+    SELECT i.message_id, '{MessageEventKind.SUBMITTED}', 'submitted', i.detail
     FROM input AS i JOIN locked AS l ON l.id = i.message_id
     WHERE l.had_batch_id IS NULL
 )
@@ -336,7 +337,8 @@ WITH locked AS (
 ), event AS (
     -- None when a delivery report recorded the batch first (store.batch_adoption).
     INSERT INTO sms_event (message_id, kind, status, detail)
-    SELECT $1, 'submitted', 'submitted', $4 FROM locked WHERE had_batch_id IS NULL
+    SELECT $1, '{MessageEventKind.SUBMITTED}', 'submitted', $4
+    FROM locked WHERE had_batch_id IS NULL
 ), completed AS (
     DELETE FROM outbox WHERE message_id = $1 AND claim_token = $3 RETURNING 1
 )
@@ -419,7 +421,8 @@ async def record_opted_out(
         statuses = [RecipientStatus(status) for status in row["statuses"]]
         ended_as = None
         if not any(status.value in PENDING_STATUSES for status in statuses):
-            ended_as = derive_message_status(statuses).value
+            derived = derive_message_status(statuses)
+            ended_as = derived.value
             await connection.execute(
                 _END_OPTED_OUT,
                 claim.message_id,
@@ -428,6 +431,7 @@ async def record_opted_out(
                 OPTED_OUT_CODE,
                 "Every recipient has opted out; nothing was sent.",
                 {**event, "code": OPTED_OUT_CODE},
+                ended_with(derived).value,
             )
             message_status = ended_as
         marked = _moved(row)
@@ -464,7 +468,8 @@ WITH recipient AS (
     {_move_pending("$1", "'opted_out'", "AND r.msisdn = ANY($2::text[])")}
 ), event AS (
     INSERT INTO sms_event (message_id, recipient, kind, status, detail)
-    SELECT $1::uuid, msisdn, 'opted_out', 'opted_out', $3::jsonb FROM recipient ORDER BY position
+    SELECT $1::uuid, msisdn, '{MessageEventKind.OPTED_OUT}', 'opted_out', $3::jsonb
+    FROM recipient ORDER BY position
 )
 SELECT (SELECT status FROM sms_log WHERE id = $1) AS message_status,
        {_MOVED_COLUMNS},
@@ -480,7 +485,7 @@ WITH completed AS (
     UPDATE sms_log SET status = $3, status_code = $4, status_detail = $5, updated_at = now()
     WHERE id = $1 AND status IN ('queued', 'scheduled')
 )
-INSERT INTO sms_event (message_id, kind, status, detail) VALUES ($1, $3, $3, $6)
+INSERT INTO sms_event (message_id, kind, status, detail) VALUES ($1, $7, $3, $6)
 """
 
 
@@ -505,7 +510,7 @@ async def record_retry(
         await _insert_event(
             connection,
             claim.message_id,
-            "send_retry",
+            MessageEventKind.SEND_RETRY,
             None,
             {**event, "due_at": due_at.isoformat()},
         )
@@ -515,7 +520,7 @@ async def record_retry(
 async def _insert_event(
     connection: Connection,
     message_id: uuid.UUID,
-    kind: str,
+    kind: MessageEventKind,
     status: str | None,
     detail: dict[str, Any],
 ) -> None:

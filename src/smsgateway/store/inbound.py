@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from smsgateway.domain.inbound import InboundType, inbound_type
 from smsgateway.domain.tenancy import StopScope, stop_target
 from smsgateway.store.opt_outs import UPSERT, OptChange, OptOutRecord, opt_out_record
 from smsgateway.store.tenant_events import (
@@ -48,7 +49,9 @@ class InboundRecord:
     id: uuid.UUID
     tenant: str | None
     sinch_id: str
-    type: str
+    type: InboundType
+    """As callers see it: ``unknown`` for a type the gateway does not know (the column and
+    the payload keep Sinch's own)."""
     sender: str | None
     recipient: str | None
     body: str | None
@@ -186,7 +189,7 @@ def _record(row: asyncpg.Record) -> InboundRecord:
         id=row["id"],
         tenant=row["tenant"],
         sinch_id=row["sinch_id"],
-        type=row["type"],
+        type=inbound_type(row["type"]),
         sender=row["sender"],
         recipient=row["recipient"],
         body=row["body"],

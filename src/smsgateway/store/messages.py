@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from smsgateway.domain.message_events import EventStatus, MessageEventKind, event_status
+
 if TYPE_CHECKING:
     from smsgateway.store.pool import Connection
 
@@ -101,8 +103,8 @@ class RecipientRecord:
 class EventRecord:
     id: int
     recipient: str | None
-    kind: str
-    status: str | None
+    kind: MessageEventKind
+    status: EventStatus | None
     sinch_code: int | None
     detail: dict[str, Any]
     occurred_at: datetime
@@ -188,9 +190,9 @@ message AS (
 )
 """
 
-_ACCEPTED_EVENTS = """
+_ACCEPTED_EVENTS = f"""
 INSERT INTO sms_event (message_id, kind, status, occurred_at)
-SELECT e.message_id, 'accepted', e.status, e.occurred_at
+SELECT e.message_id, '{MessageEventKind.ACCEPTED}', e.status, e.occurred_at
 FROM unnest($1::uuid[], $11::text[], $18::timestamptz[]) AS e(message_id, status, occurred_at)
 """
 
@@ -366,8 +368,8 @@ async def _events_of(connection: Connection, message_id: uuid.UUID) -> tuple[Eve
         EventRecord(
             id=row["id"],
             recipient=row["recipient"],
-            kind=row["kind"],
-            status=row["status"],
+            kind=MessageEventKind(row["kind"]),
+            status=None if row["status"] is None else event_status(row["status"]),
             sinch_code=row["sinch_code"],
             detail=row["detail"],
             occurred_at=row["occurred_at"],

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from smsgateway.domain.message_events import MessageEventKind
+
 if TYPE_CHECKING:
     from smsgateway.store.pool import Connection
 
@@ -144,12 +146,12 @@ async def reschedule(
     return outcome
 
 
-_GIVE_UP = """
+_GIVE_UP = f"""
 WITH gone AS (
     DELETE FROM awaiting_report WHERE message_id = $1 AND claim_token = $2 RETURNING message_id
 )
 INSERT INTO sms_event (message_id, kind, detail)
-SELECT message_id, 'reconciliation_given_up', $3 FROM gone
+SELECT message_id, '{MessageEventKind.RECONCILIATION_GIVEN_UP}', $3 FROM gone
 RETURNING id
 """
 

@@ -39,6 +39,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from smsgateway.domain.message_events import MessageEventKind
 from smsgateway.domain.status import RecipientReport, RecipientState, RecipientStatus
 from smsgateway.store.batch_adoption import adopt_batches
 from smsgateway.store.callbacks import CallbackRoute, enqueue_status_events
@@ -141,10 +142,11 @@ GROUP BY r.message_id, r.status
 
 # One statement: the events (each skipped if that very report was stored before), the
 # recipients that changed, and the messages whose derived status moved.
-_WRITE = """
+_WRITE = f"""
 WITH event AS (
     INSERT INTO sms_event (message_id, recipient, kind, status, sinch_code, detail, dedupe_key)
-    SELECT e.message_id, e.recipient, 'delivery_report', e.status, e.code, e.detail, e.dedupe_key
+    SELECT e.message_id, e.recipient, '{MessageEventKind.DELIVERY_REPORT}', e.status, e.code,
+           e.detail, e.dedupe_key
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::jsonb[], $6::text[])
          WITH ORDINALITY AS e(message_id, recipient, status, code, detail, dedupe_key, position)
     ORDER BY e.position

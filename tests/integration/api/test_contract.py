@@ -18,6 +18,9 @@ from openapi_spec_validator import validate
 from smsgateway.api.problem_catalogue import FIELD_CODES, PROBLEM_KINDS, field_code
 from smsgateway.app import create_app
 from smsgateway.domain.errors import DomainError
+from smsgateway.domain.inbound import InboundType
+from smsgateway.domain.message_events import MessageEventKind
+from smsgateway.domain.status import MessageStatus, RecipientStatus
 from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
 from tests.support.settings import make_settings
@@ -109,6 +112,60 @@ def test_fields_always_sent_are_required_and_statuses_are_enums() -> None:
     assert set(legacy["required"]) == set(problem["required"])
 
 
+def _referenced(schema: Any, schemas: dict[str, Any], seen: set[str]) -> set[str]:
+    """The names of the component schemas ``schema`` uses, transitively."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            name = ref.rsplit("/", 1)[1]
+            if name not in seen:
+                seen.add(name)
+                _referenced(schemas[name], schemas, seen)
+        for value in schema.values():
+            _referenced(value, schemas, seen)
+    elif isinstance(schema, list):
+        for value in schema:
+            _referenced(value, schemas, seen)
+    return seen
+
+
+def test_every_field_of_every_success_answer_is_required() -> None:
+    """A field the server always sends is required, so typed clients get no `None` that
+    never comes (nullable stays where null occurs)."""
+    document = _document()
+    schemas = document["components"]["schemas"]
+    answers = [
+        answer
+        for _, _, operation in _operations(document)
+        for status, answer in operation["responses"].items()
+        if status.startswith("2")
+    ]
+    used = _referenced(answers, schemas, set())
+    assert {"MessageOut", "EventPage", "CallbackEventOut", "OptOutPage"} <= used
+    for name in sorted(used):
+        properties = set(schemas[name].get("properties", {}))
+        assert properties == set(schemas[name].get("required", [])), name
+
+
+def test_kinds_types_sources_and_codes_are_enums_of_every_value_the_server_sends() -> None:
+    schemas = _document()["components"]["schemas"]
+
+    def enum_of(schema: dict[str, Any]) -> set[str]:
+        if "$ref" in schema:
+            return enum_of(schemas[schema["$ref"].rsplit("/", 1)[1]])
+        if "anyOf" in schema:
+            return set().union(*(enum_of(option) for option in schema["anyOf"]))
+        return set(schema.get("enum", ()))
+
+    event = schemas["MessageEventOut"]["properties"]
+    assert enum_of(event["kind"]) == set(MessageEventKind)
+    assert enum_of(event["status"]) == set(RecipientStatus) | set(MessageStatus)
+    assert enum_of(schemas["InboundMessageOut"]["properties"]["type"]) == set(InboundType)
+    assert enum_of(schemas["PolicyOut"]["properties"]["source"]) == {"stored", "gateway default"}
+    assert enum_of(schemas["ProblemTypeOut"]["properties"]["code"]) == set(PROBLEM_KINDS)
+    assert enum_of(schemas["FieldCodeOut"]["properties"]["code"]) == set(FIELD_CODES)
+
+
 def test_sinch_callbacks_and_our_own_are_described() -> None:
     document = _document()
     schemas = document["components"]["schemas"]
@@ -125,10 +182,17 @@ def test_sinch_callbacks_and_our_own_are_described() -> None:
     assert schemas["SinchMoText"]["properties"]["from"]["examples"] == ["15551230001"]
     body = document["paths"]["/webhooks/sinch"]["post"]["requestBody"]
     assert body["content"]["application/json"]["schema"]["$ref"].endswith("/SinchCallback")
-    outgoing = document["webhooks"]["recipientStatusChanged"]["post"]
-    assert outgoing["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/RecipientStatusChanged"
-    )
+    bodies = {
+        name: hook["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        for name, hook in document["webhooks"].items()
+    }
+    assert bodies == {
+        "recipientStatusChanged": "#/components/schemas/RecipientStatusChanged",
+        "messageInbound": "#/components/schemas/MessageInbound",
+        "optOutChanged": "#/components/schemas/OptOutChanged",
+    }
+    for name in ("MessageInbound", "OptOutChanged", "InboundMessageBody", "OptOutChange"):
+        assert set(schemas[name]["required"]) == set(schemas[name]["properties"]), name
 
 
 def test_every_problem_code_the_source_answers_with_is_in_the_catalogue() -> None:

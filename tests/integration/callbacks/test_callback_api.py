@@ -8,6 +8,7 @@ import uuid
 import asyncpg
 import pytest
 
+from smsgateway.api.outgoing_webhooks import RecipientStatusChanged
 from smsgateway.services.api_keys import InvalidCallbackUrlError, create_api_key
 from tests.integration.callbacks.harness import (
     callback_worker,
@@ -111,6 +112,9 @@ async def test_attempts_are_listed_and_an_event_can_be_replayed(
             assert event["attempt_log"][0]["outcome"] == "delivered"
             assert event["url"] == f"{base_url}/hooks/replay"
             assert event["payload"]["id"] == event["id"]
+            # As the document's `webhooks` describe it.
+            for item in items:
+                RecipientStatusChanged.model_validate(item["payload"])
             event_id = event["id"]
             # Another tenant sees neither the message's callbacks nor can replay them.
             foreign = {"X-API-Key": other_api_key}

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from smsgateway.api.outgoing_webhooks import MessageInbound, OptOutChanged
 from tests.integration.callbacks.harness import SECRET, callback_worker
 from tests.integration.tenancy.harness import (
     ACME_NUMBER,
@@ -64,6 +65,9 @@ async def test_inbound_and_opt_out_events_reach_the_tenant_in_order_and_replay(
     # The same event keeps its id on a replay, so receivers process it once.
     assert again.headers["webhook-id"] == inbound.headers["webhook-id"]
     first, second = inbound.json(), opt_out.json()
+    # Each body is exactly what the document's `webhooks` say (no member more or less).
+    MessageInbound.model_validate(first)
+    OptOutChanged.model_validate(second)
     assert (first["type"], first["sequence"]) == ("message.inbound", 1)
     assert (second["type"], second["sequence"]) == ("opt_out.changed", 2)
     message = first["message"]
@@ -84,6 +88,8 @@ async def test_inbound_and_opt_out_events_reach_the_tenant_in_order_and_replay(
     # A replay is the same event: same id, same bytes.
     assert (again.body, again.json()["id"]) == (inbound.body, first_id)
     assert [event["sequence"] for event in events] == [2, 1]
+    OptOutChanged.model_validate(events[0]["payload"])
+    MessageInbound.model_validate(events[1]["payload"])
 
 
 async def test_an_opt_out_made_through_the_api_is_an_event_too(database_url: str) -> None:

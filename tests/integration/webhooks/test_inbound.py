@@ -157,6 +157,9 @@ async def test_binary_media_and_unknown_inbounds_are_stored(
     # A binary "STOP" is not a keyword: only text bodies are read.
     assert (await gateway.get(f"/v1/opt-outs/{SUBSCRIBER}")).status_code == 404
     assert {row["type"]: row["payload"] for row in rows}["mo_media"] == media
+    # Callers see a closed set: a type the gateway does not know is `unknown`.
+    listed = (await gateway.get("/v1/inbound-messages")).json()["items"]
+    assert sorted(item["type"] for item in listed) == ["mo_binary", "mo_media", "unknown"]
 
 
 async def test_inbound_messages_are_listed_newest_first_with_filters_and_a_cursor(

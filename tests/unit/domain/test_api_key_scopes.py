@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from smsgateway.domain.api_keys import Scope, grants, parse_scopes
-from smsgateway.domain.tenancy import OptOutTarget, StopScope, stop_target, viewer_for
+from smsgateway.domain.tenancy import (
+    OptOutTarget,
+    StopScope,
+    Viewer,
+    narrowed_to,
+    stop_target,
+    viewer_for,
+)
 
 
 def test_scopes_are_parsed_from_repeated_and_comma_separated_options() -> None:
@@ -43,3 +50,12 @@ def test_where_a_stop_applies(
     scope: StopScope, number: str | None, owner: str | None, target: OptOutTarget
 ) -> None:
     assert stop_target(scope, number, owner) == target
+
+
+def test_an_admin_narrows_to_any_tenant_and_another_key_names_only_its_own() -> None:
+    admin, acme = Viewer(None), Viewer("acme")
+    assert narrowed_to(admin, None) == admin
+    assert narrowed_to(admin, "globex") == Viewer("globex")
+    assert narrowed_to(acme, None) == acme
+    assert narrowed_to(acme, "acme") == acme
+    assert narrowed_to(acme, "globex") is None
