@@ -226,7 +226,7 @@ async def _open_resources(
     delivery_reports = DeliveryReportService(pool)
     inbound = InboundService(pool, settings.keywords, stop_scope=settings.stop_scope)
     media_check = MediaCheck.from_settings(settings) if settings.mms_check_media else None
-    senders = SenderOwnership(pool)
+    senders = SenderOwnership(pool, refresh_seconds=settings.policy_refresh_seconds)
     try:
         yield AppState(
             settings=settings,

@@ -163,7 +163,8 @@ class Settings(BaseSettings):
     # Tenants whose API keys may read and change policies at /v1/admin/policies (empty: none;
     # the CLI `smsgateway policy` always can).
     policy_admin_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # How long a process keeps the tenants' policies before reading them again.
+    # How long a process keeps the tenants' policies and the sender assignments before
+    # reading them again.
     policy_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
     # The calendar that spend caps reset on (IANA name).
     spend_time_zone: str = "UTC"

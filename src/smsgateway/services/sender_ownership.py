@@ -10,23 +10,43 @@ number assigned later does not stop messages already accepted.
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
+
 import asyncpg
 
 from smsgateway.domain.phone import Sender, normalise_address
 from smsgateway.domain.tenancy import SenderOfAnotherTenant, viewer_for
 from smsgateway.store.api_keys import ApiKeyRecord
-from smsgateway.store.batching import BatchLookup
-from smsgateway.store.senders import SenderProbe, owned_by_other_tenants
+from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
+from smsgateway.store.senders import sender_owners
 
 
 class SenderOwnership:
-    """Refuses a tenant's message from another tenant's number; one per process, sharing one
-    lookup among concurrent accepts (as their opt-out lookups are)."""
+    """Refuses a tenant's message from another tenant's number; one per process.
 
-    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout: float = 1.0) -> None:
-        self._foreign: BatchLookup[SenderProbe] = BatchLookup(
-            pool, owned_by_other_tenants, max_concurrent_lookups=1, acquire_timeout=acquire_timeout
-        )
+    The assignments (a handful of rows, changed by an operator now and then) are kept per
+    process and read again every ``refresh_seconds``, as destination policies are: asking
+    Postgres on every accept was a round trip per batch of accepts for an answer that almost
+    never changes. An assignment takes effect within ``refresh_seconds``.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        refresh_seconds: float = 5.0,
+        acquire_timeout: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._pool = pool
+        self._refresh_seconds = refresh_seconds
+        self._acquire_timeout = acquire_timeout
+        self._monotonic = monotonic
+        self._owners: dict[str, str] = {}
+        self._read_at: float | None = None
+        self._reading: asyncio.Future[dict[str, str]] | None = None
 
     async def check(self, sender: Sender | None, key: ApiKeyRecord, *, default: bool) -> None:
         """Raises ``SenderOfAnotherTenant`` if ``key``'s tenant may not send from ``sender``
@@ -34,6 +54,30 @@ class SenderOwnership:
         ``DatabaseUnavailableError`` when Postgres cannot say."""
         if sender is None or viewer_for(key.tenant, key.scopes).sees_all:
             return
-        number = normalise_address(sender.value)
-        if await self._foreign.lookup([(number, key.tenant)]):
+        owner = (await self._current())(normalise_address(sender.value))
+        if owner is not None and owner != key.tenant:
             raise SenderOfAnotherTenant(sender.value, default=default)
+
+    async def _current(self) -> Callable[[str], str | None]:
+        if self._read_at is None or self._monotonic() - self._read_at >= self._refresh_seconds:
+            if self._reading is None:
+                # One read for every accept that finds the snapshot old at once.
+                self._reading = asyncio.ensure_future(self._read())
+                self._reading.add_done_callback(self._read_done)
+            self._owners = await asyncio.shield(self._reading)
+        return self._owners.get
+
+    def _read_done(self, reading: asyncio.Future[dict[str, str]]) -> None:
+        self._reading = None
+        if not reading.cancelled():
+            reading.exception()  # retrieved: a failure is raised to the callers waiting
+
+    async def _read(self) -> dict[str, str]:
+        started = self._monotonic()
+        try:
+            async with self._pool.acquire(timeout=self._acquire_timeout) as connection:
+                owners = await sender_owners(connection)
+        except UNAVAILABLE_ERRORS as exc:
+            raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
+        self._read_at = started
+        return owners

@@ -6,7 +6,6 @@ Numbers are stored as ``phone.normalise_address`` writes them, as inbound ``to``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -67,21 +66,10 @@ async def owner_of(connection: Connection, sender: str) -> str | None:
     return owner
 
 
-# A probe is (sender as normalise_address writes it, tenant of the message).
-SenderProbe = tuple[str, str]
-
-
-async def owned_by_other_tenants(
-    connection: Connection, probes: Sequence[SenderProbe]
-) -> frozenset[SenderProbe]:
-    """Those of ``probes`` whose sender is assigned to a tenant other than theirs."""
-    rows = await connection.fetch(
-        "SELECT p.sender, p.tenant FROM unnest($1::text[], $2::text[]) AS p(sender, tenant)"
-        " JOIN sender_assignment AS a ON a.sender = p.sender AND a.tenant <> p.tenant",
-        [probe[0] for probe in probes],
-        [probe[1] for probe in probes],
-    )
-    return frozenset((row["sender"], row["tenant"]) for row in rows)
+async def sender_owners(connection: Connection) -> dict[str, str]:
+    """Every assigned sender (as ``normalise_address`` writes it) and the tenant owning it."""
+    rows = await connection.fetch("SELECT sender, tenant FROM sender_assignment")
+    return {row["sender"]: row["tenant"] for row in rows}
 
 
 async def set_tenant_callback_url(

@@ -18,6 +18,7 @@ from tests.integration.tenancy.harness import (
     send,
     served,
 )
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.asyncio
 
@@ -64,11 +65,23 @@ async def test_a_tenant_cannot_send_or_preview_from_another_tenants_number(
         assert await send(gateway.admin, GLOBEX_NUMBER) == "queued"
 
 
+async def _default_sender_answers(client: httpx.AsyncClient, status: int) -> bool:
+    return (await client.post("/v1/messages", json=_message(None))).status_code == status
+
+
 async def test_the_default_sender_once_assigned_is_its_tenants_only(database_url: str) -> None:
-    async with served(database_url) as gateway:
+    # Assignments are re-read every policy_refresh_seconds: a change shows within that.
+    async with served(database_url, policy_refresh_seconds=0.2) as gateway:
         pool = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
         try:
+            assert await _default_sender_answers(gateway.acme, 202)
             await tenancy.assign_sender(pool, UNASSIGNED_NUMBER, "globex")
+            await wait_until(
+                lambda: _default_sender_answers(gateway.acme, 422),
+                timeout_s=5,
+                interval_s=0.05,
+                message="the assignment to take effect",
+            )
             problem = await _refused(gateway.acme, "/v1/messages", None)
             assert "default sender" in problem["detail"]
             # An explicit number of its own still works; the new owner keeps the default.
@@ -78,8 +91,11 @@ async def test_the_default_sender_once_assigned_is_its_tenants_only(database_url
             )
             # Unassigned again: open to every tenant, as before.
             await tenancy.unassign_sender(pool, UNASSIGNED_NUMBER)
-            assert (await gateway.acme.post("/v1/messages", json=_message(None))).status_code == (
-                202
+            await wait_until(
+                lambda: _default_sender_answers(gateway.acme, 202),
+                timeout_s=5,
+                interval_s=0.05,
+                message="the unassignment to take effect",
             )
         finally:
             await pool.close()
