@@ -10,7 +10,7 @@
 A nullable column without a default is added without rewriting the table.
 
 Revision ID: 20261203_protection_charge
-Revises: 20261203_message_kind
+Revises: 20261203_retention
 Create Date: 2026-12-03
 """
 
