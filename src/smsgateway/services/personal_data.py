@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from functools import partial
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from smsgateway.domain.retention import RetentionWindow, window_for
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 
     from smsgateway.store.pool import Connection
 
-# A store function with everything bound but ``limit``.
+# A store statement: (connection, tenant, *, older_than, limit) -> rows changed.
 Statement = Callable[..., Awaitable[int]]
 
 
@@ -51,54 +50,64 @@ async def delete_expired(
     connection: Connection, default: RetentionWindow, batch_size: int
 ) -> Swept:
     """Deletes, tenant by tenant, what is older than its window's ``delete_after``."""
-    swept = Swept()
-    for tenant, window in await _windows(connection, default):
-        age = window.delete_after
-        if age is None:
-            continue
-        inbound = await _until_short(
-            batch_size,
-            partial(personal_data.delete_inbound, connection, tenant, older_than=age),
-        )
-        if tenant is None:
-            swept += Swept(inbound_messages=inbound)
-            continue
-        messages = await _until_short(
-            batch_size,
-            partial(personal_data.delete_messages, connection, tenant, older_than=age),
-        )
-        events = await _until_short(
-            batch_size,
-            partial(personal_data.delete_tenant_events, connection, tenant, older_than=age),
-        )
-        swept += Swept(messages, inbound, events)
-    return swept
+    return await _sweep(
+        connection,
+        default,
+        batch_size,
+        lambda window: window.delete_after,
+        _Steps(
+            personal_data.delete_inbound,
+            personal_data.delete_messages,
+            personal_data.delete_tenant_events,
+        ),
+    )
 
 
 async def redact_expired(
     connection: Connection, default: RetentionWindow, batch_size: int
 ) -> Swept:
     """Redacts, tenant by tenant, what is older than its window's ``redact_after``."""
+    return await _sweep(
+        connection,
+        default,
+        batch_size,
+        lambda window: window.redact_after,
+        _Steps(
+            personal_data.redact_inbound,
+            personal_data.redact_messages,
+            personal_data.redact_tenant_events,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Steps:
+    """The store statements of one kind of sweep (delete or redact), one per table group."""
+
+    inbound: Statement
+    messages: Statement
+    tenant_events: Statement
+
+
+async def _sweep(
+    connection: Connection,
+    default: RetentionWindow,
+    batch_size: int,
+    age_of: Callable[[RetentionWindow], timedelta | None],
+    steps: _Steps,
+) -> Swept:
     swept = Swept()
     for tenant, window in await _windows(connection, default):
-        age = window.redact_after
+        age = age_of(window)
         if age is None:
             continue
-        inbound = await _until_short(
-            batch_size,
-            partial(personal_data.redact_inbound, connection, tenant, older_than=age),
-        )
+
+        inbound = await _until_short(batch_size, steps.inbound, connection, tenant, age)
         if tenant is None:
             swept += Swept(inbound_messages=inbound)
             continue
-        messages = await _until_short(
-            batch_size,
-            partial(personal_data.redact_messages, connection, tenant, older_than=age),
-        )
-        events = await _until_short(
-            batch_size,
-            partial(personal_data.redact_tenant_events, connection, tenant, older_than=age),
-        )
+        messages = await _until_short(batch_size, steps.messages, connection, tenant, age)
+        events = await _until_short(batch_size, steps.tenant_events, connection, tenant, age)
         swept += Swept(messages, inbound, events)
     return swept
 
@@ -115,11 +124,18 @@ async def _windows(
     return [(tenant, window_for(tenant, default, overrides)) for tenant in tenants]
 
 
-async def _until_short(batch_size: int, statement: Statement) -> int:
-    """Repeats ``statement`` (at most ``batch_size`` rows each) until it changes fewer."""
+async def _until_short(
+    batch_size: int,
+    statement: Statement,
+    connection: Connection,
+    tenant: str | None,
+    older_than: timedelta,
+) -> int:
+    """Repeats ``statement`` for ``tenant``'s rows older than ``older_than`` (at most
+    ``batch_size`` each) until it changes fewer."""
     total = 0
     while True:
-        changed = await statement(limit=batch_size)
+        changed = await statement(connection, tenant, older_than=older_than, limit=batch_size)
         total += changed
         if changed < batch_size:
             return total
