@@ -43,9 +43,8 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import REPO, clean_environment, free_port
+from harness import PEER_SOURCE, REPO, clean_environment, free_port, wrk_invocation, wrk_summary
 
-PEER_SOURCE = REPO.parent / "shared" / "peers" / "express-seed"
 SINCH_PLAN, SINCH_TOKEN, SINCH_NUMBER = "benchplan", "bench-sinch-token", "+12345678900"
 PEER_API_KEY = "bench-api-key-7f3a9c"
 TEXT = "Your code is {{CODE}}. It expires in 10 minutes."
@@ -432,28 +431,15 @@ def _wrk(
     """Runs wrk with the peer's post.lua (through paced.lua at ``rate`` requests/s); returns
     its BENCH summary and, with ``watch``, the peak RSS of that process tree without Postgres
     (sampled every 0.2 s)."""
-    threads = min(2, connections)
-    environment = clean_environment(
-        BENCH_BODY=target.body,
-        BENCH_HEADERS="\n".join(f"{k}: {v}" for k, v in target.headers.items()),
-        BENCH_RUN_ID=f"{target.name}-{time.time_ns()}",
-        BENCH_POST_LUA=str(PEER_SOURCE / "post.lua"),
-        BENCH_RATE=str(rate or 0),
-        BENCH_THREADS=str(threads),
-    )
-    script = PEER_SOURCE / "post.lua" if rate is None else Path(__file__).parent / "paced.lua"
-    command = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--timeout",
-        "10s",
-        "--latency",
-        "-s",
-        str(script),
+    command, environment = wrk_invocation(
         url + target.path,
-    ]
+        target.body,
+        target.headers,
+        connections=connections,
+        seconds=seconds,
+        rate=rate,
+        run_id=f"{target.name}-{time.time_ns()}",
+    )
     process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, text=True)
     peak = 0
     while True:
@@ -468,11 +454,7 @@ def _wrk(
                 members = [parent, *parent.children(recursive=True)]
                 peak = max(peak, sum(p.memory_info().rss for p in members if not _is_postgres(p)))
         time.sleep(0.2)
-    output = process.stdout.read() if process.stdout else ""
-    line = next((x for x in output.splitlines() if x.startswith("BENCH ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk printed no BENCH line:\n{output}")
-    summary = {k: float(v) for k, v in (pair.split("=") for pair in line.split()[1:])}
+    summary = wrk_summary(process.stdout.read() if process.stdout else "")
     summary["cpu_seconds"] = usage.ru_utime + usage.ru_stime
     return summary, peak
 

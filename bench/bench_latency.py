@@ -39,10 +39,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (
     benchmark_database,
-    clean_environment,
     free_port,
     gateway_environment,
     migrate,
+    wrk_invocation,
+    wrk_summary,
 )
 from loadgen import post_request, run_load, wait_until_serving
 
@@ -180,34 +181,17 @@ async def measure(
 def _paced_wrk(port: int, key: str, args: argparse.Namespace) -> str:
     """The loaded phase's sends from wrk at ``args.rate`` (bench/paced.lua over the tutorial
     peer's post.lua): a load generator that takes far less of the two cores than ours."""
-    peer_post = REPO.parent / "shared" / "peers" / "express-seed" / "post.lua"
-    threads = 2
-    environment = clean_environment(
-        BENCH_BODY='{"to": ["{{TO}}"], "body": "Your code is {{CODE}}"}',
-        BENCH_HEADERS=f"X-API-Key: {key}",
-        BENCH_RUN_ID="latency",
-        BENCH_POST_LUA=str(peer_post),
-        BENCH_RATE=str(args.rate),
-        BENCH_THREADS=str(threads),
+    command, environment = wrk_invocation(
+        f"http://127.0.0.1:{port}/v1/messages",
+        '{"to": ["{{TO}}"], "body": "Your code is {{CODE}}"}',
+        {"X-API-Key": key},
+        connections=args.concurrency,
+        seconds=args.seconds,
+        rate=args.rate,
+        run_id="latency",
     )
-    result = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{args.concurrency}",
-            f"-d{args.seconds:.0f}s",
-            "--latency",
-            "-s",
-            str(Path(__file__).resolve().parent / "paced.lua"),
-            f"http://127.0.0.1:{port}/v1/messages",
-        ],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    line = next((x for x in result.stdout.splitlines() if x.startswith("BENCH ")), "")
-    figures = {k: float(v) for k, v in (pair.split("=") for pair in line.split()[1:])}
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
+    figures = wrk_summary(result.stdout)
     return (
         f"{figures['requests']:.0f} requests in {figures['seconds']} s = "
         f"{figures['rps']:,.0f}/s; p50 {figures['p50_us'] / 1000:.1f} ms, "

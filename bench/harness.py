@@ -93,3 +93,53 @@ async def create_database(server_dsn: str) -> str:
         await connection.close()
     head, sep, query = server_dsn.partition("?")
     return f"{head.rsplit('/', 1)[0]}/{name}{sep}{query}"
+
+
+# The tutorial's app with its wrk script (post.lua), beside this repository.
+PEER_SOURCE = REPO.parent / "shared" / "peers" / "express-seed"
+
+
+def wrk_invocation(
+    url: str,
+    body: str,
+    headers: dict[str, str],
+    *,
+    connections: int,
+    seconds: float,
+    rate: float | None = None,
+    run_id: str = "bench",
+) -> tuple[list[str], dict[str, str]]:
+    """The wrk command and environment that POST ``body`` (a template of the peer's post.lua:
+    {{TO}}, {{CODE}}, {{N}}) to ``url``: as fast as answered, or at ``rate`` requests/s
+    through paced.lua. Its output holds one ``BENCH`` line (``wrk_summary``)."""
+    threads = min(2, connections)
+    environment = clean_environment(
+        BENCH_BODY=body,
+        BENCH_HEADERS="\n".join(f"{k}: {v}" for k, v in headers.items()),
+        BENCH_RUN_ID=run_id,
+        BENCH_POST_LUA=str(PEER_SOURCE / "post.lua"),
+        BENCH_RATE=str(rate or 0),
+        BENCH_THREADS=str(threads),
+    )
+    script = PEER_SOURCE / "post.lua" if rate is None else Path(__file__).parent / "paced.lua"
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds:.0f}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    return command, environment
+
+
+def wrk_summary(output: str) -> dict[str, float]:
+    """The figures of the ``BENCH`` line post.lua prints when wrk is done."""
+    line = next((x for x in output.splitlines() if x.startswith("BENCH ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no BENCH line:\n{output}")
+    return {k: float(v) for k, v in (pair.split("=") for pair in line.split()[1:])}
