@@ -46,7 +46,7 @@ class SenderOwnership:
         self._monotonic = monotonic
         self._owners: dict[str, str] = {}
         self._read_at: float | None = None
-        self._reading: asyncio.Future[dict[str, str]] | None = None
+        self._reading = asyncio.Lock()
 
     async def check(self, sender: Sender | None, key: ApiKeyRecord, *, default: bool) -> None:
         """Raises ``SenderOfAnotherTenant`` if ``key``'s tenant may not send from ``sender``
@@ -54,23 +54,19 @@ class SenderOwnership:
         ``DatabaseUnavailableError`` when Postgres cannot say."""
         if sender is None or viewer_for(key.tenant, key.scopes).sees_all:
             return
-        owner = (await self._current())(normalise_address(sender.value))
+        if self._stale():
+            await self._refresh()
+        owner = self._owners.get(normalise_address(sender.value))
         if owner is not None and owner != key.tenant:
             raise SenderOfAnotherTenant(sender.value, default=default)
 
-    async def _current(self) -> Callable[[str], str | None]:
-        if self._read_at is None or self._monotonic() - self._read_at >= self._refresh_seconds:
-            if self._reading is None:
-                # One read for every accept that finds the snapshot old at once.
-                self._reading = asyncio.ensure_future(self._read())
-                self._reading.add_done_callback(self._read_done)
-            self._owners = await asyncio.shield(self._reading)
-        return self._owners.get
+    def _stale(self) -> bool:
+        return self._read_at is None or self._monotonic() - self._read_at >= self._refresh_seconds
 
-    def _read_done(self, reading: asyncio.Future[dict[str, str]]) -> None:
-        self._reading = None
-        if not reading.cancelled():
-            reading.exception()  # retrieved: a failure is raised to the callers waiting
+    async def _refresh(self) -> None:
+        async with self._reading:  # one read for every accept that finds the snapshot old
+            if self._stale():
+                self._owners = await self._read()
 
     async def _read(self) -> dict[str, str]:
         started = self._monotonic()
