@@ -230,6 +230,10 @@ async def _arrivals(simulator_port: int, *, expected: int) -> dict[uuid.UUID, da
             if stats.get("batches", 0) >= expected or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)
+        print(
+            f"simulator: {stats.get('batches')} batches, callbacks "
+            f"{stats.get('callback_outcomes')}, {stats.get('callback_attempts')} attempts"
+        )
         arrived: dict[uuid.UUID, datetime] = {}
         page = 0
         while True:

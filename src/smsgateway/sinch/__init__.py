@@ -3,6 +3,7 @@
 Start at :class:`SinchClient`; the error tree is drawn in :mod:`smsgateway.sinch.errors`.
 """
 
+from smsgateway.rawhttp.transport import RawTransport
 from smsgateway.sinch._exchange import REQUEST_ID_HEADER
 from smsgateway.sinch.aiohttp_transport import AiohttpTransport
 from smsgateway.sinch.auth import ApiTokenAuth, OAuth2ClientCredentials
@@ -21,7 +22,6 @@ from smsgateway.sinch.errors import (
     SinchUnauthorized,
 )
 from smsgateway.sinch.observer import NullObserver, SinchObserver
-from smsgateway.sinch.raw_transport import RawTransport
 from smsgateway.sinch.regions import Region
 from smsgateway.sinch.retry import NO_RETRY, RetryPolicy
 from smsgateway.sinch.transport import ShardedTransport

@@ -21,6 +21,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from smsgateway import __version__
+from smsgateway.rawhttp.transport import RawTransport, origin_of
 from smsgateway.sinch.auth import ApiTokenAuth
 from smsgateway.sinch.errors import (
     SinchError,
@@ -36,7 +37,6 @@ from smsgateway.sinch.errors import (
     error_from_transport,
 )
 from smsgateway.sinch.observer import Operation, Outcome, SinchObserver
-from smsgateway.sinch.raw_transport import RawTransport, origin_of
 
 logger = logging.getLogger("smsgateway.sinch.client")
 

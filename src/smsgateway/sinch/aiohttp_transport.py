@@ -51,7 +51,7 @@ import aiohttp
 import httpx
 import httpx_aiohttp
 
-from smsgateway.sinch.transport import take_slot
+from smsgateway.rawhttp import take_slot
 
 DEFAULT_KEEPALIVE_EXPIRY_S = 5.0
 

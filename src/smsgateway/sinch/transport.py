@@ -12,7 +12,6 @@ and hands each request to the pool with the fewest requests in flight.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -110,20 +109,3 @@ class _ReleasingStream(httpx.AsyncByteStream):
             await self._stream.aclose()
         finally:
             self._release()
-
-
-async def take_slot(
-    slots: asyncio.Semaphore, request: httpx.Request | None, pool_timeout: float | None
-) -> None:
-    """Waits for one of ``slots`` (a request at a time per connection), at most
-    ``pool_timeout`` seconds: ``httpx.PoolTimeout`` after that, as httpcore raises it."""
-    if not slots.locked():
-        await slots.acquire()  # does not wait
-        return
-    try:
-        async with asyncio.timeout(pool_timeout):
-            await slots.acquire()
-    except TimeoutError:
-        raise httpx.PoolTimeout(
-            f"no free connection within {pool_timeout} s", request=request
-        ) from None
