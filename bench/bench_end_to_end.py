@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/bench_end_to_end.py [--workers "1 2"] [--runs 3]
        [--connections 64] [--duration 15] [--warmup 3] [--latency-ms 50] [--no-peer]
-       [--peer-dir DIR]
+       [--history 200000] [--peer-dir DIR]
 
 One fake Sinch for the whole run (the peer's ``fake_sinch.py``, ``--latency-ms`` per request),
 one load generator (wrk with the peer's ``post.lua``, ``--connections`` keep-alive
@@ -12,7 +12,8 @@ connections), and targets that alternate run by run so drift hits them alike:
   and ``npm ci``-ed once), which answers each ``POST /send-sms`` after Sinch answered;
 - ``gateway-wN``: ``smsgateway serve`` as ``make run`` runs it (embedded Postgres, dispatcher
   on), with N workers, its credentials pointing at the fake; each run starts from a fresh copy
-  of one migrated data folder, so no run inherits another's backlog.
+  of one migrated data folder holding ``--history`` past messages, analysed (a gateway that
+  has been running: see harness.write_history), so no run inherits another's backlog.
 
 For each run it reports accepted/s (answers 2xx per second) and dispatched/s (batches the fake
 created per second, counted by the fake): the sustainable rate is the lower of the two, and
@@ -25,6 +26,7 @@ peak RSS, and each target's ratio against the tutorial's median in the same run.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -40,10 +42,19 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import PEER_SOURCE, REPO, clean_environment, free_port, wrk_invocation, wrk_summary
+from harness import (
+    PEER_SOURCE,
+    REPO,
+    clean_environment,
+    free_port,
+    write_history,
+    wrk_invocation,
+    wrk_summary,
+)
 
 SINCH_PLAN, SINCH_TOKEN, SINCH_NUMBER = "benchplan", "bench-sinch-token", "+12345678900"
 PEER_API_KEY = "bench-api-key-7f3a9c"
@@ -100,7 +111,7 @@ def main() -> None:
         sys.exit("wrk is not installed (apt-get install wrk)")
     peer = _prepare_peer(Path(args.peer_dir)) if not args.no_peer else None
     with tempfile.TemporaryDirectory(prefix="smsgw-e2e-") as workspace:
-        template, api_key = _prepare_gateway_template(Path(workspace) / "template")
+        template, api_key = _prepare_gateway_template(Path(workspace) / "template", args.history)
         targets = [] if peer is None else [_express_target()]
         targets += [_gateway_target(api_key, spec) for spec in args.workers]
         fake_port = free_port()
@@ -142,6 +153,13 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=int, default=15, help="measured seconds per run")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=200_000,
+        help="past messages in the gateway's database, analysed, as in a gateway that has "
+        "been running (0: empty tables, as on a first start)",
+    )
     parser.add_argument("--latency-ms", type=int, default=50, help="fake Sinch latency")
     parser.add_argument("--no-peer", action="store_true", help="gateway targets only")
     parser.add_argument(
@@ -183,8 +201,9 @@ def _prepare_peer(directory: Path) -> Path:
     return directory
 
 
-def _prepare_gateway_template(data_dir: Path) -> tuple[Path, str]:
-    """One migrated embedded-Postgres data folder holding one API key; copied per run."""
+def _prepare_gateway_template(data_dir: Path, history: int) -> tuple[Path, str]:
+    """One migrated embedded-Postgres data folder holding one API key and ``history`` past
+    messages; copied per run."""
     environment = clean_environment(SMSGW_DATA_DIR=str(data_dir), SMSGW_LOG_LEVEL="WARNING")
     command = [sys.executable, "-m", "smsgateway"]
     subprocess.run([*command, "migrate"], env=environment, check=True, stdout=subprocess.DEVNULL)
@@ -195,7 +214,25 @@ def _prepare_gateway_template(data_dir: Path) -> tuple[Path, str]:
         capture_output=True,
         text=True,
     )
+    if history:
+        asyncio.run(_write_history(data_dir, history))
     return data_dir, created.stdout.split()[0]
+
+
+async def _write_history(data_dir: Path, messages: int) -> None:
+    """The template's tables as a gateway that has been running has them (harness)."""
+    from smsgateway.store.embedded import start_embedded_postgres
+
+    embedded = start_embedded_postgres(data_dir)
+    try:
+        connection = await asyncpg.connect(embedded.dsn)
+        try:
+            steps = await write_history(connection, messages)
+        finally:
+            await connection.close()
+    finally:
+        embedded.stop()
+    print("history: " + ", ".join(f"{name} {rows} in {s:.1f} s" for name, rows, s in steps))
 
 
 def _express_target() -> Target:

@@ -39,7 +39,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accept import swedish_mobile
-from harness import benchmark_database, free_port, gateway_environment, migrate
+from harness import benchmark_database, free_port, gateway_environment, migrate, write_history
 from loadgen import LoadResult, post_request, run_load, wait_until_serving
 from smsgateway.domain.retention import RetentionWindow
 from smsgateway.services.retention import RetentionPolicy, RetentionSweeper
@@ -48,38 +48,6 @@ from smsgateway.store.pool import create_pool
 
 if TYPE_CHECKING:
     from smsgateway.store.pool import Connection
-
-# Time-ordered ids (as the gateway's UUIDv7): 48 bits of milliseconds, then 80 of hash.
-_GENERATE_MESSAGES = """
-INSERT INTO sms_log (id, tenant, body, encoding, segment_count, character_count,
-                     recipient_count, status, created_at, updated_at, submitted_at)
-SELECT (lpad(to_hex((extract(epoch FROM t.at) * 1000)::bigint), 12, '0')
-        || substr(md5(g::text), 1, 20))::uuid,
-       'tenant' || (g % $2), 'Your code is ' || lpad((g % 1000000)::text, 6, '0'),
-       'GSM-7', 1, 19, 1,
-       CASE WHEN g % 200 = 1 THEN 'submitted' WHEN g % 100 = 0 THEN 'failed'
-            ELSE 'delivered' END,
-       t.at, t.at, t.at
-FROM generate_series(1, $1) AS g,
-     LATERAL (SELECT now() - $3::interval * (($1 - g)::float8 / $1)) AS t(at)
-"""
-
-_GENERATE_RECIPIENTS = """
-INSERT INTO sms_recipient (message_id, position, msisdn, status, updated_at)
-SELECT id, 0, '+4670' || lpad((abs(hashtext(id::text)) % 10000000)::text, 7, '0'),
-       CASE status WHEN 'submitted' THEN 'submitted' ELSE status END, created_at
-FROM sms_log
-"""
-
-_GENERATE_EVENTS = """
-INSERT INTO sms_event (message_id, recipient, kind, status, detail, occurred_at)
-SELECT r.message_id, r.msisdn, 'delivery_report', r.status,
-       jsonb_build_object('report', jsonb_build_object(
-           'type', 'recipient_delivery_report_sms', 'recipient', substr(r.msisdn, 2),
-           'status', 'Delivered', 'code', 0)),
-       r.updated_at
-FROM sms_recipient AS r
-"""
 
 Statement = Callable[[str, timedelta, int], Awaitable[int]]
 
@@ -153,17 +121,10 @@ async def generate(connection: asyncpg.Connection, args: argparse.Namespace) -> 
         f"generating {args.messages:,} messages over {args.days} days in {args.tenants} tenants"
         " (each: 1 recipient, 1 report event)"
     )
-    for name, statement, values in (
-        ("sms_log", _GENERATE_MESSAGES, (args.messages, args.tenants, timedelta(args.days))),
-        ("sms_recipient", _GENERATE_RECIPIENTS, ()),
-        ("sms_event", _GENERATE_EVENTS, ()),
+    for name, rows, seconds in await write_history(
+        connection, args.messages, tenants=args.tenants, days=args.days
     ):
-        started = time.perf_counter()
-        status = await connection.execute(statement, *values, timeout=3600)
-        print(f"  {name}: {status.split()[-1]} rows in {time.perf_counter() - started:.1f} s")
-    started = time.perf_counter()
-    await connection.execute("VACUUM ANALYZE sms_log, sms_recipient, sms_event", timeout=3600)
-    print(f"  VACUUM ANALYZE in {time.perf_counter() - started:.1f} s")
+        print(f"  {name}: {rows} in {seconds:.1f} s")
     await print_sizes(connection, "before the sweep")
 
 

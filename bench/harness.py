@@ -13,9 +13,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -24,6 +26,62 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Settings a child process must not inherit from the caller's shell.
 _OURS = ("SMSGW_", "SINCH_", "PROMETHEUS_")
+
+
+# Time-ordered ids (as the gateway's UUIDv7): 48 bits of milliseconds, then 80 of hash.
+_HISTORY_MESSAGES = """
+INSERT INTO sms_log (id, tenant, body, encoding, segment_count, character_count,
+                     recipient_count, status, created_at, updated_at, submitted_at)
+SELECT (lpad(to_hex((extract(epoch FROM t.at) * 1000)::bigint), 12, '0')
+        || substr(md5(g::text), 1, 20))::uuid,
+       'tenant' || (g % $2), 'Your code is ' || lpad((g % 1000000)::text, 6, '0'),
+       'GSM-7', 1, 19, 1,
+       CASE WHEN g % 200 = 1 THEN 'submitted' WHEN g % 100 = 0 THEN 'failed'
+            ELSE 'delivered' END,
+       t.at, t.at, t.at
+FROM generate_series(1, $1) AS g,
+     LATERAL (SELECT now() - $3::interval * (($1 - g)::float8 / $1)) AS t(at)
+"""
+
+_HISTORY_RECIPIENTS = """
+INSERT INTO sms_recipient (message_id, position, msisdn, status, updated_at)
+SELECT id, 0, '+4670' || lpad((abs(hashtext(id::text)) % 10000000)::text, 7, '0'),
+       CASE status WHEN 'submitted' THEN 'submitted' ELSE status END, created_at
+FROM sms_log
+"""
+
+_HISTORY_EVENTS = """
+INSERT INTO sms_event (message_id, recipient, kind, status, detail, occurred_at)
+SELECT r.message_id, r.msisdn, 'delivery_report', r.status,
+       jsonb_build_object('report', jsonb_build_object(
+           'type', 'recipient_delivery_report_sms', 'recipient', substr(r.msisdn, 2),
+           'status', 'Delivered', 'code', 0)),
+       r.updated_at
+FROM sms_recipient AS r
+"""
+
+
+async def write_history(
+    connection: asyncpg.Connection, messages: int, *, tenants: int = 10, days: int = 30
+) -> list[tuple[str, str, float]]:
+    """``messages`` past messages (one recipient and one report event each) spread over
+    ``days``, then VACUUM ANALYZE: the tables of a gateway that has been running, whose
+    planner statistics autovacuum keeps. From empty, never-analysed tables (a gateway's first
+    minute) Postgres plans hash joins over sequential scans, and a benchmark of a few seconds
+    would measure those. Returns (step, rows, seconds) per step."""
+    steps: list[tuple[str, str, float]] = []
+    for name, statement, values in (
+        ("sms_log", _HISTORY_MESSAGES, (messages, tenants, timedelta(days))),
+        ("sms_recipient", _HISTORY_RECIPIENTS, ()),
+        ("sms_event", _HISTORY_EVENTS, ()),
+    ):
+        started = time.perf_counter()
+        status = await connection.execute(statement, *values, timeout=3600)
+        steps.append((name, f"{int(status.split()[-1]):,} rows", time.perf_counter() - started))
+    started = time.perf_counter()
+    await connection.execute("VACUUM ANALYZE", timeout=3600)
+    steps.append(("VACUUM ANALYZE", "", time.perf_counter() - started))
+    return steps
 
 
 def free_port() -> int:
