@@ -18,9 +18,15 @@ from starlette.routing import Match
 
 from smsgateway.simulator import admin, oauth, routes
 from smsgateway.simulator.auth import OAuthError
+from smsgateway.simulator.batch_lane import BatchLane
 from smsgateway.simulator.config import SimulatorConfig
 from smsgateway.simulator.engine import Simulator
-from smsgateway.simulator.errors import SimulatorError, Unauthorized
+from smsgateway.simulator.errors import (
+    SimulatorError,
+    Unauthorized,
+    error_response,
+    unauthorized_response,
+)
 from smsgateway.simulator.faults import FaultMiddleware
 
 
@@ -42,6 +48,8 @@ def create_simulator_app(config: SimulatorConfig) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.simulator = simulator
+    # Added last, so outermost: faults apply to the lane's sends too.
+    app.add_middleware(BatchLane, simulator=simulator)
     app.add_middleware(FaultMiddleware, injector=simulator.faults)
     app.include_router(routes.router)
     app.include_router(oauth.router)
@@ -70,16 +78,12 @@ async def serve_simulator(
 
 async def _simulator_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SimulatorError)
-    return JSONResponse(
-        {"code": exc.code, "text": exc.text}, status_code=exc.status, headers=exc.headers
-    )
+    return error_response(exc)
 
 
 async def _unauthorized(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Unauthorized)
-    # Sinch answers 401 with an empty text/plain body.
-    headers = {"www-authenticate": 'Bearer error="expired"'} if exc.expired else None
-    return Response(b"", status_code=401, media_type="text/plain", headers=headers)
+    return unauthorized_response(exc)
 
 
 async def _oauth_error(_request: Request, exc: Exception) -> Response:

@@ -6,6 +6,8 @@ Unauthorized                 401 with an empty text/plain body, like Sinch
 
 from __future__ import annotations
 
+from starlette.responses import JSONResponse, Response
+
 
 class SimulatorError(Exception):
     """An error answer with Sinch's `{"code": ..., "text": ...}` body."""
@@ -26,6 +28,18 @@ class Unauthorized(Exception):
     def __init__(self, *, expired: bool = False) -> None:
         super().__init__("expired token" if expired else "unauthorized")
         self.expired = expired
+
+
+def error_response(exc: SimulatorError) -> Response:
+    return JSONResponse(
+        {"code": exc.code, "text": exc.text}, status_code=exc.status, headers=exc.headers
+    )
+
+
+def unauthorized_response(exc: Unauthorized) -> Response:
+    # Sinch answers 401 with an empty text/plain body.
+    headers = {"www-authenticate": 'Bearer error="expired"'} if exc.expired else None
+    return Response(b"", status_code=401, media_type="text/plain", headers=headers)
 
 
 def invalid_json(text: str = "The request body is not valid JSON.") -> SimulatorError:

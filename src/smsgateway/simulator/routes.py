@@ -10,7 +10,7 @@ import time
 
 from fastapi import APIRouter, Request, Response
 
-from smsgateway.simulator.deps import json_response
+from smsgateway.simulator.deps import json_bytes, json_response
 from smsgateway.simulator.engine import Simulator
 from smsgateway.simulator.errors import (
     constraint_violation,
@@ -28,13 +28,35 @@ MAX_PAGE_SIZE = 100
 
 @router.post("/batches", status_code=201)
 async def send_batch(request: Request) -> Response:
-    """Send a batch (`mt_text`): 201 with the stored batch."""
-    simulator, account = _caller(request)
-    _require_json(request)
-    now = time.time()
-    batch_request = parse_batch_request(await request.body(), now=now)
-    batch = simulator.create_batch(account, batch_request, now)
-    return json_response(batch.to_wire(), 201)
+    """Send a batch (`mt_text`): 201 with the stored batch.
+
+    Served by `batch_lane.BatchLane` in the app; this route documents it and answers alike."""
+    simulator: Simulator = request.app.state.simulator
+    answer = create_batch_answer(
+        simulator,
+        request.path_params["service_plan_id"],
+        request.headers.get("authorization"),
+        request.headers.get("content-type"),
+        await request.body(),
+        time.time(),
+    )
+    return Response(answer, status_code=201, media_type="application/json")
+
+
+def create_batch_answer(
+    simulator: Simulator,
+    account: str,
+    authorization: str | None,
+    content_type: str | None,
+    body: bytes,
+    now: float,
+) -> bytes:
+    """The stored batch as JSON, once the credential, the content type and the body check out
+    (in that order); raises the simulator's errors otherwise."""
+    simulator.auth.check(account, authorization, now)
+    _require_json_type(content_type)
+    batch = simulator.create_batch(account, parse_batch_request(body, now=now), now)
+    return json_bytes(batch.to_wire())
 
 
 @router.post("/batches/dry_run")
@@ -159,8 +181,11 @@ def _caller(request: Request) -> tuple[Simulator, str]:
 
 
 def _require_json(request: Request) -> None:
+    _require_json_type(request.headers.get("content-type"))
+
+
+def _require_json_type(content_type: str | None) -> None:
     """A body is JSON only when the request says so (`application/json`, any parameters)."""
-    content_type = request.headers.get("content-type")
     media_type = (content_type or "").partition(";")[0].strip().lower()
     if media_type != "application/json":
         raise unsupported_media_type(content_type)
