@@ -38,8 +38,10 @@ from smsgateway.api.middleware import (
     RequestLimitsMiddleware,
 )
 from smsgateway.api.problems import install_problem_handlers
+from smsgateway.api.report_lane import ReportLane
 from smsgateway.api.send_lane import SEND_PATH, SendLane
 from smsgateway.api.webhook_auth import WebhookGuard
+from smsgateway.api.webhooks import SINCH_WEBHOOK_PATH
 from smsgateway.components import (
     build_callback_http_client,
     build_callback_worker,
@@ -138,6 +140,13 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         app.add_middleware(
             SendLane,
             route=_route(messages.router, SEND_PATH, "POST"),
+            handlers=app.exception_handlers,
+        )
+    if settings.report_lane == "on":
+        app.add_middleware(
+            ReportLane,
+            route=_route(webhooks.router, SINCH_WEBHOOK_PATH, "POST"),
+            secret_route=_route(webhooks.router, SINCH_WEBHOOK_PATH + "/{path_secret}", "POST"),
             handlers=app.exception_handlers,
         )
     # Added last is outermost: the request context wraps the body limit, so a 413 has an id.

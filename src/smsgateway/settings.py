@@ -354,6 +354,8 @@ class Settings(BaseSettings):
     # POST /v1/messages through the send lane (api/send_lane.py), which answers it without
     # FastAPI's routing; off sends it through the general route, for comparison.
     send_lane: Literal["on", "off"] = "on"
+    # POST /webhooks/sinch[/<secret>] through the report lane (api/report_lane.py), likewise.
+    report_lane: Literal["on", "off"] = "on"
 
     @field_validator("log_level", "webhook_auth", mode="before")
     @classmethod

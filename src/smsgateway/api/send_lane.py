@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from starlette.datastructures import Headers
-from starlette.requests import Request
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smsgateway.api.auth import admit
+from smsgateway.api.lanes import answer, is_json, read_body, refuse, replaying
 from smsgateway.api.messages import send_answer
 from smsgateway.api.schemas import MessageIn
 from smsgateway.domain.api_keys import Scope as KeyScope
@@ -66,7 +66,7 @@ class SendLane:
         headers = Headers(scope=scope)
         idempotency_key = headers.get("idempotency-key")
         if (
-            not _is_json(headers.get("content-type"))
+            not is_json(headers.get("content-type"))
             or headers.get("content-length") is None
             or (idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key))
         ):
@@ -74,14 +74,14 @@ class SendLane:
             return
         scope["route"] = self.route
         try:
-            body = await _read_body(receive)
+            body = await read_body(receive)
         except Exception as exc:  # a body over the limit, mid-stream
             await self._refuse(scope, receive, send, exc)
             return
         try:
             message = MessageIn.model_validate_json(body)
         except ValidationError:
-            await self.app(scope, _replaying(body, receive), send)
+            await self.app(scope, replaying(body, receive), send)
             return
         state: AppState = scope["state"]["app_state"]
         client = scope.get("client")
@@ -89,64 +89,13 @@ class SendLane:
             key, limit_headers = await admit(
                 state, headers, client[0] if client else None, KeyScope.SEND
             )
-            status, answer, answer_headers = await send_answer(
+            status, body_out, answer_headers = await send_answer(
                 state, message, key, idempotency_key, limit_headers
             )
         except Exception as exc:
             await self._refuse(scope, receive, send, exc)
             return
-        raw_headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(answer)).encode()),
-        ]
-        raw_headers += [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in answer_headers.items()
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": answer})
+        await answer(send, status, body_out, answer_headers)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
-        """Answers ``exc`` as the app's exception handlers answer it on the route, found as
-        Starlette's ExceptionMiddleware finds them (the nearest class in its MRO); an
-        exception they do not handle goes on up, to the request context's 500."""
-        for kind in type(exc).__mro__:
-            if kind in self.handlers:
-                response = await self.handlers[kind](Request(scope), exc)
-                await response(scope, receive, send)
-                return
-        raise exc
-
-
-def _is_json(content_type: str | None) -> bool:
-    if content_type is None:
-        return False
-    media_type = content_type.partition(";")[0].strip().lower()
-    return media_type == "application/json"
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            # The caller went away; what the route would get, it gets: an empty body.
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that gives ``body`` once, then whatever the connection says next."""
-    given = False
-
-    async def replay() -> Message:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
+        await refuse(self.handlers, scope, receive, send, exc)

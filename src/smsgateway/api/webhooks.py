@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
@@ -31,7 +31,13 @@ from smsgateway.services.sinch_callbacks import (
 )
 from smsgateway.store.report_ledger import ReportOutcome
 
-router = APIRouter(prefix="/webhooks/sinch", tags=["webhooks"])
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from smsgateway.api.deps import AppState
+
+SINCH_WEBHOOK_PATH = "/webhooks/sinch"
+router = APIRouter(prefix=SINCH_WEBHOOK_PATH, tags=["webhooks"])
 
 logger = logging.getLogger(__name__)
 
@@ -139,13 +145,22 @@ async def receive_sinch_callback_at_secret(path_secret: str, request: Request) -
 async def _receive(
     request: Request, path_secret: str | None, webhook: str, unknown_kinds: CallbackKind
 ) -> Response:
-    body = await _authenticated_body(request, path_secret, webhook)
+    state = state_of(request)
+    body = await request.body()
+    await authenticate(state, request.headers, body, path_secret, webhook)
+    answer = await callback_answer(state, body, unknown_kinds)
+    return Response(answer, media_type="application/json")
+
+
+async def callback_answer(state: AppState, body: bytes, unknown_kinds: CallbackKind) -> bytes:
+    """Stores an authenticated call's body; the answer's JSON (the route's and the report
+    lane's, api.report_lane). Raises ``ProblemError`` for a body that is not a JSON object."""
     try:
-        receipt = await state_of(request).sinch_callbacks.receive(body, unknown_kinds=unknown_kinds)
+        receipt = await state.sinch_callbacks.receive(body, unknown_kinds=unknown_kinds)
     except UnreadablePayloadError as exc:
         raise ProblemError(400, "unreadable_payload", str(exc)) from exc
     # Written directly: Sinch sends thousands a second, and this shape cannot fail validation.
-    return Response(json.dumps(_answer(receipt)), media_type="application/json")
+    return json.dumps(_answer(receipt)).encode()
 
 
 def _answer(receipt: CallbackReceipt) -> dict[str, Any]:
@@ -168,10 +183,16 @@ def _answer(receipt: CallbackReceipt) -> dict[str, Any]:
     }
 
 
-async def _authenticated_body(request: Request, path_secret: str | None, webhook: str) -> bytes:
-    body = await request.body()
-    guard = state_of(request).webhook_guard
-    refusal = await guard.check(path_secret=path_secret, headers=request.headers, body=body)
+async def authenticate(
+    state: AppState,
+    headers: Mapping[str, str],
+    body: bytes,
+    path_secret: str | None,
+    webhook: str,
+) -> None:
+    """Raises ``ProblemError`` (401) unless the call passes every check in force."""
+    guard = state.webhook_guard
+    refusal = await guard.check(path_secret=path_secret, headers=headers, body=body)
     if refusal is not None:
         # One answer whichever check failed: naming it would let a guesser confirm each layer
         # (path secret, then Basic, then signature) in turn. The reason goes to our log.
@@ -181,4 +202,3 @@ async def _authenticated_body(request: Request, path_secret: str | None, webhook
             {"WWW-Authenticate": 'Basic realm="sinch-webhooks"'} if guard.wants_basic else None
         )
         raise ProblemError(401, "unauthorized", _REFUSED, headers=challenge)
-    return body
