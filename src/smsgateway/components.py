@@ -101,6 +101,11 @@ def dispatch_config(settings: Settings, path_secret: WebhookPathSecret) -> Dispa
         reconcile_after_seconds=(
             settings.reconcile_after_seconds if settings.reconcile == "on" else None
         ),
+        unanswered_wait_seconds=(
+            settings.sinch_read_timeout_seconds
+            if settings.dispatch_unanswered_wait_seconds is None
+            else settings.dispatch_unanswered_wait_seconds
+        ),
     )
 
 

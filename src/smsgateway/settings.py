@@ -226,6 +226,11 @@ class Settings(BaseSettings):
     dispatch_batch_size: int = Field(default=256, ge=1, le=1000)
     dispatch_lease_seconds: float = Field(default=60.0, ge=5)
     dispatch_poll_seconds: float = Field(default=0.1, gt=0, le=10)
+    # After a send Sinch did not answer, the next try (which looks the batch up before sending
+    # again) waits at least this long: a Sinch slow enough to time out may still be working on
+    # the request, and a look-up made before it finishes would send the message twice.
+    # Default: the read timeout.
+    dispatch_unanswered_wait_seconds: float | None = Field(default=None, ge=0, le=600)
     # Wake the dispatcher and the callback worker the moment work commits (Postgres
     # LISTEN/NOTIFY on one extra connection per process); the polls above stay as the safety
     # net. Off for a pooler that cannot LISTEN (PgBouncer in transaction mode): polling only.

@@ -81,11 +81,13 @@ def plan_retry(
     now: datetime,
     random: Callable[[], float],
     retry_after: float | None = None,
+    min_delay: float = 0.0,
 ) -> RetryAt | GiveUp:
     """After ``attempts`` failed tries (at least 1): when to try again, or why not to.
 
     A try at or after ``expire_at`` is pointless, so that gives up at once; the ``max_age``
     deadline instead gets a last try at the deadline itself, unless Retry-After forbids it.
+    ``min_delay`` is the least wait, whatever the backoff drew.
     """
     if policy.max_attempts is not None and attempts >= policy.max_attempts:
         return GiveUp(GiveUpReason.MAX_ATTEMPTS)
@@ -94,7 +96,7 @@ def plan_retry(
     deadline = accepted_at + policy.max_age
     if now >= deadline:
         return GiveUp(GiveUpReason.MAX_AGE)
-    delay = retry_delay(policy, attempts - 1, random, retry_after)
+    delay = max(retry_delay(policy, attempts - 1, random, retry_after), min_delay)
     due_at = now + timedelta(seconds=delay)
     if expire_at is not None and due_at >= expire_at:
         return GiveUp(GiveUpReason.EXPIRED)

@@ -103,6 +103,9 @@ class DispatchPolicy:
     ``from``.
     ``reconcile_after_seconds``: when set, a submitted message that asked for delivery reports
     is scheduled for reconciliation that long after the send (``services.reconciliation``).
+    ``unanswered_wait_seconds``: the least wait before the next try of a send Sinch did not
+    answer (its outcome unknown), so that the look-up it starts with sees a batch a slow Sinch
+    created late.
     """
 
     dlr_callback_url: str | None = None
@@ -115,6 +118,7 @@ class DispatchPolicy:
     retry_unauthorized: bool = False
     sender_required: bool = False
     reconcile_after_seconds: float | None = None
+    unanswered_wait_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if self.lease_seconds <= 0:
@@ -446,6 +450,9 @@ class Dispatcher:
             now=self._clock(),
             random=self._random,
             retry_after=retry_after,
+            min_delay=(
+                self._policy.unanswered_wait_seconds if reason in _UNANSWERED_REASONS else 0.0
+            ),
         )
         if isinstance(plan, GiveUp):
             return await self._end(
@@ -529,6 +536,8 @@ class Dispatcher:
 
 
 _NOTHING_SENT_REASONS = frozenset({"rate_limited", "not_sent", "unauthorized"})
+# Sinch may have the request and still be working on it.
+_UNANSWERED_REASONS = frozenset({"outcome_unknown", "timeout"})
 """Retry reasons where Sinch surely created no batch (a timeout, a 5xx or a lost answer
 may have): giving up after one of them gives the spend back."""
 

@@ -241,6 +241,29 @@ async def test_an_unknown_outcome_left_unresolved_is_resolved_by_the_next_try(
     assert sent_count("lookup") == lookups_before + 1
 
 
+async def test_a_send_sinch_did_not_answer_is_tried_again_only_after_the_unanswered_wait(
+    pool: asyncpg.Pool, sinch: SinchClient, sim: RunningSimulator
+) -> None:
+    async with pool.acquire() as connection:
+        message_id = await insert_accepted(connection)
+    # Unanswered, and the client's own look-up finds nothing either: a Sinch still working on
+    # it. The next try starts with a look-up, which must come late enough to see the batch.
+    await set_faults(sim, timeout_rate=1.0, max_faults=2, scope="all")
+    policy = DispatchPolicy(
+        dlr_callback_url=DLR_URL, lease_seconds=10.0, unanswered_wait_seconds=30.0
+    )
+
+    outcome = await Dispatcher(pool, sinch, policy).dispatch(await claim(pool, message_id))
+
+    assert outcome is DispatchOutcome.RETRY
+    async with pool.acquire() as connection:
+        wait = await connection.fetchval(
+            "SELECT extract(epoch FROM due_at - now()) FROM outbox WHERE message_id = $1",
+            message_id,
+        )
+    assert 29.0 <= wait <= 31.0
+
+
 async def test_after_a_crash_the_next_claim_finds_the_batch_instead_of_sending(
     pool: asyncpg.Pool, sinch: SinchClient, sim: RunningSimulator
 ) -> None:

@@ -165,3 +165,39 @@ def test_max_attempts_gives_up() -> None:
 def test_nonsense_policies_are_refused(fields: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must"):
         BackoffPolicy(**fields)
+
+
+@given(
+    attempts=st.integers(min_value=1, max_value=50),
+    min_delay=st.floats(min_value=0, max_value=3600),
+    draw=unit_draws,
+)
+def test_a_least_wait_holds_whatever_the_backoff_drew(
+    attempts: int, min_delay: float, draw: float
+) -> None:
+    plan = plan_retry(
+        POLICY,
+        attempts=attempts,
+        accepted_at=NOW,
+        expire_at=None,
+        now=NOW,
+        random=lambda: draw,
+        min_delay=min_delay,
+    )
+
+    assert isinstance(plan, RetryAt)
+    assert plan.delay >= min_delay
+    assert plan.due_at == NOW + timedelta(seconds=plan.delay)
+
+
+def test_a_least_wait_past_expire_at_gives_up_as_expired() -> None:
+    plan = plan_retry(
+        POLICY,
+        attempts=1,
+        accepted_at=NOW,
+        expire_at=NOW + timedelta(seconds=5),
+        now=NOW,
+        random=lambda: 0.0,
+        min_delay=10.0,
+    )
+    assert plan == GiveUp(GiveUpReason.EXPIRED)
