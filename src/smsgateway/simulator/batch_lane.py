@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smsgateway.simulator.engine import Simulator
@@ -40,7 +41,7 @@ class BatchLane:
             elif name == b"content-type":
                 content_type = value.decode("latin-1")
         try:
-            body = await _read_body(receive)
+            body = await Request(scope, receive).body()
             answer = create_batch_answer(
                 self.simulator, account, authorization, content_type, body, time.time()
             )
@@ -72,15 +73,3 @@ def _batches_account(scope: Scope) -> str | None:
         return None
     account: str = parts[3]
     return account
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
