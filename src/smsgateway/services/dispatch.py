@@ -469,7 +469,13 @@ class Dispatcher:
             event["retry_after"] = retry_after
         async with self._pool.acquire() as connection:
             due_at = await store.record_retry(
-                connection, claim, delay_seconds=plan.delay, error=error, event=event
+                connection,
+                claim,
+                delay_seconds=plan.delay,
+                error=error,
+                event=event,
+                # Until the next try has looked, cancelling could not answer truly.
+                keep_claim=reason in _UNANSWERED_REASONS,
             )
         if due_at is None:
             metrics.LOST_CLAIMS.inc()

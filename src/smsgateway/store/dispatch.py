@@ -496,14 +496,21 @@ async def record_retry(
     delay_seconds: float,
     error: str,
     event: dict[str, Any],
+    keep_claim: bool = False,
 ) -> datetime | None:
-    """Puts the message back in the outbox ``delay_seconds`` from now, with a ``send_retry`` event.
+    """Puts the message back in the outbox ``delay_seconds`` from now, with a ``send_retry`` event
+    (``keep_claim``: see ``outbox.reschedule``).
 
     Returns the new due time, or None (changing nothing) if the claim was lost.
     """
     async with connection.transaction():
         due_at = await outbox.reschedule(
-            connection, claim.message_id, claim.claim_token, delay_seconds, error
+            connection,
+            claim.message_id,
+            claim.claim_token,
+            delay_seconds,
+            error,
+            keep_claim=keep_claim,
         )
         if due_at is None:
             return None

@@ -128,19 +128,26 @@ async def reschedule(
     claim_token: uuid.UUID,
     delay_seconds: float,
     error: str,
+    *,
+    keep_claim: bool = False,
 ) -> datetime | None:
-    """Makes the row due again ``delay_seconds`` from now (the database's now) and unclaimed.
+    """Makes the row due again ``delay_seconds`` from now (the database's now) and unclaimed,
+    or, with ``keep_claim``, still claimed until then: a cancel then finds it being sent (an
+    unanswered send's outcome is not known until the wait is over), and a claim takes it
+    once due, as any lapsed claim.
 
     Returns the new ``due_at``, or None if the claim was lost.
     """
     due_at: datetime | None = await connection.fetchval(
-        "UPDATE outbox SET due_at = now() + make_interval(secs => $3), claim_token = NULL,"
-        " claimed_by = NULL, last_error = $4"
+        "UPDATE outbox SET due_at = now() + make_interval(secs => $3),"
+        " claim_token = CASE WHEN $5 THEN claim_token END,"
+        " claimed_by = CASE WHEN $5 THEN claimed_by END, last_error = $4"
         " WHERE message_id = $1 AND claim_token = $2 RETURNING due_at",
         message_id,
         claim_token,
         float(delay_seconds),
         error,
+        keep_claim,
     )
     return due_at
 

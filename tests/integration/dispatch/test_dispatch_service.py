@@ -12,9 +12,11 @@ import pytest
 from prometheus_client import REGISTRY
 
 from smsgateway.services.dispatch import Dispatcher, DispatchOutcome, DispatchPolicy
+from smsgateway.services.messages import cancel_message
 from smsgateway.sinch import SinchClient
 from smsgateway.sinch.models import SendBatchRequest
 from smsgateway.store import outbox
+from smsgateway.store.cancellation import NotCancellableError
 from tests.integration.dispatch.accepted import insert_accepted, message_row
 from tests.integration.dispatch.harness import set_faults
 from tests.support.polling import wait_until
@@ -262,6 +264,23 @@ async def test_a_send_sinch_did_not_answer_is_tried_again_only_after_the_unanswe
             message_id,
         )
     assert 29.0 <= wait <= 31.0
+    # Meanwhile a cancel cannot know either: it is refused as for a send under way.
+    with pytest.raises(NotCancellableError) as refused:
+        await cancel_message(
+            pool, sinch, "default", message_id, lease_seconds=10, lookup_timeout_seconds=5
+        )
+    assert refused.value.status == "sending"
+    # Once the wait is over, the cancel looks, finds the batch, and says so.
+    async with pool.acquire() as connection:
+        await connection.execute(
+            "UPDATE outbox SET due_at = now() WHERE message_id = $1", message_id
+        )
+    with pytest.raises(NotCancellableError) as found:
+        await cancel_message(
+            pool, sinch, "default", message_id, lease_seconds=10, lookup_timeout_seconds=5
+        )
+    (batch,) = await sim_batches(sim, message_id)
+    assert (found.value.status, found.value.batch_id) == ("submitted", batch["id"])
 
 
 async def test_after_a_crash_the_next_claim_finds_the_batch_instead_of_sending(
