@@ -84,13 +84,10 @@ class RedisVelocityCounters:
         *,
         retry_seconds: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
-        now_ms: Callable[[], int] | None = None,
     ) -> None:
         self._store = store
         self._retry_seconds = retry_seconds
         self._monotonic = monotonic
-        self._now_ms = now_ms
-        """None: the Redis server's clock (every process drains on one clock); tests pass one."""
         self._failures = _redis_failures()
         self._down_since: float | None = None
 
@@ -99,7 +96,7 @@ class RedisVelocityCounters:
             self._fall_back(draws)
             return None
         try:
-            seen = await self._store.take(draws, self._clock())
+            seen = await self._store.take_one(draws)
         except self._failures as exc:
             self._went_down(exc)
             self._fall_back(draws)
@@ -119,7 +116,7 @@ class RedisVelocityCounters:
         if not draws:
             return
         try:
-            await self._store.give_back(draws, self._clock())
+            await self._store.give_back(draws)
         except self._failures as exc:
             # Failing safe: the counters stay high until they drain (at most one window).
             self._went_down(exc)
@@ -128,7 +125,7 @@ class RedisVelocityCounters:
         if not draws or self._skipping():
             return None
         try:
-            seen = await self._store.read(draws, self._clock())
+            seen = await self._store.read(draws)
         except self._failures as exc:
             self._went_down(exc)
             return None
@@ -137,9 +134,6 @@ class RedisVelocityCounters:
 
     async def aclose(self) -> None:
         await self._store.aclose()
-
-    def _clock(self) -> int | None:
-        return None if self._now_ms is None else self._now_ms()
 
     def _skipping(self) -> bool:
         """Inside an outage, and not yet time to try Redis again."""

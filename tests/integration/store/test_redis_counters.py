@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -53,7 +54,7 @@ async def redis() -> AsyncIterator[Redis]:
 async def counters() -> AsyncIterator[tuple[RedisVelocityCounters, Clock]]:
     clock = Clock()
     counters = RedisVelocityCounters(
-        RedisCounterStore.from_url(REDIS_URL, timeout_seconds=1.0), now_ms=clock
+        RedisCounterStore.from_url(REDIS_URL, timeout_seconds=1.0, now_ms=clock)
     )
     yield counters, clock
     await counters.aclose()
@@ -171,3 +172,36 @@ async def test_without_redis_the_draws_fall_back_to_postgres_and_it_is_said_once
     assert COUNTER_FALLBACKS._value.get() - before == 4
     outages = [r for r in caplog.records if "unreachable" in r.getMessage()]
     assert len(outages) == 1
+
+
+@needs_redis
+async def test_concurrent_messages_share_a_script_call_and_are_decided_in_order(
+    redis: Redis,
+) -> None:
+    clock = Clock()
+    store = RedisCounterStore.from_url(REDIS_URL, timeout_seconds=1.0, now_ms=clock)
+    prefix, country = keys()
+    try:
+        # One call: the second message does not fit the country (2 + 2 > 3) and takes
+        # nothing, so the third, which needs one, still fits after the first.
+        first, second, third = await store.take(
+            [
+                [per_hour(prefix, 10, 0), per_hour(country, 3, 0, 1)],
+                [per_hour(prefix, 10, 0), per_hour(country, 3, 0, 1)],
+                [per_hour(prefix, 10, 0), per_hour(country, 3, 0)],
+            ]
+        )
+        assert (first.taken, second.taken, third.taken) == (True, False, True)
+        assert second.levels == (Decimal(1), Decimal(2))
+        assert third.levels == (Decimal(1), Decimal(2))
+        assert (await amount(redis, prefix), await amount(redis, country)) == (2.0, 3.0)
+
+        velocity = RedisVelocityCounters(store)
+        other_prefix = prefix + "9"
+        verdicts = await asyncio.gather(
+            *(velocity.take([per_hour(other_prefix, 4, 0)]) for _ in range(10))
+        )
+        assert sum(1 for v in verdicts if v is not None and v.passed) == 4
+        assert await amount(redis, other_prefix) == 4.0
+    finally:
+        await store.aclose()
