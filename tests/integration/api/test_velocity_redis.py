@@ -14,6 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from smsgateway.app import create_app
+from smsgateway.observability.protection_metrics import COUNTER_FALLBACKS
 from smsgateway.services.drafting import destinations_from_settings
 from smsgateway.services.protection import PolicyBook, set_policy
 from smsgateway.store.redis_counters import KEY_PREFIX
@@ -152,3 +153,50 @@ async def test_a_message_the_database_fails_to_store_gives_its_velocity_back(
         assert round(await prefix_level(tenant), 3) == 1.0
         assert (await send(client, SAME_PREFIX[2])).status_code == 202
         assert round(await prefix_level(tenant), 3) == 2.0
+
+
+async def test_an_idempotent_replay_takes_nothing_more(database_url: str) -> None:
+    tenant, key = await new_tenant(
+        database_url, {"velocity": {"per_prefix": 10, "prefix_digits_dropped": 3}}
+    )
+    async with gateway(database_url, key) as client:
+        headers = {"Idempotency-Key": "otp-1"}
+        first = await client.post(
+            "/v1/messages", json={"to": SAME_PREFIX[0], "body": "Code 1"}, headers=headers
+        )
+        again = await client.post(
+            "/v1/messages", json={"to": SAME_PREFIX[0], "body": "Code 1"}, headers=headers
+        )
+        assert (first.status_code, again.status_code) == (202, 202)
+        assert again.json()["id"] == first.json()["id"]
+        assert round(await prefix_level(tenant), 3) == 1.0
+
+
+async def test_with_redis_unreachable_the_limits_hold_on_the_postgres_counters(
+    database_url: str,
+) -> None:
+    _, key = await new_tenant(
+        database_url,
+        {"velocity": {"per_prefix": 2, "prefix_digits_dropped": 3, "window_seconds": 3600}},
+    )
+    app = create_app(
+        make_settings(
+            database_url,
+            protection_counters_url="redis://127.0.0.1:1/0",  # nothing listens there
+            protection_counters_timeout_seconds=0.2,
+        )
+    )
+    before = COUNTER_FALLBACKS._value.get()
+    async with lifespan_client(app) as client:
+        client.headers["X-API-Key"] = key
+        statuses = [(await send(client, to)).status_code for to in SAME_PREFIX[:3]]
+    assert statuses == [202, 202, 422]
+    assert COUNTER_FALLBACKS._value.get() - before == 3
+    connection = await asyncpg.connect(database_url)
+    try:
+        taken = await connection.fetchval(
+            "SELECT amount FROM protection_counter WHERE key LIKE 'velocity:%:prefix:%'"
+        )
+    finally:
+        await connection.close()
+    assert round(taken) == 2
