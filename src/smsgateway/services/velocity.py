@@ -98,6 +98,8 @@ class RedisVelocityCounters:
         try:
             seen = await self._store.take_one(draws)
         except self._failures as exc:
+            # A timeout may come after the script ran: then the Postgres counters take the
+            # message too, counting it twice until both drain. Failing strict, not lenient.
             self._went_down(exc)
             self._fall_back(draws)
             return None
@@ -108,8 +110,10 @@ class RedisVelocityCounters:
         if verdict.passed:
             # Redis (doubles) and the domain (decimals) disagree at the very edge of a
             # capacity: Redis took nothing, so refuse for the shortest wait.
-            indexes = {(index, draw.label) for draw in draws for index in draw.indexes}
-            return Verdict(passed=False, velocity_refused=tuple(sorted(indexes)), retry_after=1)
+            refused = {index: draw.label for draw in draws for index in draw.indexes}
+            return Verdict(
+                passed=False, velocity_refused=tuple(sorted(refused.items())), retry_after=1
+            )
         return verdict
 
     async def give_back(self, draws: Sequence[Draw]) -> None:

@@ -4,8 +4,8 @@ A counter is a hash ``{amount, at}`` (``at`` in milliseconds on the Redis server
 every gateway process drains buckets on one clock) under ``smsgw:`` + the draw's key
 (``smsgw:velocity:<tenant>:prefix:+4670123``). The take script computes each counter's level
 as ``domain.counters.Ledger.level`` does (drained at ``drain`` per second since ``at``), and
-writes every draw only when every one fits within its
-capacity, so a refused message takes nothing; either way it returns the levels it read, for
+writes every draw only when every one fits within its capacity, so a refused message takes
+nothing; either way it returns the levels it read, for
 ``domain.counters.decide`` to say why. Each written key expires once its bucket would have
 drained to nothing, so idle prefixes vanish by themselves. Concurrent messages share one
 script call, each message all or nothing in turn.
