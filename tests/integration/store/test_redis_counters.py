@@ -7,13 +7,16 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 import pytest_asyncio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from smsgateway.domain.counters import Draw
+from smsgateway.domain.counters import Draw, Ledger, decide
 from smsgateway.observability.protection_metrics import COUNTER_FALLBACKS
 from smsgateway.services.velocity import RedisVelocityCounters
 from smsgateway.store.redis_counters import KEY_PREFIX, RedisCounterStore
@@ -205,3 +208,59 @@ async def test_concurrent_messages_share_a_script_call_and_are_decided_in_order(
         assert await amount(redis, other_prefix) == 4.0
     finally:
         await store.aclose()
+
+
+# Three counters on different terms (capacity, drain per second), as a policy's kinds would be.
+TERMS = {"a": (Decimal(3), 1.0), "b": (Decimal(5), 2.0), "c": (Decimal(2), 1.0)}
+
+messages_and_waits = st.lists(
+    st.tuples(
+        st.lists(
+            st.tuples(st.sampled_from(sorted(TERMS)), st.integers(1, 3)),
+            min_size=1,
+            max_size=3,
+            unique_by=lambda draw: draw[0],
+        ),
+        st.integers(0, 3),  # whole seconds before it, so both sides compute exactly
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@needs_redis
+@settings(max_examples=40, deadline=None)
+@given(messages_and_waits)
+async def test_the_script_agrees_with_the_domains_decide(
+    messages: list[tuple[list[tuple[str, int]], int]],
+) -> None:
+    tenant = f"t{uuid.uuid4().hex[:10]}"
+
+    def draws_of(wanted: list[tuple[str, int]]) -> list[Draw]:
+        return [
+            Draw(
+                key=f"velocity:{tenant}:prefix:{name}",
+                amount=Decimal(amount),
+                capacity=TERMS[name][0],
+                drain_per_second=TERMS[name][1],
+                indexes=(0,),
+                label="prefix",
+            )
+            for name, amount in wanted
+        ]
+
+    async def scenario() -> None:
+        clock = Clock()
+        store = RedisCounterStore.from_url(REDIS_URL, timeout_seconds=1.0, now_ms=clock)
+        ledger = Ledger(datetime.fromtimestamp(clock.ms / 1000, UTC), {})
+        try:
+            for wanted, wait in messages:
+                clock.ms += wait * 1000
+                ledger.now = datetime.fromtimestamp(clock.ms / 1000, UTC)
+                draws = draws_of(wanted)
+                [found] = await store.take([draws])
+                assert found.taken == decide(ledger, draws).passed
+        finally:
+            await store.aclose()
+
+    await scenario()
