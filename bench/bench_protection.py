@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/bench_protection.py [--workers N] [--concurrency C]
        [--seconds S] [--rounds R] [--database-url URL]   (default: an embedded Postgres)
+       [--redis-counters redis://127.0.0.1:6379/0]
 
 One gateway (`smsgateway serve`, dispatcher off), two API keys in two tenants, same run:
 - off: a tenant with no policy of its own (the gateway default: no country list, the default
@@ -13,6 +14,11 @@ Single-recipient messages to random Swedish mobiles at C concurrent callers, as 
 are answered, alternating off/on R times so that a busy machine weighs on both alike.
 Prints each run, then the medians and the on/off ratios. Postgres CPU is that of the backends
 connected to the benchmark's database (the server may be shared with other work).
+
+``--redis-counters URL`` runs the gateway with SMSGW_PROTECTION_COUNTERS_URL=URL: "on" takes its
+three velocity counters in Redis (one script call per accept) and its two spend counters in
+Postgres. The Redis server's CPU (INFO cpu, the whole server's: share it with nothing else for
+a clean figure) is added to the CPU per accept of both modes.
 """
 
 from __future__ import annotations
@@ -62,6 +68,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--database-url")
+    parser.add_argument(
+        "--redis-counters",
+        help="a Redis URL: velocity counters there (SMSGW_PROTECTION_COUNTERS_URL)",
+    )
     args = parser.parse_args()
     with benchmark_database(args.database_url) as dsn:
         run(args, dsn)
@@ -70,6 +80,8 @@ def main() -> None:
 def run(args: argparse.Namespace, database_url: str) -> None:
     port = free_port()
     environment = gateway_environment(database_url, port, args.workers)
+    if args.redis_counters:
+        environment["SMSGW_PROTECTION_COUNTERS_URL"] = args.redis_counters
     migrate(environment)
     keys = {}
     for mode in ("off", "on"):
@@ -95,8 +107,9 @@ def run(args: argparse.Namespace, database_url: str) -> None:
     try:
         wait_until_serving(port, args.workers)
         print(
-            f"machine: {os.cpu_count()} cores; gateway workers: {args.workers}; policy on: "
-            f"{json.dumps(REALISTIC_POLICY)}"
+            f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; gateway workers: "
+            f"{args.workers}; velocity counters in {args.redis_counters or 'Postgres'}; "
+            f"policy on: {json.dumps(REALISTIC_POLICY)}"
         )
         asyncio.run(measure(port, keys, args, gateway.pid, database_url))
     finally:
@@ -116,6 +129,20 @@ async def backend_pids(database_url: str) -> list[int]:
     finally:
         await connection.close()
     return [row["pid"] for row in rows]
+
+
+def redis_cpu(url: str | None) -> float:
+    """The Redis server's CPU seconds so far (0 without Redis)."""
+    if url is None:
+        return 0.0
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        info = client.info("cpu")
+    finally:
+        client.close()
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def backend_cpu(pids: list[int]) -> dict[int, float]:
@@ -142,6 +169,7 @@ async def measure(
 
             before = cpu_seconds(pid)
             before_backends = backend_cpu(await backend_pids(database_url))
+            before_redis = redis_cpu(args.redis_counters)
             result = await run_load(
                 "127.0.0.1", port, single, concurrency=args.concurrency, duration=args.seconds
             )
@@ -153,12 +181,18 @@ async def measure(
                 used - before_backends.get(backend, 0.0) for backend, used in after_backends.items()
             )
             postgres_us = postgres_seconds / max(1, result.requests) * 1e6
+            redis_us = (
+                (redis_cpu(args.redis_counters) - before_redis) / max(1, result.requests) * 1e6
+            )
             print(
                 f"policy {mode:>3}: {result.summary()}; CPU per accept: gateway "
                 f"{gateway_us:.0f} us, postgres {postgres_us:.0f} us"
+                + (f", redis {redis_us:.0f} us" if args.redis_counters else "")
             )
             assert set(result.statuses) == {202}, result.statuses
-            figures[mode].append((result.rate, result.percentile(99), gateway_us + postgres_us))
+            figures[mode].append(
+                (result.rate, result.percentile(99), gateway_us + postgres_us + redis_us)
+            )
     medians = {
         mode: [statistics.median(run[i] for run in runs) for i in range(3)]
         for mode, runs in figures.items()
@@ -170,7 +204,8 @@ async def measure(
     )
     print(
         f"ratio on/off: throughput {on[0] / off[0]:.2f}, p99 {on[1] / off[1]:.2f}, "
-        f"CPU per accept (gateway + postgres) {on[2] / off[2]:.2f}"
+        f"CPU per accept (gateway + postgres{' + redis' if args.redis_counters else ''}) "
+        f"{on[2] / off[2]:.2f}"
     )
 
 

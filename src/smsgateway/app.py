@@ -48,6 +48,7 @@ from smsgateway.components import (
     build_http_client,
     build_reconcile_worker,
     build_sinch_client,
+    build_velocity_counters,
     build_wakeup_listener,
     create_dispatch_pool,
     describe_sinch_mode,
@@ -236,6 +237,7 @@ async def _open_resources(
     inbound = InboundService(pool, settings.keywords, stop_scope=settings.stop_scope)
     media_check = MediaCheck.from_settings(settings) if settings.mms_check_media else None
     senders = SenderOwnership(pool, refresh_seconds=settings.policy_refresh_seconds)
+    velocity = build_velocity_counters(settings)
     try:
         yield AppState(
             settings=settings,
@@ -251,6 +253,7 @@ async def _open_resources(
                 time_zone=ZoneInfo(settings.spend_time_zone),
                 media_check=media_check,
                 senders=senders,
+                velocity=velocity,
             ),
             policies=policies,
             senders=senders,
@@ -288,6 +291,7 @@ async def _open_resources(
             await dispatch_pool.close()
         if media_check is not None:
             await media_check.aclose()
+        await velocity.aclose()
         if sampler is not None:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):

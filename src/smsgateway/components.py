@@ -17,6 +17,11 @@ from smsgateway.observability.logging import request_id_var
 from smsgateway.observability.sinch_metrics import PrometheusSinchObserver
 from smsgateway.services.callbacks import CallbackDeliverer, CallbackPolicy
 from smsgateway.services.reconciliation import Reconciler
+from smsgateway.services.velocity import (
+    PostgresVelocityCounters,
+    RedisVelocityCounters,
+    VelocityCounters,
+)
 from smsgateway.services.webhook_access import WebhookAccess, WebhookPathSecret, webhook_url
 from smsgateway.settings import Settings
 from smsgateway.sinch import (
@@ -29,6 +34,7 @@ from smsgateway.sinch import (
 )
 from smsgateway.store.notifications import CALLBACK_CHANNEL, OUTBOX_CHANNEL, NotificationListener
 from smsgateway.store.pool import create_pool
+from smsgateway.store.redis_counters import RedisCounterStore
 from smsgateway.workers.callbacks import CallbackWorker, CallbackWorkerConfig
 from smsgateway.workers.outbox import DispatchConfig, OutboxWorker
 from smsgateway.workers.reconciliation import ReconcileConfig, ReconcileWorker
@@ -41,6 +47,20 @@ SIMULATOR_TOKEN = "simulator-token"
 # The default originator `serve` gives its embedded simulator's plan: a batch without `from`
 # is then sent from it, as from a Sinch plan with a default originator.
 SIMULATOR_DEFAULT_FROM = "+15550009999"
+
+
+def build_velocity_counters(settings: Settings) -> VelocityCounters:
+    """Redis when one is configured for them (``Settings.velocity_counters_url``), else the
+    Postgres counters of the guarded write. No connection is made here: the first accept
+    makes it, and falls back to Postgres if it cannot."""
+    url = settings.velocity_counters_url
+    if url is None:
+        return PostgresVelocityCounters()
+    return RedisVelocityCounters(
+        RedisCounterStore.from_url(
+            url, timeout_seconds=settings.protection_counters_timeout_seconds
+        )
+    )
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:

@@ -66,6 +66,9 @@ def _default_migrations_dir() -> Path:
     return _REPO_ROOT / "migrations"
 
 
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 class Settings(BaseSettings):
     """The gateway's configuration, from the environment and ``.env``."""
 
@@ -169,6 +172,14 @@ class Settings(BaseSettings):
     policy_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
     # The calendar that spend caps reset on (IANA name).
     spend_time_zone: str = "UTC"
+    # Where velocity counters live: unset follows RATE_LIMIT_STORAGE_URL when that is a Redis
+    # (one shared store for every counter of requests and messages); `postgres` keeps them in
+    # Postgres even then; redis://... names a Redis of their own. Spend caps are always in
+    # Postgres. See velocity_counters_url.
+    protection_counters_url: str | None = None
+    # How long one Redis call for the velocity counters may take before the accept falls back
+    # to the Postgres counters (and Redis is left alone for a few seconds).
+    protection_counters_timeout_seconds: float = Field(default=0.25, gt=0, le=10)
 
     # The outbox dispatcher. process: `serve` runs it in a process of its own beside the API
     # workers (an API process's accepts would starve a dispatcher sharing its event loop);
@@ -438,6 +449,15 @@ class Settings(BaseSettings):
         except DomainError as exc:
             raise ValueError(exc.message) from None
 
+    @field_validator("protection_counters_url")
+    @classmethod
+    def _check_protection_counters_url(cls, value: str | None) -> str | None:
+        if value in (None, "", "postgres"):
+            return value or None
+        if not value.startswith(_REDIS_SCHEMES):
+            raise ValueError("SMSGW_PROTECTION_COUNTERS_URL is `postgres` or a redis:// URL")
+        return value
+
     @field_validator("spend_time_zone")
     @classmethod
     def _check_time_zone(cls, value: str) -> str:
@@ -520,6 +540,17 @@ class Settings(BaseSettings):
                 "SMSGW_RECONCILE_AFTER_SECONDS"
             )
         return self
+
+    @property
+    def velocity_counters_url(self) -> str | None:
+        """The Redis that holds the velocity counters, or None: Postgres holds them."""
+        configured = self.protection_counters_url
+        if configured == "postgres":
+            return None
+        if configured is not None:
+            return configured
+        shared = self.rate_limit_storage_url
+        return shared if shared is not None and shared.startswith(_REDIS_SCHEMES) else None
 
     @property
     def webhook_checks_configured(self) -> bool:

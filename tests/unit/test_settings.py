@@ -155,3 +155,28 @@ def test_wrong_callback_secrets_are_one_line_that_never_shows_them(
     assert line.startswith(f"configuration error: {expected}")
     assert "plain-text-secret" not in line
     assert OLD_CALLBACK_SECRET.removeprefix("whsec_") not in line
+
+
+@pytest.mark.parametrize(
+    ("counters_url", "rate_limit_url", "expected"),
+    [
+        (None, None, None),
+        (None, "memory://", None),
+        (None, "redis://cache:6379/0", "redis://cache:6379/0"),
+        ("postgres", "redis://cache:6379/0", None),
+        ("redis://counters:6379/2", None, "redis://counters:6379/2"),
+        ("redis://counters:6379/2", "redis://cache:6379/0", "redis://counters:6379/2"),
+    ],
+)
+def test_velocity_counters_follow_the_request_limits_redis_unless_told_otherwise(
+    counters_url: str | None, rate_limit_url: str | None, expected: str | None
+) -> None:
+    settings = IsolatedSettings(
+        protection_counters_url=counters_url, rate_limit_storage_url=rate_limit_url
+    )
+    assert settings.velocity_counters_url == expected
+
+
+def test_protection_counters_url_is_postgres_or_redis() -> None:
+    with pytest.raises(ValidationError, match="SMSGW_PROTECTION_COUNTERS_URL"):
+        IsolatedSettings(protection_counters_url="memcached://cache:11211")

@@ -118,7 +118,9 @@ def parse_spend(document: Mapping[str, object] | None) -> SpendCaps:
     _refuse_unknown(document, SpendCaps.__slots__, "spend")
     warn_at = _number(document, "warn_at", "spend", 0.8, minimum=0.0)
     if warn_at > 1:
-        raise InvalidPolicy("spend.warn_at is a share of the cap, from 0 to 1.", field="spend")
+        raise InvalidPolicy(
+            "spend.warn_at is a share of the cap, from 0 to 1.", field="spend.warn_at"
+        )
     return SpendCaps(
         daily_segments=_optional_int(document, "daily_segments", "spend"),
         monthly_segments=_optional_int(document, "monthly_segments", "spend"),

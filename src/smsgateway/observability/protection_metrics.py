@@ -29,6 +29,11 @@ SPEND_THRESHOLD_REACHED = Counter(
     "Spend counters that crossed their warning threshold (spend.threshold_reached).",
     ["cap"],
 )
+COUNTER_FALLBACKS = Counter(
+    "smsgw_protection_counter_fallbacks_total",
+    "Messages whose velocity counters were taken in Postgres because the Redis configured for "
+    "them (SMSGW_PROTECTION_COUNTERS_URL) could not be reached.",
+)
 
 
 def country_label(region: str) -> str:

@@ -8,7 +8,9 @@ message is stored ``rejected`` and never queued for sending.
 
 The caller's protection policy (services/protection.py) refuses recipients by country and
 number type with the draft, and its velocity and spend counters are taken in the write that
-stores the message (store/protection.py), so a refused message takes nothing.
+stores the message (store/protection.py), so a refused message takes nothing. With Redis
+configured for them (services/velocity.py), the velocity counters are taken there first, all
+or nothing, and given back if the write then does not store the message.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from smsgateway.services.protection import (
     refusal_for,
 )
 from smsgateway.services.sender_ownership import SenderOwnership
+from smsgateway.services.velocity import PostgresVelocityCounters, VelocityCounters
 from smsgateway.store.api_keys import ApiKeyRecord
 from smsgateway.store.batching import BatchCall, BatchLookup
 from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
@@ -117,8 +120,10 @@ class AcceptService:
         acquire_timeout: float = 1.0,
         media_check: MediaCheck | None = None,
         senders: SenderOwnership | None = None,
+        velocity: VelocityCounters | None = None,
     ) -> None:
         self._pool = pool
+        self._velocity: VelocityCounters = velocity or PostgresVelocityCounters()
         self._senders = senders or SenderOwnership(pool, acquire_timeout=acquire_timeout)
         self._media_check = media_check
         self._policy = policy
@@ -181,39 +186,60 @@ class AcceptService:
         )
         if draft.content is not None and self._media_check is not None:
             await self._media_check.check_draft(draft.content)
+        draws = draws_for(
+            protection,
+            key=key,
+            recipients=draft.recipients.accepted,
+            opted_out=opted_out,
+            segments=draft.segments,
+            price_table=self._policy.price_table,
+            now=now,
+            time_zone=self._time_zone,
+        )
+        velocity = tuple(draw for draw in draws if draw.is_velocity)
+        taken = await self._velocity.take(velocity) if velocity else None
+        if taken is not None and not taken.passed:
+            raise refusal_for(taken, draft.recipients.accepted, now=now, time_zone=self._time_zone)
+        # Taken outside the write: the write takes only the rest (spend), and what was taken
+        # is given back unless the write stores the message.
+        taken_outside = velocity if taken is not None else ()
         guarded = GuardedMessage(
             message,
-            draws_for(
-                protection,
-                key=key,
-                recipients=draft.recipients.accepted,
-                opted_out=opted_out,
-                segments=draft.segments,
-                price_table=self._policy.price_table,
-                now=now,
-                time_zone=self._time_zone,
-            ),
+            tuple(draw for draw in draws if not draw.is_velocity) if taken_outside else draws,
             tuple(hit for hit in draft.policy_hits if not hit.enforced),
             request.callback_url or key.default_callback_url,
         )
-        if idempotency_key is None:
-            outcome = await self._writer.call(guarded)
-            if not outcome.stored:
-                assert outcome.verdict is not None
-                raise refusal_for(
-                    outcome.verdict, draft.recipients.accepted, now=now, time_zone=self._time_zone
-                )
-            count_warnings(outcome.verdict)
-            _count_accepted(message)
-            return Accepted(message)
-        if request.fingerprint is None:
-            raise ValueError("an idempotent accept needs the request's fingerprint")
+        stored = False
         try:
-            return await self._accept_once(guarded, key, idempotency_key, request.fingerprint)
-        except GuardRefusedError as exc:
-            raise refusal_for(
-                exc.verdict, draft.recipients.accepted, now=now, time_zone=self._time_zone
-            ) from None
+            if idempotency_key is None:
+                outcome = await self._writer.call(guarded)
+                if not outcome.stored:
+                    assert outcome.verdict is not None
+                    raise refusal_for(
+                        outcome.verdict,
+                        draft.recipients.accepted,
+                        now=now,
+                        time_zone=self._time_zone,
+                    )
+                stored = True
+                count_warnings(outcome.verdict)
+                _count_accepted(message)
+                return Accepted(message)
+            if request.fingerprint is None:
+                raise ValueError("an idempotent accept needs the request's fingerprint")
+            try:
+                accepted = await self._accept_once(
+                    guarded, key, idempotency_key, request.fingerprint
+                )
+            except GuardRefusedError as exc:
+                raise refusal_for(
+                    exc.verdict, draft.recipients.accepted, now=now, time_zone=self._time_zone
+                ) from None
+            stored = not accepted.replayed  # a replay stored nothing new: it takes nothing
+            return accepted
+        finally:
+            if taken_outside and not stored:
+                await self._velocity.give_back(taken_outside)
 
     async def preview(self, request: DraftRequest, key: ApiKeyRecord) -> Preview:
         """Drafts the message as ``accept`` would and reads the counters it would take, without
@@ -222,6 +248,7 @@ class AcceptService:
         draft = draft_message(request, self._policy, protection.destinations)
         limited = await preview_limits(
             self._pool,
+            self._velocity,
             protection,
             key=key,
             recipients=draft.recipients.accepted,

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from smsgateway.domain.counters import (
+    CounterState,
     Draw,
     Verdict,
     decide,
@@ -39,6 +40,7 @@ from smsgateway.observability.protection_metrics import (
     SPEND_THRESHOLD_REACHED,
     country_label,
 )
+from smsgateway.services.velocity import VelocityCounters
 from smsgateway.store import protection as store
 from smsgateway.store import protection_policies as policy_store
 from smsgateway.store.api_keys import ApiKeyRecord
@@ -221,6 +223,7 @@ class LimitedRecipient:
 
 async def preview_limits(
     pool: asyncpg.Pool,
+    counters: VelocityCounters,
     policy: ProtectionPolicy,
     *,
     key: ApiKeyRecord,
@@ -245,11 +248,17 @@ async def preview_limits(
     )
     if not draws:
         return ()
+    # Velocity counters kept in Redis are read there; the rest (spend) from Postgres.
+    in_redis = await counters.levels([draw for draw in draws if draw.is_velocity])
+    in_postgres = [draw.key for draw in draws if in_redis is None or draw.key not in in_redis]
     try:
         async with pool.acquire(timeout=1.0) as connection:
-            ledger = await store.read_counters(connection, [draw.key for draw in draws])
+            ledger = await store.read_counters(connection, in_postgres)
     except UNAVAILABLE_ERRORS as exc:
         raise DatabaseUnavailableError(str(exc) or type(exc).__name__) from exc
+    for counter, level in (in_redis or {}).items():
+        # A level as of Redis's clock a moment ago; what drained since is too little to matter.
+        ledger.states[counter] = CounterState(level, ledger.now)
     verdict = decide(ledger, draws)
     if verdict.passed:
         return ()

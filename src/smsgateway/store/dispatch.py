@@ -42,7 +42,7 @@ from smsgateway.store.callbacks import (
     route_columns,
 )
 from smsgateway.store.opt_outs import blocks
-from smsgateway.store.protection import release_charge
+from smsgateway.store.protection import release_charge, release_share
 
 if TYPE_CHECKING:
     from smsgateway.store.outbox import Claim
@@ -407,8 +407,9 @@ async def record_opted_out(
     event: dict[str, Any],
 ) -> OptedOut | None:
     """Marks those of ``msisdns`` still pending ``opted_out``, each with an ``opted_out``
-    event (detail ``event``) and a status callback to ``route``. When no recipient is left to
-    send to, also ends the message with its derived status and removes its outbox row.
+    event (detail ``event``) and a status callback to ``route``, and gives back their share of
+    the message's spend charge. When no recipient is left to send to, also ends the message
+    with its derived status and removes its outbox row.
 
     Returns None, changing nothing, if the claim was lost.
     """
@@ -417,6 +418,8 @@ async def record_opted_out(
             return None
         row = await connection.fetchrow(_MARK_OPTED_OUT, claim.message_id, list(msisdns), event)
         assert row is not None
+        # They will never be sent to: their share of the spend caps goes back, once.
+        await release_share(connection, claim.message_id, len(row["moved"]))
         message_status: str = row["message_status"]
         statuses = [RecipientStatus(status) for status in row["statuses"]]
         ended_as = None

@@ -303,7 +303,52 @@ async def release_charge(connection: Connection, message_id: uuid.UUID) -> None:
     """Gives back what the message took from its spend counters, once (its charge is cleared):
     for a message that ended without costing anything. Run inside the caller's transaction
     that ends the message, after it has locked the message's row."""
-    charge = await connection.fetch(_TAKE_CHARGE, message_id)
+    await _give_back(connection, await connection.fetch(_TAKE_CHARGE, message_id))
+
+
+# The share of the charge that ``$2`` recipients just left out of the batch took: the charge
+# was taken for the recipients then pending, each the same segments, so it is split evenly
+# among them (those still pending after the marking, plus the $2 marked). What is given back
+# leaves the charge, so a retry, which marks nobody again, gives nothing twice; the last
+# recipients left out take the remainder, so the whole charge comes back to the last digit.
+_TAKE_SHARE = """
+WITH charged AS (
+    SELECT $2::int + (SELECT count(*) FROM sms_recipient
+                      WHERE message_id = $1 AND status IN ('queued', 'scheduled'))::int AS n
+), old AS (
+    SELECT charge.key, charge.value::numeric AS amount
+    FROM sms_log AS m, jsonb_each_text(m.spend_charge) AS charge
+    WHERE m.id = $1
+), given AS (
+    SELECT old.key,
+           CASE WHEN charged.n <= $2 THEN old.amount ELSE old.amount * $2 / charged.n END
+               AS amount,
+           charged.n <= $2 AS everything
+    FROM old, charged
+), kept AS (
+    UPDATE sms_log SET spend_charge = (
+        SELECT CASE WHEN bool_and(g.everything) THEN NULL
+                    ELSE jsonb_object_agg(o.key, (o.amount - g.amount)::text) END
+        FROM old AS o JOIN given AS g USING (key))
+    WHERE id = $1 AND spend_charge IS NOT NULL
+)
+SELECT key, amount FROM given ORDER BY key
+"""
+
+
+async def release_share(connection: Connection, message_id: uuid.UUID, left_out: int) -> None:
+    """Gives back the share of the message's spend charge that ``left_out`` recipients, just
+    moved from pending to a status that is never sent (opted out at dispatch), took; exactly
+    once (the charge keeps only the rest). Run in the transaction that moved them, after it
+    has locked the message's row.
+
+    Segments come back exactly (every recipient took the message's segments); money in
+    proportion (exact when the recipients share a price, else the message's average price)."""
+    if left_out > 0:
+        await _give_back(connection, await connection.fetch(_TAKE_SHARE, message_id, left_out))
+
+
+async def _give_back(connection: Connection, charge: Sequence[asyncpg.Record]) -> None:
     if not charge:
         return
     keys = [row["key"] for row in charge]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 
@@ -13,6 +12,7 @@ import pytest_asyncio
 from smsgateway.app import create_app
 from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
+from tests.support.redis import REDIS_URL, redis_reachable
 from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.asyncio
@@ -85,18 +85,10 @@ async def test_requests_without_a_valid_key_are_limited_per_address(
     assert statuses == [401] * 5 + [429] * 2
 
 
-def redis_reachable() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.mark.skipif(not redis_reachable(), reason="no Redis on 127.0.0.1:6379 to share limits")
 async def test_two_gateway_processes_share_one_limit_through_redis(database_url: str) -> None:
     key = await make_key(database_url, "4/minute")
-    storage = "redis://127.0.0.1:6379/0"
+    storage = REDIS_URL
     first_app = create_app(make_settings(database_url, rate_limit_storage_url=storage))
     second_app = create_app(make_settings(database_url, rate_limit_storage_url=storage))
     headers = {"X-API-Key": key}

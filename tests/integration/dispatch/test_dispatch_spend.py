@@ -3,6 +3,7 @@ from its tenant's spend caps; one that may have reached Sinch does not."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -17,6 +18,7 @@ from smsgateway.sinch import SinchClient
 from smsgateway.store.messages import NewMessage
 from smsgateway.store.protection import GuardedMessage, write_guarded
 from tests.integration.dispatch.harness import set_faults
+from tests.integration.dispatch.test_dispatch_opt_outs import opt, sent_to
 from tests.integration.dispatch.test_dispatch_service import DLR_URL, claim, dispatcher
 from tests.support.sinch_simulator import RunningSimulator
 
@@ -110,3 +112,86 @@ async def test_giving_up_after_a_rate_limit_gives_the_spend_back(
 
     assert await one_try.dispatch(await claim(pool, message_id)) is DispatchOutcome.FAILED
     assert await day_segments(pool) == 0
+
+
+MONEY = "spend:default:2026-12-03:day_amount"
+
+
+async def accept_charging_money(pool: asyncpg.Pool, recipients: tuple[str, ...]) -> uuid.UUID:
+    """As ``accept_with_spend``, also taking 0.10 per recipient from the day's money cap."""
+    message_id = await accept_with_spend(pool, recipients)
+    money = Decimal("0.10") * len(recipients)
+    async with pool.acquire() as connection:
+        await connection.execute(
+            "INSERT INTO protection_counter (key, amount, updated_at) VALUES ($1, $2, now())"
+            " ON CONFLICT (key) DO UPDATE SET amount = protection_counter.amount + $2",
+            MONEY,
+            money,
+        )
+        await connection.execute(
+            "UPDATE sms_log SET spend_charge = spend_charge || jsonb_build_object($2::text,"
+            " $3::text) WHERE id = $1",
+            message_id,
+            MONEY,
+            str(money),
+        )
+    return message_id
+
+
+async def counters_and_charge(
+    pool: asyncpg.Pool, message_id: uuid.UUID
+) -> tuple[Decimal, Decimal, dict[str, Decimal] | None]:
+    async with pool.acquire() as connection:
+        money: Decimal = await connection.fetchval(
+            "SELECT amount FROM protection_counter WHERE key = $1", MONEY
+        )
+        charge = await connection.fetchval(
+            "SELECT spend_charge::text FROM sms_log WHERE id = $1", message_id
+        )
+    kept = None if charge is None else {k: Decimal(v) for k, v in json.loads(charge).items()}
+    return await day_segments(pool), money, kept
+
+
+async def test_recipients_who_opted_out_before_dispatch_give_back_their_share_once(
+    pool: asyncpg.Pool, sinch: SinchClient, sim: RunningSimulator
+) -> None:
+    a, b, c = "+15551230001", "+15551230002", "+15551230003"
+    message_id = await accept_charging_money(pool, (a, b, c))
+    assert (await counters_and_charge(pool, message_id))[:2] == (6, Decimal("0.30"))
+    await opt(pool, b, out=True)
+    # The first try leaves b out, then Sinch answers 503: retried later, b's share stays back.
+    await set_faults(sim, server_error_rate=1.0, server_error_status=503, max_faults=1)
+    service = dispatcher(pool, sinch)
+    assert await service.dispatch(await claim(pool, message_id)) is DispatchOutcome.RETRY
+    assert await counters_and_charge(pool, message_id) == (
+        4,
+        Decimal("0.20"),
+        {DAY: Decimal(4), MONEY: Decimal("0.20")},
+    )
+    async with pool.acquire() as connection:
+        await connection.execute("UPDATE outbox SET due_at = now()")
+
+    assert await service.dispatch(await claim(pool, message_id)) is DispatchOutcome.SUBMITTED
+
+    assert await sent_to(sim, message_id) == [[a, c]]
+    segments, money, charge = await counters_and_charge(pool, message_id)
+    assert (segments, money) == (4, Decimal("0.20")), "b's share came back once, not twice"
+    assert charge == {DAY: Decimal(4), MONEY: Decimal("0.20")}
+
+
+async def test_a_message_everyone_left_before_dispatch_gives_back_everything(
+    pool: asyncpg.Pool, sinch: SinchClient, sim: RunningSimulator
+) -> None:
+    kept = await accept_charging_money(pool, ("+15551230001",))
+    a, b = "+15551230004", "+15551230005"
+    gone = await accept_charging_money(pool, (a, b))
+    await opt(pool, a, out=True)
+    await opt(pool, b, out=True)
+
+    assert await dispatcher(pool, sinch).dispatch(await claim(pool, gone)) is (
+        DispatchOutcome.OPTED_OUT
+    )
+
+    assert await sim.batch_count(str(gone)) == 0
+    assert await counters_and_charge(pool, gone) == (2, Decimal("0.10"), None)
+    assert (await counters_and_charge(pool, kept))[2] == {DAY: Decimal(2), MONEY: Decimal("0.10")}
