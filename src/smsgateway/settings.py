@@ -7,6 +7,7 @@ setting is ``SMSGW_<NAME>``. ``.env.example`` documents each one.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -530,6 +531,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"SMSGW_OPT_OUT_KEYWORDS/SMSGW_OPT_IN_KEYWORDS/SMSGW_HELP_KEYWORDS: {exc}"
             ) from exc
+        return self
+
+    @model_validator(mode="after")
+    def _check_redis_installed(self) -> Settings:
+        # Found at start, in one line, rather than as an ImportError at the first accept.
+        wants_redis = self.velocity_counters_url is not None or (
+            self.rate_limit_storage_url or ""
+        ).startswith(_REDIS_SCHEMES)
+        if wants_redis and importlib.util.find_spec("redis") is None:
+            raise ValueError(
+                "RATE_LIMIT_STORAGE_URL / SMSGW_PROTECTION_COUNTERS_URL name a Redis, but the "
+                "redis package is not installed: pip install 'sinch-smsgateway[redis]'"
+            )
         return self
 
     @model_validator(mode="after")

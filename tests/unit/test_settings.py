@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -180,3 +182,17 @@ def test_velocity_counters_follow_the_request_limits_redis_unless_told_otherwise
 def test_protection_counters_url_is_postgres_or_redis() -> None:
     with pytest.raises(ValidationError, match="SMSGW_PROTECTION_COUNTERS_URL"):
         IsolatedSettings(protection_counters_url="memcached://cache:11211")
+
+
+def test_a_redis_without_the_redis_package_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_find_spec = importlib.util.find_spec
+
+    def without_redis(name: str, *args: Any) -> Any:
+        return None if name == "redis" else real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_redis)
+    with pytest.raises(ValidationError, match=r"pip install 'sinch-smsgateway\[redis\]'"):
+        IsolatedSettings(rate_limit_storage_url="redis://cache:6379/0")
+    assert IsolatedSettings(rate_limit_storage_url="memory://").velocity_counters_url is None
