@@ -13,8 +13,9 @@ Rules (also in the README and ``.env.example``), each a step of one sweep:
 5. **Protection counters** (velocity buckets, spend totals) are deleted once idle for 62 days:
    their period has ended and their window has drained (``store.protection``).
 6. **Personal data past its tenant's window** (SMSGW_DELETE_AFTER_DAYS and
-   SMSGW_REDACT_AFTER_DAYS, or the tenant's own): final messages and inbound messages are
-   deleted, then the younger ones redacted (``services.personal_data``).
+   SMSGW_REDACT_AFTER_DAYS, or the tenant's own): messages with nothing pending, by the time
+   of their last change, and inbound messages are deleted, then the younger ones redacted
+   (``services.personal_data``; what "pending" means is in ``store.personal_data``).
 
 A failing step is logged and counted, and the others still run; the next sweep tries again.
 Sweeps in several processes may overlap: every step is safe to run concurrently.
