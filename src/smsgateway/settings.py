@@ -283,6 +283,15 @@ class Settings(BaseSettings):
         "now known, and deletes old unmatched reports, expired idempotency keys and webhook "
         "nonces past twice the signature window.",
     )
+    retention_pause_ms: int = Field(
+        default=100,
+        ge=0,
+        le=60000,
+        description="The retention job's pause, in milliseconds, after each statement that "
+        "redacted or deleted personal data (at most 1,000 messages), so that a sweep over "
+        "millions of rows leaves the database to accepts and dispatch in between; 0 sweeps "
+        "flat out.",
+    )
     redact_after_days: int | None = Field(
         default=None,
         ge=1,

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import base64
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from smsgateway.services.retention import RetentionPolicy
 from smsgateway.settings import Settings, default_workers, describe_settings_error
 from tests.support.settings import IsolatedSettings
 
@@ -155,3 +157,16 @@ def test_wrong_callback_secrets_are_one_line_that_never_shows_them(
     assert line.startswith(f"configuration error: {expected}")
     assert "plain-text-secret" not in line
     assert OLD_CALLBACK_SECRET.removeprefix("whsec_") not in line
+
+
+def test_the_retention_pause_is_given_in_milliseconds_and_never_negative() -> None:
+    assert RetentionPolicy.from_settings(IsolatedSettings()).batch_pause == timedelta(
+        milliseconds=100
+    )
+    paused = IsolatedSettings(retention_pause_ms=250)
+    assert RetentionPolicy.from_settings(paused).batch_pause == timedelta(milliseconds=250)
+    assert RetentionPolicy.from_settings(IsolatedSettings(retention_pause_ms=0)).batch_pause == (
+        timedelta(0)
+    )
+    with pytest.raises(ValidationError, match="retention_pause_ms"):
+        IsolatedSettings(retention_pause_ms=-1)

@@ -8,6 +8,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 
 import asyncpg
@@ -486,3 +487,29 @@ async def test_postgres_masks_numbers_exactly_as_the_domain_does(pool: asyncpg.P
     assert [row["masked"] for row in rows] == [mask_number(n) for n in numbers]
     in_json = await pool.fetchval(f"SELECT {json_mask_sql('$1::jsonb')}", json.loads(document))
     assert in_json == json.loads(mask_numbers_in_json(document))
+
+
+async def test_the_sweep_pauses_after_each_statement_that_changed_rows(
+    pool: asyncpg.Pool,
+) -> None:
+    for _ in range(5):
+        await seed_message(pool, "t", age_days=400)
+    left_at_each_pause: list[tuple[float, int]] = []
+
+    async def sleep(seconds: float) -> None:
+        left = await pool.fetchval("SELECT count(*) FROM sms_log")
+        left_at_each_pause.append((seconds, left))
+
+    paused = replace(
+        policy(RetentionWindow(None, 30), batch_size=2), batch_pause=timedelta(seconds=0.25)
+    )
+    result = await RetentionSweeper(pool, paused, sleep=sleep).sweep()
+
+    assert result.personal_data_deleted.messages == 5
+    # Batches of 2, 2 and 1, each followed by the pause; probes that find nothing are not.
+    assert left_at_each_pause == [(0.25, 3), (0.25, 1), (0.25, 0)]
+
+    await seed_message(pool, "t", age_days=400)
+    flat_out = policy(RetentionWindow(None, 30), batch_size=2)
+    await RetentionSweeper(pool, flat_out, sleep=sleep).sweep()
+    assert len(left_at_each_pause) == 3
