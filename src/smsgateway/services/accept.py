@@ -192,6 +192,7 @@ class AcceptService:
                 price_table=self._policy.price_table,
                 now=now,
                 time_zone=self._time_zone,
+                segments_by_recipient=draft.rendered_segments,
             ),
             tuple(hit for hit in draft.policy_hits if not hit.enforced),
             request.callback_url or key.default_callback_url,
@@ -229,6 +230,7 @@ class AcceptService:
             price_table=self._policy.price_table,
             now=self._clock(),
             time_zone=self._time_zone,
+            segments_by_recipient=draft.rendered_segments,
         )
         return Preview(draft, limited)
 
