@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/bench_retention.py [--messages N] [--tenants T] [--days D]
        [--redact-after R] [--delete-after X] [--batch-size B] [--accept-rate A]
-       [--accept-seconds S] [--database-url URL] [--keep]
+       [--accept-seconds S] [--pause-ms P] [--database-url URL] [--keep]
        (default: an embedded Postgres; on a given server the scratch database is dropped after,
        unless --keep)
 
@@ -18,7 +18,9 @@ are still HOT afterwards.
 
 With ``--accept-rate`` (default 200/s; 0 skips it), a gateway (`smsgateway serve`, dispatcher
 off) takes single-recipient accepts at that offered rate, first alone, then while the sweep
-runs: accepts/s and latency p50/p99 of both, so the sweep's cost to senders shows.
+runs: accepts/s and latency p50/p99 of both, so the sweep's cost to senders shows. ``--pause-ms``
+(default 0) is the job's SMSGW_RETENTION_PAUSE_MS: the pause after each statement that changed
+rows, as ``services.personal_data`` takes it; run with 0 and with the default (100) to compare.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--accept-rate", type=float, default=200.0)
     parser.add_argument("--accept-seconds", type=float, default=20.0)
+    parser.add_argument("--pause-ms", type=float, default=0.0)
     parser.add_argument("--database-url")
     parser.add_argument("--keep", action="store_true", help="leave the scratch database")
     args = parser.parse_args()
@@ -153,7 +156,9 @@ async def sweep(
             ("redaction", redact, args.redact_after),
         ):
             load = None if during is None else during()
-            seconds = await timed_step(name, statement, tenants, timedelta(days), args.batch_size)
+            seconds = await timed_step(
+                name, statement, tenants, timedelta(days), args.batch_size, args.pause_ms / 1000
+            )
             if load is not None:
                 result = await load
                 print(
@@ -163,7 +168,12 @@ async def sweep(
 
 
 async def timed_step(
-    name: str, statement: Statement, tenants: list[str], age: timedelta, batch_size: int
+    name: str,
+    statement: Statement,
+    tenants: list[str],
+    age: timedelta,
+    batch_size: int,
+    pause_seconds: float,
 ) -> float:
     batches: list[float] = []
     rows = 0
@@ -174,12 +184,16 @@ async def timed_step(
             changed = await statement(tenant, age, batch_size)
             batches.append(time.perf_counter() - began)
             rows += changed
+            # The retention job's throttle (services.personal_data._until_short).
+            if changed and pause_seconds > 0:
+                await asyncio.sleep(pause_seconds)
             if changed < batch_size:
                 break
     seconds = time.perf_counter() - started
     ordered = sorted(batches)
     print(
-        f"{name}: {rows:,} messages in {seconds:.1f} s = {rows / seconds:,.0f} messages/s;"
+        f"{name} (pause {pause_seconds * 1000:.0f} ms):"
+        f" {rows:,} messages in {seconds:.1f} s = {rows / seconds:,.0f} messages/s;"
         f" {len(batches)} statements of <= {batch_size} rows:"
         f" p50 {statistics.median(ordered) * 1000:.0f} ms,"
         f" p90 {ordered[int(0.9 * (len(ordered) - 1))] * 1000:.0f} ms,"

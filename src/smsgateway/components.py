@@ -118,9 +118,10 @@ def dispatch_config(settings: Settings, path_secret: WebhookPathSecret) -> Dispa
         # An OAuth2 token can expire between refreshes; an API token that fails is wrong.
         retry_unauthorized=settings.sinch_auth == "oauth2",
         sender_required=settings.sender_required,
-        reconcile_after_seconds=(
-            settings.reconcile_after_seconds if settings.reconcile == "on" else None
-        ),
+        # Whether or not this process reconciles: a message submitted while reconciliation is
+        # off still awaits its reports, and a reconciler (here later, or in another process)
+        # must find it in awaiting_report.
+        reconcile_after_seconds=settings.reconcile_after_seconds,
         unanswered_wait_seconds=(
             settings.sinch_read_timeout_seconds
             if settings.dispatch_unanswered_wait_seconds is None

@@ -300,20 +300,30 @@ class Settings(BaseSettings):
         "now known, and deletes old unmatched reports, expired idempotency keys and webhook "
         "nonces past twice the signature window.",
     )
+    retention_pause_ms: int = Field(
+        default=100,
+        ge=0,
+        le=60000,
+        description="The retention job's pause, in milliseconds, after each statement that "
+        "redacted or deleted personal data (at most 1,000 messages), so that a sweep over "
+        "millions of rows leaves the database to accepts and dispatch in between; 0 sweeps "
+        "flat out.",
+    )
     redact_after_days: int | None = Field(
         default=None,
         ge=1,
         le=36500,
-        description="A message's body and numbers (and an inbound message's) are redacted once "
-        "it is final and this many days old; unset keeps them. A tenant's own window "
-        "(PUT /v1/admin/retention/{tenant}) replaces it.",
+        description="A message's body and numbers (and an inbound message's) are redacted "
+        "this many days after its last change (its final status), once nothing is pending for "
+        "it; unset keeps them. A tenant's own window (PUT /v1/admin/retention/{tenant}) "
+        "replaces it.",
     )
     delete_after_days: int | None = Field(
         default=None,
         ge=1,
         le=36500,
-        description="Final messages (and inbound messages) this many days old are deleted; "
-        "unset keeps them. A tenant's own window replaces it.",
+        description="Messages unchanged for this many days, with nothing pending (and inbound "
+        "messages this old), are deleted; unset keeps them. A tenant's own window replaces it.",
     )
 
     # Delivery-report reconciliation, run wherever the dispatcher runs

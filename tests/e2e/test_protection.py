@@ -409,3 +409,30 @@ async def test_a_cancelled_message_gives_its_segments_back_to_the_cap(
         assert cancelled.status_code == 200, cancelled.text
         assert (await send(client, ["+46701234509"], "fits-again", **later)).status_code == 202
         assert (await send(client, ["+46701234508"], "full-again", **later)).status_code == 422
+
+
+async def test_a_templated_message_takes_the_parts_of_each_filled_in_text(
+    database_url: str, simulator: RunningSimulator
+) -> None:
+    key = await issue_api_key(database_url, name="otp", tenant="templated")
+    await put_policy(database_url, "templated", {"spend": {"daily_segments": 3}})
+    later = {"send_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
+    long_name = {"+46701234501": "x" * 160, "default": "there"}
+    async with gateway(database_url, simulator, key) as client:
+        # 2 parts for the first recipient, 1 for the second: 3, not 2 x 1 nor 2 x 2.
+        templated = await client.post(
+            "/v1/messages",
+            json={
+                "to": ["+46701234501", "+46701234502"],
+                "body": "Hi ${name}",
+                "parameters": {"name": long_name},
+                **later,
+            },
+        )
+        assert templated.status_code == 202, templated.text
+        assert templated.json()["segments"] == 2
+        full = await send(client, ["+46701234509"], "full", **later)
+        assert full.json()["code"] == "spend_cap_reached"
+    amounts = await counter_amounts(database_url)
+    [(taken, _)] = [value for key, value in amounts.items() if key.endswith(":day_segments")]
+    assert taken == 3

@@ -7,9 +7,13 @@ delivery report ever arrives. The messages still end with the status Sinch knows
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
+import httpx
 import pytest
 
 from smsgateway.app import create_app
+from smsgateway.settings import Settings
 from smsgateway.simulator import SimulatorConfig
 from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
@@ -73,3 +77,56 @@ async def test_lost_delivery_reports_are_resolved_by_reconciliation_inside_serve
     assert isinstance(events, list)
     reports = [e for e in events if e["kind"] == "delivery_report"]
     assert [e["detail"]["source"] for e in reports] == ["reconciliation"]
+
+
+async def test_messages_sent_while_reconciliation_was_off_are_reconciled_once_it_is_on(
+    database_url: str,
+) -> None:
+    key = await issue_api_key(database_url, name="e2e")
+    async with running_simulator(SimulatorConfig.for_tests()) as sim:
+        await sim.client.put("/_admin/outcomes", json={"overrides": {US: "failed"}})
+
+        def settings(reconcile: str) -> Settings:
+            return make_settings(
+                database_url,
+                dispatcher="on",
+                dispatch_poll_seconds=0.02,
+                sinch_simulator="on",
+                SINCH_BASE_URL=sim.base_url,
+                SINCH_SERVICE_PLAN_ID=sim.plan_id,
+                SINCH_API_TOKEN=sim.token,
+                SINCH_NUMBER="+12025550123",
+                PUBLIC_BASE_URL=UNREACHABLE,
+                reconcile=reconcile,
+                reconcile_after_seconds=1,
+            )
+
+        async def status_of(gateway: httpx.AsyncClient, message_id: str) -> str:
+            status: str = (await gateway.get(f"/v1/messages/{message_id}")).json()["status"]
+            return status
+
+        async with lifespan_client(create_app(settings("off"))) as gateway:
+            gateway.headers["X-API-Key"] = key
+            sent = await gateway.post(
+                "/v1/messages",
+                json={"to": [SE, US], "body": "Hello", "delivery_report": "per_recipient"},
+            )
+            assert sent.status_code == 202, sent.text
+            message_id = sent.json()["id"]
+            await wait_until(
+                lambda: _is(status_of(gateway, message_id), "submitted"),
+                timeout_s=10,
+                message="submitted with reconciliation off",
+            )
+
+        async with lifespan_client(create_app(settings("on"))) as gateway:
+            gateway.headers["X-API-Key"] = key
+            await wait_until(
+                lambda: _is(status_of(gateway, message_id), "partially_delivered"),
+                timeout_s=15,
+                message="reconciled once switched on",
+            )
+
+
+async def _is(status: Awaitable[str], expected: str) -> bool:
+    return await status == expected

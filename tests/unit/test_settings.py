@@ -3,12 +3,14 @@ from __future__ import annotations
 import base64
 import importlib.util
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from smsgateway.services.retention import RetentionPolicy
 from smsgateway.settings import Settings, default_workers, describe_settings_error
 from tests.support.settings import IsolatedSettings
 
@@ -196,3 +198,16 @@ def test_a_redis_without_the_redis_package_is_refused_in_one_line(
     with pytest.raises(ValidationError, match=r"pip install 'sinch-smsgateway\[redis\]'"):
         IsolatedSettings(rate_limit_storage_url="redis://cache:6379/0")
     assert IsolatedSettings(rate_limit_storage_url="memory://").velocity_counters_url is None
+
+
+def test_the_retention_pause_is_given_in_milliseconds_and_never_negative() -> None:
+    assert RetentionPolicy.from_settings(IsolatedSettings()).batch_pause == timedelta(
+        milliseconds=100
+    )
+    paused = IsolatedSettings(retention_pause_ms=250)
+    assert RetentionPolicy.from_settings(paused).batch_pause == timedelta(milliseconds=250)
+    assert RetentionPolicy.from_settings(IsolatedSettings(retention_pause_ms=0)).batch_pause == (
+        timedelta(0)
+    )
+    with pytest.raises(ValidationError, match="retention_pause_ms"):
+        IsolatedSettings(retention_pause_ms=-1)

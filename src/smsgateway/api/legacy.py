@@ -158,7 +158,7 @@ async def send_sms(
             wait_seconds=state.settings.legacy_wait_seconds,
         )
     except DomainError as exc:
-        return _bad(exc.message, "recipient" if exc.field == "to" else "message", exc.code)
+        return _bad(exc.message, _legacy_field(exc.field), exc.code)
     if outcome.opted_out:
         answer = _bad(outcome.reason or "The recipient has opted out.", "recipient", "opted_out")
     elif outcome.batch is None:
@@ -173,12 +173,24 @@ async def send_sms(
     return answer
 
 
-def _bad(error: str, field: str, code: str = "invalid_request") -> JSONResponse:
-    return _problem(400, code, error, error, field)
+def _bad(error: str, field: str | None, code: str = "invalid_request") -> JSONResponse:
+    located = "body" if field is None else f"body.{field}"
+    return _problem(400, code, error, error, [{"field": located, "code": code, "message": error}])
+
+
+# The tutorial's body has two fields; a refusal about anything else (the default sender, which
+# this route always sends from) is about the request as a whole, located as "body" like a
+# field-less refusal on /v1/messages.
+_LEGACY_FIELDS = {"to": "recipient", "body": "message"}
+
+
+def _legacy_field(field: str | None) -> str | None:
+    """The tutorial body's name for a domain refusal's field; None when it has none."""
+    return _LEGACY_FIELDS.get(field or "")
 
 
 def _problem(
-    status: int, code: str, error: str, detail: str, field: str | None = None
+    status: int, code: str, error: str, detail: str, errors: list[dict[str, str]] | None = None
 ) -> JSONResponse:
     # The tutorial's body, inside an RFC 9457 problem document: both kinds of client read it.
     problem = build_problem(
@@ -188,6 +200,6 @@ def _problem(
         instance="/send-sms",
         extra={"error": error, "correlationId": request_id_var.get() or ""},
     )
-    if field is not None:
-        problem["errors"] = [{"field": f"body.{field}", "code": code, "message": error}]
+    if errors is not None:
+        problem["errors"] = errors
     return JSONResponse(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE)

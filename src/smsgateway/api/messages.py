@@ -382,13 +382,12 @@ def preview_out(preview: Preview) -> PreviewOut:
     if draft.body is None:
         return rich_preview_out(draft, recipients_out, cost_out(draft.cost))
     segmentation = draft.body.segmentation
-    recipients = draft.recipients
     return PreviewOut(
         **recipients_out,
         text=draft.body.text,
         encoding=segmentation.encoding.value,
-        segments=segmentation.segments,
-        total_segments=segmentation.segments * len(recipients.accepted),
+        segments=draft.segments,
+        total_segments=draft.total_segments,
         characters=segmentation.characters,
         units=segmentation.units,
         units_per_segment=segmentation.units_per_part,

@@ -21,10 +21,14 @@ from smsgateway.settings import Settings
 router = APIRouter(prefix="/v1/admin/retention", tags=["admin"])
 
 _REDACT = (
-    "Days after which a final message's body and numbers (and an inbound message's body and "
-    "sender) are redacted; null keeps them."
+    "Days after a message's last change (its final status) after which its body and numbers "
+    "(and an inbound message's body and sender) are redacted, once nothing is pending for it; "
+    "null keeps them."
 )
-_DELETE = "Days after which final messages and inbound messages are deleted; null keeps them."
+_DELETE = (
+    "Days after a message's last change after which it is deleted, once nothing is pending for "
+    "it (inbound messages: after their receipt); null keeps them."
+)
 
 
 class RetentionIn(BaseModel):

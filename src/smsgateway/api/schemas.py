@@ -301,8 +301,16 @@ class PreviewOut(ResponseModel):
     sender: SenderOut | None
     text: str = Field(description="The text as it would be sent (after smart encoding).")
     encoding: EncodingName
-    segments: int = Field(description="Parts each recipient receives.", examples=[1])
-    total_segments: int = Field(description="Segments times accepted recipients.", examples=[2])
+    segments: int = Field(
+        description="Parts each recipient receives; with `parameters` filled in, the most any "
+        "recipient receives (`text`, `encoding` and `parts` show the text before filling in).",
+        examples=[1],
+    )
+    total_segments: int = Field(
+        description="Parts all accepted recipients receive together (with `parameters`, counted "
+        "on each one's text as Sinch fills it in); the cost and spend caps count these.",
+        examples=[2],
+    )
     characters: int = Field(description="Unicode code points.", examples=[19])
     units: int = Field(description="GSM-7 septets or UTF-16 code units.", examples=[19])
     units_per_segment: int = Field(examples=[160])
@@ -382,7 +390,10 @@ class MessageOut(ResponseModel):
     kind: MessageKindName = Field(default="text", description="text, media (MMS) or binary.")
     media: MediaOut | None = Field(default=None, description="Set for an MMS.")
     binary: BinaryOut | None = Field(default=None, description="Set for a binary SMS.")
-    segments: int
+    segments: int = Field(
+        description="Parts each recipient is sent; with `parameters`, the most any recipient's "
+        "filled-in text takes."
+    )
     characters: int
     client_reference: str | None
     sinch_batch_id: str | None = Field(description="Set once Sinch has accepted the batch.")

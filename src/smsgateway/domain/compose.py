@@ -6,10 +6,12 @@ see the same text, encoding and part count.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from smsgateway.domain.errors import BodyTooLong, TooManySegments
+from smsgateway.domain.parameters import fills_placeholders, render
 from smsgateway.domain.segments import Encoding, Segmentation, count_segments
 from smsgateway.domain.smart_encoding import Replacement, apply_smart_encoding
 
@@ -69,3 +71,33 @@ def prepare_body(
     if segmentation.segments > max_segments:
         raise TooManySegments(segments=segmentation.segments, max_segments=max_segments)
     return PreparedBody(body, segmentation, replacements)
+
+
+def count_rendered(
+    prepared: PreparedBody,
+    parameters: Mapping[str, Mapping[str, str]],
+    recipients: Sequence[str],
+    *,
+    max_segments: int,
+) -> dict[str, int] | None:
+    """The parts each of ``recipients`` (E.164) is sent once Sinch fills in ``parameters``,
+    or None when the text is the same for all (no placeholder names a parameter): a value can
+    lengthen the text, or make it UCS-2 (values are sent as given, never smart-encoded).
+
+    Raises ``TooManySegments`` (the largest count) when some recipient's text would take more
+    than ``max_segments`` parts (Sinch would refuse or cut that recipient's message), and
+    ``EmptyBody`` when some recipient's text is filled in to nothing.
+    """
+    if not fills_placeholders(prepared.text, parameters):
+        return None
+    counted: dict[str, int] = {}  # by rendered text: recipients often share one
+    parts: dict[str, int] = {}
+    for recipient in recipients:
+        text = render(prepared.text, parameters, recipient)
+        if text not in counted:
+            counted[text] = count_segments(text).segments
+        parts[recipient] = counted[text]
+    worst = max(parts.values(), default=prepared.segments)
+    if worst > max_segments:
+        raise TooManySegments(segments=worst, max_segments=max_segments)
+    return parts

@@ -131,6 +131,26 @@ def refuse_unmatched(
         raise ParametersRefused(refusals)
 
 
+def render(body: str, parameters: Mapping[str, Mapping[str, str]], recipient: str) -> str:
+    """``body`` as Sinch sends it to ``recipient`` (E.164): each ``${name}`` becomes the
+    recipient's value, else the parameter's ``default``; a placeholder with neither (or naming
+    no parameter) stays as written, as Sinch leaves it."""
+
+    def value(placeholder: re.Match[str]) -> str:
+        values = parameters.get(placeholder.group(1))
+        if values is None:
+            return placeholder.group(0)
+        return values.get(recipient, values.get(DEFAULT_KEY, placeholder.group(0)))
+
+    return _PLACEHOLDER.sub(value, body)
+
+
+def fills_placeholders(body: str, parameters: Mapping[str, Mapping[str, str]]) -> bool:
+    """Whether any ``${name}`` in ``body`` names one of ``parameters``: only then can the text
+    differ between recipients."""
+    return any(name in parameters for name in _PLACEHOLDER.findall(body))
+
+
 def parameters_for(
     parameters: Mapping[str, Mapping[str, str]], sendable: Collection[str]
 ) -> Parameters:

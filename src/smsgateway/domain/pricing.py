@@ -109,22 +109,35 @@ def load_price_table(text: str) -> PriceTable:
 
 
 def estimate_cost(
-    table: PriceTable, *, segments: int, recipients: Iterable[PhoneNumber]
+    table: PriceTable,
+    *,
+    segments: int,
+    recipients: Iterable[PhoneNumber],
+    segments_by_recipient: Mapping[str, int] | None = None,
 ) -> CostEstimate:
-    """Estimate sending ``segments`` parts to each of ``recipients``, grouped by calling code."""
-    per_code = Counter(number.country_code for number in recipients)
+    """Estimate sending ``segments`` parts to each of ``recipients``, grouped by calling code;
+    a recipient (E.164) in ``segments_by_recipient`` (a templated text) is sent that many."""
+    per_code: Counter[int] = Counter()
+    parts_per_code: Counter[int] = Counter()
+    for number in recipients:
+        per_code[number.country_code] += 1
+        parts_per_code[number.country_code] += (
+            segments
+            if segments_by_recipient is None
+            else segments_by_recipient.get(number.e164, segments)
+        )
     lines: list[CountryCost] = []
     unknown: list[int] = []
     total = Decimal(0)
     for country_code in sorted(per_code):
-        count = per_code[country_code]
+        parts = parts_per_code[country_code]
         unit_price = table.price_for(country_code)
-        cost = None if unit_price is None else unit_price * segments * count
+        cost = None if unit_price is None else unit_price * parts
         if cost is None:
             unknown.append(country_code)
         else:
             total += cost
-        lines.append(CountryCost(country_code, count, segments * count, unit_price, cost))
+        lines.append(CountryCost(country_code, per_code[country_code], parts, unit_price, cost))
     return CostEstimate(table.currency, tuple(lines), total, tuple(unknown))
 
 

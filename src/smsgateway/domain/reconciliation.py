@@ -21,8 +21,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
 from smsgateway.domain.status import RecipientStatus, is_final
+
+EXPIRY_GRACE: Final = timedelta(minutes=15)
+"""How long after Sinch's expiry a report is still awaited (the last check comes then)."""
 
 
 class GiveUpReason(StrEnum):
@@ -39,7 +43,7 @@ class ReconcilePolicy:
 
     first_check: float = 900.0
     max_interval: float = 3600.0
-    expiry_grace: timedelta = timedelta(minutes=15)
+    expiry_grace: timedelta = EXPIRY_GRACE
     max_lookups: int = 20
 
     def __post_init__(self) -> None:

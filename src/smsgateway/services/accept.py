@@ -195,6 +195,7 @@ class AcceptService:
             price_table=self._policy.price_table,
             now=now,
             time_zone=self._time_zone,
+            segments_by_recipient=draft.rendered_segments,
         )
         velocity = tuple(draw for draw in draws if draw.is_velocity)
         taken = await self._velocity.take(velocity) if velocity else None
@@ -256,6 +257,7 @@ class AcceptService:
             price_table=self._policy.price_table,
             now=self._clock(),
             time_zone=self._time_zone,
+            segments_by_recipient=draft.rendered_segments,
         )
         return Preview(draft, limited)
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smsgateway.domain.compose import PreparedBody, prepare_body
+from smsgateway.domain.compose import PreparedBody, count_rendered, prepare_body
 from smsgateway.domain.destination_policy import (
     DestinationPolicy,
     PolicyHit,
@@ -110,6 +110,8 @@ class MessageDraft:
     # Recipients the destination policy refused or let through and recorded (monitor).
     policy_hits: tuple[PolicyHit, ...] = ()
     content: RichContent | None = None
+    # With parameters filled in per recipient: the parts each (E.164) is sent.
+    rendered_segments: Mapping[str, int] | None = None
 
     @property
     def stored_body(self) -> str:
@@ -122,7 +124,17 @@ class MessageDraft:
 
     @property
     def segments(self) -> int:
+        """The parts each recipient is sent; with parameters, the most any one is sent."""
+        if self.rendered_segments:
+            return max(self.rendered_segments.values())
         return self._content.segments if self.body is None else self.body.segments
+
+    @property
+    def total_segments(self) -> int:
+        """The parts sent to all accepted recipients together, as Sinch bills them."""
+        if self.rendered_segments is None:
+            return self.segments * len(self.recipients.accepted)
+        return sum(self.rendered_segments.values())
 
     @property
     def characters(self) -> int:
@@ -175,9 +187,24 @@ def draft_message(
             request.body, smart_encoding=request.smart_encoding, max_segments=max_segments
         )
     sender = _resolve_sender(request.sender, region, policy)
+    # Read against every valid number, so that a refused one is not also reported as a
+    # parameter for an unknown recipient.
+    parameters = (
+        None if body is None else _normalise_parameters(request, parsed, region, policy, body.text)
+    )
+    rendered = (
+        None
+        if body is None or parameters is None
+        else count_rendered(body, parameters, recipients.e164s, max_segments=max_segments)
+    )
     segments = body.segments if body is not None else content.segments if content else 1
     cost = (
-        estimate_cost(policy.price_table, segments=segments, recipients=recipients.numbers)
+        estimate_cost(
+            policy.price_table,
+            segments=segments,
+            recipients=recipients.numbers,
+            segments_by_recipient=rendered,
+        )
         if policy.price_table is not None
         else None
     )
@@ -186,13 +213,10 @@ def draft_message(
         sender=sender,
         body=body,
         cost=cost,
-        # Read against every valid number, so that a refused one is not also reported as
-        # a parameter for an unknown recipient.
-        parameters=None
-        if body is None
-        else _normalise_parameters(request, parsed, region, policy, body.text),
+        parameters=parameters,
         policy_hits=screened.hits,
         content=content,
+        rendered_segments=rendered,
     )
 
 

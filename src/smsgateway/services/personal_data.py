@@ -4,7 +4,8 @@ The window that applies to a tenant is its own (``retention_policy``, set by an 
 gateway's (SMSGW_REDACT_AFTER_DAYS, SMSGW_DELETE_AFTER_DAYS); what each step redacts and
 deletes, and what it never touches, is in :mod:`smsgateway.store.personal_data`. Each step
 walks the tenants that have data, deleting before redacting (no point blanking a row about to
-go), one bounded statement at a time until a statement comes back short.
+go), one bounded statement at a time until a statement comes back short, with a pause after
+each that changed rows (SMSGW_RETENTION_PAUSE_MS) so that accepts are not starved meanwhile.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ if TYPE_CHECKING:
 
 # A store statement: (connection, tenant, *, older_than, limit) -> rows changed.
 Statement = Callable[..., Awaitable[int]]
+
+Pause = Callable[[], Awaitable[None]]
+"""Awaited after each statement that changed rows: the sweep's throttle."""
+
+
+async def _no_pause() -> None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +55,14 @@ class Swept:
 
 
 async def delete_expired(
-    connection: Connection, default: RetentionWindow, batch_size: int
+    connection: Connection, default: RetentionWindow, batch_size: int, pause: Pause = _no_pause
 ) -> Swept:
     """Deletes, tenant by tenant, what is older than its window's ``delete_after``."""
     return await _sweep(
         connection,
         default,
         batch_size,
+        pause,
         lambda window: window.delete_after,
         _Steps(
             personal_data.delete_inbound,
@@ -64,13 +73,14 @@ async def delete_expired(
 
 
 async def redact_expired(
-    connection: Connection, default: RetentionWindow, batch_size: int
+    connection: Connection, default: RetentionWindow, batch_size: int, pause: Pause = _no_pause
 ) -> Swept:
     """Redacts, tenant by tenant, what is older than its window's ``redact_after``."""
     return await _sweep(
         connection,
         default,
         batch_size,
+        pause,
         lambda window: window.redact_after,
         _Steps(
             personal_data.redact_inbound,
@@ -93,21 +103,25 @@ async def _sweep(
     connection: Connection,
     default: RetentionWindow,
     batch_size: int,
+    pause: Pause,
     age_of: Callable[[RetentionWindow], timedelta | None],
     steps: _Steps,
 ) -> Swept:
+    def until_short(statement: Statement, tenant: str | None, age: timedelta) -> Awaitable[int]:
+        return _until_short(batch_size, pause, statement, connection, tenant, age)
+
     swept = Swept()
     for tenant, window in await _windows(connection, default):
         age = age_of(window)
         if age is None:
             continue
 
-        inbound = await _until_short(batch_size, steps.inbound, connection, tenant, age)
+        inbound = await until_short(steps.inbound, tenant, age)
         if tenant is None:
             swept += Swept(inbound_messages=inbound)
             continue
-        messages = await _until_short(batch_size, steps.messages, connection, tenant, age)
-        events = await _until_short(batch_size, steps.tenant_events, connection, tenant, age)
+        messages = await until_short(steps.messages, tenant, age)
+        events = await until_short(steps.tenant_events, tenant, age)
         swept += Swept(messages, inbound, events)
     return swept
 
@@ -126,17 +140,20 @@ async def _windows(
 
 async def _until_short(
     batch_size: int,
+    pause: Pause,
     statement: Statement,
     connection: Connection,
     tenant: str | None,
     older_than: timedelta,
 ) -> int:
     """Repeats ``statement`` for ``tenant``'s rows older than ``older_than`` (at most
-    ``batch_size`` each) until it changes fewer."""
+    ``batch_size`` each) until it changes fewer, pausing after each that changed any."""
     total = 0
     while True:
         changed = await statement(connection, tenant, older_than=older_than, limit=batch_size)
         total += changed
+        if changed:
+            await pause()
         if changed < batch_size:
             return total
 

@@ -132,31 +132,46 @@ def draws_for(
     price_table: PriceTable | None,
     now: datetime,
     time_zone: ZoneInfo,
+    segments_by_recipient: Mapping[str, int] | None = None,
 ) -> tuple[Draw, ...]:
     """The counters a message takes: one per destination prefix, country and the key (per
-    recipient sent to), and the tenant's spend totals (segments, and money with prices)."""
+    recipient sent to), and the tenant's spend totals (segments, and money with prices).
+    ``segments`` parts per recipient, or as ``segments_by_recipient`` says (a templated text)."""
     if not policy.velocity.active and not policy.spend.active:
         return ()
     sent = [(r.index, r.number) for r in recipients if r.number.e164 not in opted_out]
     draws = velocity_draws(policy.velocity, tenant=key.tenant, api_key=str(key.id), recipients=sent)
+    numbers = [number for _, number in sent]
     draws.extend(
         spend_draws(
             policy.spend,
             tenant=key.tenant,
             now=now,
             time_zone=time_zone,
-            segments=segments * len(sent),
-            amount=_amount(price_table, segments, [number for _, number in sent]),
+            segments=sum(
+                segments
+                if segments_by_recipient is None
+                else segments_by_recipient.get(number.e164, segments)
+                for number in numbers
+            ),
+            amount=_amount(price_table, segments, numbers, segments_by_recipient),
         )
     )
     return tuple(draws)
 
 
-def _amount(table: PriceTable | None, segments: int, numbers: list[PhoneNumber]) -> Decimal | None:
+def _amount(
+    table: PriceTable | None,
+    segments: int,
+    numbers: list[PhoneNumber],
+    segments_by_recipient: Mapping[str, int] | None,
+) -> Decimal | None:
     # Unpriced countries count as nothing: the cap in money covers what the table can price.
-    return (
-        None if table is None else estimate_cost(table, segments=segments, recipients=numbers).total
-    )
+    if table is None:
+        return None
+    return estimate_cost(
+        table, segments=segments, recipients=numbers, segments_by_recipient=segments_by_recipient
+    ).total
 
 
 def refusal_for(
@@ -232,6 +247,7 @@ async def preview_limits(
     price_table: PriceTable | None,
     now: datetime,
     time_zone: ZoneInfo,
+    segments_by_recipient: Mapping[str, int] | None = None,
 ) -> tuple[LimitedRecipient, ...]:
     """The recipients the velocity and spend counters would refuse if the message were sent
     now, read from the counters as they stand: nothing is taken or locked. Recipients who
@@ -245,6 +261,7 @@ async def preview_limits(
         price_table=price_table,
         now=now,
         time_zone=time_zone,
+        segments_by_recipient=segments_by_recipient,
     )
     if not draws:
         return ()

@@ -13,8 +13,9 @@ Rules (also in the README and ``.env.example``), each a step of one sweep:
 5. **Protection counters** (velocity buckets, spend totals) are deleted once idle for 62 days:
    their period has ended and their window has drained (``store.protection``).
 6. **Personal data past its tenant's window** (SMSGW_DELETE_AFTER_DAYS and
-   SMSGW_REDACT_AFTER_DAYS, or the tenant's own): final messages and inbound messages are
-   deleted, then the younger ones redacted (``services.personal_data``).
+   SMSGW_REDACT_AFTER_DAYS, or the tenant's own): messages with nothing pending, by the time
+   of their last change, and inbound messages are deleted, then the younger ones redacted
+   (``services.personal_data``; what "pending" means is in ``store.personal_data``).
 
 A failing step is logged and counted, and the others still run; the next sweep tries again.
 Sweeps in several processes may overlap: every step is safe to run concurrently.
@@ -22,6 +23,7 @@ Sweeps in several processes may overlap: every step is safe to run concurrently.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING
 from smsgateway.domain.retention import RetentionWindow
 from smsgateway.observability import retention_metrics as metrics
 from smsgateway.services import personal_data
-from smsgateway.services.personal_data import Swept
+from smsgateway.services.personal_data import Pause, Swept
 from smsgateway.settings import Settings
 from smsgateway.store import protection, reports, retention
 
@@ -54,10 +56,14 @@ class RetentionPolicy:
     webhook_nonce_max_age: timedelta
     batch_size: int = 1000
     personal_data: RetentionWindow = field(default_factory=RetentionWindow)
+    # After each personal-data statement that changed rows: the sweep yields the database.
+    batch_pause: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if self.batch_pause < timedelta(0):
+            raise ValueError("batch_pause must not be negative")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetentionPolicy:
@@ -66,6 +72,7 @@ class RetentionPolicy:
             # A timestamp may be max_age old or max_age ahead: a nonce can come back for twice it.
             webhook_nonce_max_age=timedelta(seconds=2 * settings.webhook_signature_max_age_seconds),
             personal_data=RetentionWindow(settings.redact_after_days, settings.delete_after_days),
+            batch_pause=timedelta(milliseconds=settings.retention_pause_ms),
         )
 
 
@@ -84,11 +91,19 @@ class SweepResult:
 
 
 class RetentionSweeper:
-    """Runs sweeps on ``pool``; safe to share, and to run in several processes at once."""
+    """Runs sweeps on ``pool``; safe to share, and to run in several processes at once.
+    ``sleep`` takes the policy's ``batch_pause`` in seconds (tests pass a recorder)."""
 
-    def __init__(self, pool: asyncpg.Pool, policy: RetentionPolicy) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        policy: RetentionPolicy,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._pool = pool
         self._policy = policy
+        self._sleep = sleep
 
     @property
     def policy(self) -> RetentionPolicy:
@@ -144,12 +159,14 @@ class RetentionSweeper:
     async def _swept(
         self,
         name: str,
-        run: Callable[[Connection, RetentionWindow, int], Awaitable[Swept]],
+        run: Callable[[Connection, RetentionWindow, int, Pause], Awaitable[Swept]],
         failed: list[str],
     ) -> Swept:
         try:
             async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as connection:
-                return await run(connection, self._policy.personal_data, self._policy.batch_size)
+                return await run(
+                    connection, self._policy.personal_data, self._policy.batch_size, self._pause
+                )
         except Exception:
             logger.warning(
                 "retention step %s failed; the next sweep tries again", name, exc_info=True
@@ -157,6 +174,13 @@ class RetentionSweeper:
             metrics.STEP_ERRORS.labels(name).inc()
             failed.append(name)
             return Swept()
+
+    async def _pause(self) -> None:
+        # Each statement commits on its own, so no lock is held meanwhile; the connection stays
+        # checked out, as for the whole sweep.
+        seconds = self._policy.batch_pause.total_seconds()
+        if seconds > 0:
+            await self._sleep(seconds)
 
     async def _step(
         self, name: str, run: Callable[[Connection], Awaitable[int]], failed: list[str]

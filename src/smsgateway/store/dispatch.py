@@ -17,8 +17,10 @@ overwritten.
   with the message (``OutgoingMessage.callback_route``). Without a route, recording a batch id
   stays one statement.
 - **Reconciliation.** Recording a batch id also adds the message to ``awaiting_report``
-  (``reconcile_after`` seconds from now), in the same statement, when reconciliation is on and
-  the message asked for delivery reports; ``store.reconciliation`` works from there.
+  (``reconcile_after`` seconds from now), in the same statement, when the message asked for
+  delivery reports and the caller passed ``reconcile_after`` (the gateway always does, even
+  with SMSGW_RECONCILE=off, so that switching it on later reconciles what was sent
+  meanwhile); ``store.reconciliation`` works from there.
 """
 
 from __future__ import annotations

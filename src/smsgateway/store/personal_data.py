@@ -16,11 +16,19 @@ Where personal data lives, and what happens to each copy:
   messages), the receiving number of an inbound message (it is ours), ``unmatched_report``
   (deleted after SMSGW_UNMATCHED_REPORT_RETENTION_DAYS by ``store.retention``).
 
-Only messages in a final status are touched, and none with an outbox row (queued or in
-flight), an ``awaiting_report`` row, or a callback still pending. Every statement takes at
-most ``limit`` rows of one tenant, oldest first, ``FOR UPDATE SKIP LOCKED``: sweepers in
-several processes share the work, and a row another sweeper has just redacted fails the
-re-checked ``redacted_at IS NULL`` and is skipped rather than done twice.
+A message's age counts from its last change (``updated_at``: the time it reached its final
+status, or for one that never did, its last status change), not from its acceptance: the
+window runs from when the gateway last needed the data. A message is touched once nothing is
+pending for it: no outbox row (queued or in flight), no callback still pending, and no report
+awaited. A report is awaited while the message is not final and its ``awaiting_report`` row
+is before Sinch's expiry plus reconciliation's grace (``domain.reconciliation``), and always
+while a reconciler holds the row under a live lease. So a message that never became final
+(no report ever came, reconciliation gave up or was off, the outbox row is gone) is redacted
+and deleted like the others, once its wait is over.
+
+Every statement takes at most ``limit`` rows of one tenant, oldest first, ``FOR UPDATE SKIP
+LOCKED``: sweepers in several processes share the work, and a row another sweeper has just
+redacted fails the re-checked ``redacted_at IS NULL`` and is skipped rather than done twice.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from smsgateway.domain.reconciliation import EXPIRY_GRACE
 from smsgateway.domain.retention import JSON_NUMBER_PASSES, NUMBER_PASSES
 from smsgateway.domain.status import FINAL_MESSAGE_STATUSES
 
@@ -56,13 +65,19 @@ def json_mask_sql(column: str) -> str:
     return f"({text})::jsonb"
 
 
-# Parameters: $1 tenant, $2 age, $3 limit, $4 final statuses.
-# The oldest of a tenant's messages that may be touched: final, nothing left to do for them.
+# Parameters: $1 tenant, $2 age, $3 limit, $4 final statuses, $5 grace after Sinch's expiry.
+# The oldest of a tenant's messages that may be touched: unchanged for $2, nothing pending.
+# created_at bounds the index range (a message changes only after it is created): only the
+# rows created before the cutoff are read, and those changed since are skipped by the filter.
 _SETTLED = """
     m.tenant = $1 AND m.created_at < now() - $2::interval
-    AND m.status = ANY($4::text[])
+    AND m.updated_at < now() - $2::interval
     AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.message_id = m.id)
-    AND NOT EXISTS (SELECT 1 FROM awaiting_report AS a WHERE a.message_id = m.id)
+    AND NOT EXISTS (SELECT 1 FROM awaiting_report AS a
+                    WHERE a.message_id = m.id
+                      AND ((a.claim_token IS NOT NULL AND a.due_at > now())
+                           OR (m.status <> ALL($4::text[])
+                               AND a.expires_at + $5::interval > now())))
     AND NOT EXISTS (SELECT 1 FROM callback_event AS c
                     WHERE c.message_id = m.id AND c.status = 'pending')
 """
@@ -206,17 +221,21 @@ async def tenants_with_data(connection: Connection) -> list[str]:
 async def redact_messages(
     connection: Connection, tenant: str, *, older_than: timedelta, limit: int
 ) -> int:
-    """Redacts up to ``limit`` of ``tenant``'s settled messages older than ``older_than``
+    """Redacts up to ``limit`` of ``tenant``'s settled messages unchanged for ``older_than``
     (with their recipients, events and callbacks), in one statement; returns how many."""
-    count = await connection.fetchval(_REDACT_MESSAGES, tenant, older_than, limit, _FINAL)
+    count = await connection.fetchval(
+        _REDACT_MESSAGES, tenant, older_than, limit, _FINAL, EXPIRY_GRACE
+    )
     return int(count)
 
 
 async def delete_messages(
     connection: Connection, tenant: str, *, older_than: timedelta, limit: int
 ) -> int:
-    """Deletes up to ``limit`` of ``tenant``'s settled messages older than ``older_than``."""
-    status = await connection.execute(_DELETE_MESSAGES, tenant, older_than, limit, _FINAL)
+    """Deletes up to ``limit`` of ``tenant``'s settled messages unchanged for ``older_than``."""
+    status = await connection.execute(
+        _DELETE_MESSAGES, tenant, older_than, limit, _FINAL, EXPIRY_GRACE
+    )
     return _count(status)
 
 

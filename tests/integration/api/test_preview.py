@@ -175,3 +175,37 @@ async def test_preview_stores_nothing(client: httpx.AsyncClient, database_url: s
         assert await connection.fetchval("SELECT count(*) FROM sms_log") == 0
     finally:
         await connection.close()
+
+
+async def test_a_templated_text_is_counted_and_priced_as_each_recipient_gets_it(
+    client: httpx.AsyncClient,
+) -> None:
+    # Sinch fills in ${name} per recipient: the Swede's text takes 2 parts, the American's 1
+    # (GSM-7), and a value outside GSM-7 would make that recipient's text UCS-2.
+    body = (
+        await preview(
+            client,
+            to=[SE_MOBILE, US_MOBILE],
+            body="Hi ${name}",
+            parameters={"name": {SE_MOBILE: "x" * 160, "default": "there"}},
+        )
+    ).json()
+    assert (body["segments"], body["total_segments"]) == (2, 3)
+    cost = body["cost"]
+    assert Decimal(cost["total"]) == 2 * Decimal("0.0450") + Decimal("0.0075")
+    assert {(line["country_code"], line["segments"]) for line in cost["countries"]} == {
+        (46, 2),
+        (1, 1),
+    }
+
+
+async def test_a_value_that_takes_the_text_past_max_segments_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await preview(
+        client, to=[SE_MOBILE], body="Hi ${name}", parameters={"name": {"default": "Ł" * 300}}
+    )
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["code"] == "too_many_segments"
+    assert "5 parts" in problem["detail"]

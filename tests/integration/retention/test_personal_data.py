@@ -8,6 +8,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 
 import asyncpg
@@ -66,23 +67,28 @@ async def seed_message(
     age_days: float,
     status: str = "delivered",
     numbers: tuple[str, ...] = (SE, US),
+    changed_days: float | None = None,
 ) -> uuid.UUID:
     """A message as the gateway leaves it: recipients, a report event, a callback and a
-    protection event, each holding the numbers."""
+    protection event, each holding the numbers. Accepted ``age_days`` ago, last changed
+    ``changed_days`` ago (by default then too)."""
     message_id = uuid.uuid4()
     age = timedelta(days=age_days)
+    changed = age if changed_days is None else timedelta(days=changed_days)
     recipient_status = "delivered" if status == "delivered" else "queued"
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute(
             "INSERT INTO sms_log (id, tenant, body, encoding, segment_count, character_count,"
-            " recipient_count, status, parameters, created_at) VALUES"
-            " ($1, $2, 'Your code is 123456', 'GSM-7', 1, 19, $3, $4, $5, now() - $6::interval)",
+            " recipient_count, status, parameters, created_at, updated_at) VALUES"
+            " ($1, $2, 'Your code is 123456', 'GSM-7', 1, 19, $3, $4, $5, now() - $6::interval,"
+            " now() - $7::interval)",
             message_id,
             tenant,
             len(numbers),
             status,
             {"name": dict.fromkeys(numbers, "Ada")},
             age,
+            changed,
         )
         await connection.executemany(
             "INSERT INTO sms_recipient (message_id, position, msisdn, status)"
@@ -194,31 +200,96 @@ async def test_each_tenant_is_redacted_and_deleted_at_the_ages_of_its_window(
     assert again.personal_data_deleted.total == again.personal_data_redacted.total == 0
 
 
-async def test_messages_not_settled_are_never_redacted_nor_deleted(pool: asyncpg.Pool) -> None:
+async def await_report(
+    pool: asyncpg.Pool, message_id: uuid.UUID, *, expires_in: timedelta, held: bool = False
+) -> None:
+    """An ``awaiting_report`` row: Sinch's expiry ``expires_in`` from now (negative: past),
+    and, when ``held``, a reconciler's claim under a live lease."""
+    await pool.execute(
+        "INSERT INTO awaiting_report (message_id, batch_id, due_at, expires_at, claim_token)"
+        " VALUES ($1, 'B1', now() + interval '1 minute', now() + $2::interval, $3)",
+        message_id,
+        expires_in,
+        uuid.uuid4() if held else None,
+    )
+
+
+async def test_messages_with_something_pending_are_never_redacted_nor_deleted(
+    pool: asyncpg.Pool,
+) -> None:
     queued = await seed_message(pool, "t", age_days=400, status="queued")
     await pool.execute("INSERT INTO outbox (message_id) VALUES ($1)", queued)
     scheduled = await seed_message(pool, "t", age_days=400, status="scheduled")
-    submitted = await seed_message(pool, "t", age_days=400, status="submitted")
-    # Final, yet Sinch may still report on it, or its callback has not gone out.
-    awaiting = await seed_message(pool, "t", age_days=400)
-    await pool.execute(
-        "INSERT INTO awaiting_report (message_id, batch_id, due_at, expires_at)"
-        " VALUES ($1, 'B1', now(), now() + interval '1 day')",
-        awaiting,
-    )
+    await pool.execute("INSERT INTO outbox (message_id) VALUES ($1)", scheduled)
+    # Not final, and Sinch may still report on it (its expiry, plus the grace, is ahead).
+    awaited = await seed_message(pool, "t", age_days=400, status="submitted")
+    await await_report(pool, awaited, expires_in=timedelta(days=1))
+    past_expiry_in_grace = await seed_message(pool, "t", age_days=400, status="submitted")
+    await await_report(pool, past_expiry_in_grace, expires_in=-timedelta(minutes=5))
+    # Final, but a reconciler holds it: the answer it is about to apply must find it.
+    held = await seed_message(pool, "t", age_days=400)
+    await await_report(pool, held, expires_in=-timedelta(days=1), held=True)
     calling_back = await seed_message(pool, "t", age_days=400)
     await pool.execute(
         "UPDATE callback_event SET status = 'pending' WHERE message_id = $1", calling_back
     )
     in_flight = await seed_message(pool, "t", age_days=400)
     await pool.execute("INSERT INTO outbox (message_id) VALUES ($1)", in_flight)
+    # Final: the next claim drops its row unasked, so the row holds nothing back.
+    final_unclaimed = await seed_message(pool, "t", age_days=400)
+    await await_report(pool, final_unclaimed, expires_in=timedelta(days=1))
     settled = await seed_message(pool, "t", age_days=400, status="failed")
+    pending = (queued, scheduled, awaited, past_expiry_in_grace, held, calling_back, in_flight)
 
     for window in (RetentionWindow(1, None), RetentionWindow(1, 2)):
         await RetentionSweeper(pool, policy(window)).sweep()
-        for message_id in (queued, scheduled, submitted, awaiting, calling_back, in_flight):
+        for message_id in pending:
             assert await state_of(pool, message_id) == "kept"
     assert await state_of(pool, settled) == "deleted"
+    assert await state_of(pool, final_unclaimed) == "deleted"
+
+
+async def test_messages_that_never_became_final_go_once_no_report_is_awaited(
+    pool: asyncpg.Pool,
+) -> None:
+    # No outbox row, no report to wait for: reconciliation gave up (its row is gone), the
+    # message asked for no reports, reconciliation was off past Sinch's expiry, or the
+    # outbox row went without a final status.
+    given_up = await seed_message(pool, "t", age_days=50, status="submitted")
+    off_past_expiry = await seed_message(pool, "t", age_days=50, status="submitted")
+    await await_report(pool, off_past_expiry, expires_in=-timedelta(days=47))
+    stranded = await seed_message(pool, "t", age_days=50, status="queued")
+    young = await seed_message(pool, "t", age_days=50, status="submitted", changed_days=20)
+    gone = await seed_message(pool, "t", age_days=70, status="submitted")
+
+    result = await RetentionSweeper(pool, policy(RetentionWindow(30, 60))).sweep()
+
+    assert result.failed_steps == ()
+    assert [
+        await state_of(pool, message_id)
+        for message_id in (given_up, off_past_expiry, stranded, young, gone)
+    ] == ["redacted", "redacted", "redacted", "kept", "deleted"]
+
+
+async def test_the_age_counts_from_the_last_change_not_the_acceptance(pool: asyncpg.Pool) -> None:
+    # All accepted 100 days ago; final (last changed) at different times since.
+    changed = (10, 40, 70)
+    ids = [
+        await seed_message(pool, "t", age_days=100, changed_days=days, status=status)
+        for days in changed
+        for status in ("delivered", "submitted")
+    ]
+
+    await RetentionSweeper(pool, policy(RetentionWindow(30, 60))).sweep()
+
+    assert [await state_of(pool, message_id) for message_id in ids] == [
+        "kept",
+        "kept",
+        "redacted",
+        "redacted",
+        "deleted",
+        "deleted",
+    ]
 
 
 async def test_two_sweepers_at_once_share_the_work_and_do_no_message_twice(
@@ -332,7 +403,8 @@ async def test_the_api_shows_a_redacted_message_as_redacted_and_a_deleted_one_as
         kept = await message(client, message_id)
         assert (kept["status"], kept["redacted"], kept["redacted_at"]) == ("delivered", False, None)
         await pool.execute(
-            "UPDATE sms_log SET created_at = now() - interval '60 hours' WHERE id = $1",
+            "UPDATE sms_log SET created_at = now() - interval '60 hours',"
+            " updated_at = now() - interval '60 hours' WHERE id = $1",
             uuid.UUID(message_id),
         )
 
@@ -352,7 +424,8 @@ async def test_the_api_shows_a_redacted_message_as_redacted_and_a_deleted_one_as
         await RetentionSweeper(pool, policy(RetentionWindow(2, 3))).sweep()
         assert (await client.get(f"/v1/messages/{message_id}")).status_code == 200
         await pool.execute(
-            "UPDATE sms_log SET created_at = now() - interval '4 days' WHERE id = $1",
+            "UPDATE sms_log SET created_at = now() - interval '4 days',"
+            " updated_at = now() - interval '4 days' WHERE id = $1",
             uuid.UUID(message_id),
         )
         await RetentionSweeper(pool, policy(RetentionWindow(2, 3))).sweep()
@@ -414,3 +487,29 @@ async def test_postgres_masks_numbers_exactly_as_the_domain_does(pool: asyncpg.P
     assert [row["masked"] for row in rows] == [mask_number(n) for n in numbers]
     in_json = await pool.fetchval(f"SELECT {json_mask_sql('$1::jsonb')}", json.loads(document))
     assert in_json == json.loads(mask_numbers_in_json(document))
+
+
+async def test_the_sweep_pauses_after_each_statement_that_changed_rows(
+    pool: asyncpg.Pool,
+) -> None:
+    for _ in range(5):
+        await seed_message(pool, "t", age_days=400)
+    left_at_each_pause: list[tuple[float, int]] = []
+
+    async def sleep(seconds: float) -> None:
+        left = await pool.fetchval("SELECT count(*) FROM sms_log")
+        left_at_each_pause.append((seconds, left))
+
+    paused = replace(
+        policy(RetentionWindow(None, 30), batch_size=2), batch_pause=timedelta(seconds=0.25)
+    )
+    result = await RetentionSweeper(pool, paused, sleep=sleep).sweep()
+
+    assert result.personal_data_deleted.messages == 5
+    # Batches of 2, 2 and 1, each followed by the pause; probes that find nothing are not.
+    assert left_at_each_pause == [(0.25, 3), (0.25, 1), (0.25, 0)]
+
+    await seed_message(pool, "t", age_days=400)
+    flat_out = policy(RetentionWindow(None, 30), batch_size=2)
+    await RetentionSweeper(pool, flat_out, sleep=sleep).sweep()
+    assert len(left_at_each_pause) == 3

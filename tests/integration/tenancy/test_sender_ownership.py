@@ -111,3 +111,27 @@ async def test_the_refusal_is_in_the_catalogue_and_on_the_documented_422(
         document = (await gateway.acme.get("/openapi.json")).json()
         for path in ("/v1/messages", "/v1/messages/preview"):
             assert "422" in document["paths"][path]["post"]["responses"]
+
+
+async def test_the_tutorial_route_names_no_message_field_for_another_tenants_default_sender(
+    database_url: str,
+) -> None:
+    # POST /send-sms always sends from the default sender, a number its body cannot name: the
+    # refusal is about the request as a whole, not the text in `message`.
+    pool = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
+    try:
+        await tenancy.assign_sender(pool, UNASSIGNED_NUMBER, "globex")
+    finally:
+        await pool.close()
+    async with served(database_url) as gateway:
+        response = await gateway.acme.post(
+            "/send-sms", json={"recipient": SUBSCRIBER, "message": "Hi"}
+        )
+        assert response.status_code == 400, response.text
+        problem = response.json()
+        assert problem["code"] == "sender_of_another_tenant"
+        assert [(e["field"], e["code"]) for e in problem["errors"]] == [
+            ("body", "sender_of_another_tenant")
+        ]
+        assert problem["error"] == problem["detail"]
+        assert await _messages_of(gateway.acme) == 0
