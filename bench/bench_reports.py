@@ -5,7 +5,7 @@ Usage: .venv/bin/python bench/bench_reports.py [--messages N] [--recipients R]
 
 Stores N submitted messages of R recipients each (with Sinch batch ids), starts the gateway
 (`smsgateway serve`, dispatcher off, webhook checks off), then POSTs one final
-`recipient_delivery_report_sms` per recipient to /webhooks/sinch/delivery-reports from a
+`recipient_delivery_report_sms` per recipient to /webhooks/sinch (the report lane) from a
 keep-alive load generator, as Sinch would, and prints reports/s and latency. Not a test.
 """
 
@@ -114,7 +114,7 @@ async def measure(
             "number_of_message_parts": 1,
             "encoding": "GSM",
         }
-        return post_request("127.0.0.1", port, "/webhooks/sinch/delivery-reports", body, {})
+        return post_request("127.0.0.1", port, "/webhooks/sinch", body, {})
 
     seconds = min(10.0, len(pairs) / 3000)
     before = cpu_seconds(gateway_pid)
