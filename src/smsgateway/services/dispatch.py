@@ -542,10 +542,10 @@ class Dispatcher:
 
 
 _NOTHING_SENT_REASONS = frozenset({"rate_limited", "not_sent", "unauthorized"})
-# Sinch may have the request and still be working on it.
-_UNANSWERED_REASONS = frozenset({"outcome_unknown", "timeout"})
 """Retry reasons where Sinch surely created no batch (a timeout, a 5xx or a lost answer
 may have): giving up after one of them gives the spend back."""
+_UNANSWERED_REASONS = frozenset({"outcome_unknown", "timeout"})
+"""Retry reasons where Sinch may have the request and still be working on it."""
 
 
 def _transient_reason(exc: SinchError) -> str:
