@@ -28,7 +28,7 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import benchmark_database, free_port, gateway_environment, migrate
+from harness import benchmark_database, create_api_key, free_port, gateway_environment, migrate
 from loadgen import post_request, run_load, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,24 +55,7 @@ def run(args: argparse.Namespace, database_url: str) -> None:
     port = free_port()
     environment = gateway_environment(database_url, port, args.workers)
     migrate(environment)
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "smsgateway",
-            "apikey",
-            "create",
-            "--name",
-            "bench",
-            "--rate",
-            "1000000/second",
-        ],
-        env=environment,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    key = created.stdout.splitlines()[0]
+    key = create_api_key(environment)
     gateway = subprocess.Popen(
         [sys.executable, "-m", "smsgateway", "serve"],
         env=environment,

@@ -50,7 +50,9 @@ from harness import (
     PEER_SOURCE,
     REPO,
     clean_environment,
+    create_api_key,
     free_port,
+    migrate,
     write_history,
     wrk_invocation,
     wrk_summary,
@@ -205,18 +207,11 @@ def _prepare_gateway_template(data_dir: Path, history: int) -> tuple[Path, str]:
     """One migrated embedded-Postgres data folder holding one API key and ``history`` past
     messages; copied per run."""
     environment = clean_environment(SMSGW_DATA_DIR=str(data_dir), SMSGW_LOG_LEVEL="WARNING")
-    command = [sys.executable, "-m", "smsgateway"]
-    subprocess.run([*command, "migrate"], env=environment, check=True, stdout=subprocess.DEVNULL)
-    created = subprocess.run(
-        [*command, "apikey", "create", "--name", "bench", "--rate", "1000000/second"],
-        env=environment,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    migrate(environment)
+    api_key = create_api_key(environment)
     if history:
         asyncio.run(_write_history(data_dir, history))
-    return data_dir, created.stdout.split()[0]
+    return data_dir, api_key
 
 
 async def _write_history(data_dir: Path, messages: int) -> None:

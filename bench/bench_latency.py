@@ -41,6 +41,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (
     benchmark_database,
+    create_api_key,
     free_port,
     gateway_environment,
     migrate,
@@ -52,7 +53,6 @@ from loadgen import post_request, run_load, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[1]
 PLAN, TOKEN = "simulator-plan", "simulator-token"
-APIKEY_CREATE = (sys.executable, "-m", "smsgateway", "apikey", "create")
 TARGETS_MS = {"idle p50": 5.0, "idle p99": 25.0, "loaded p99": 50.0}
 
 
@@ -112,14 +112,7 @@ def run(args: argparse.Namespace, database_url: str) -> None:
     migrate(environment)
     if args.history:
         asyncio.run(_write_history(database_url, args.history))
-    created = subprocess.run(
-        [*APIKEY_CREATE, "--name", "bench", "--rate", "1000000/second"],
-        env=environment,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    key = created.stdout.splitlines()[0]
+    key = create_api_key(environment)
     gateway = subprocess.Popen(
         [sys.executable, "-m", "smsgateway", "serve"],
         env=environment,

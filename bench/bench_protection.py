@@ -39,7 +39,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accept import cpu_seconds, swedish_mobile
-from harness import benchmark_database, free_port, gateway_environment, migrate
+from harness import benchmark_database, create_api_key, free_port, gateway_environment, migrate
 from loadgen import post_request, run_load, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,18 +85,7 @@ def run(args: argparse.Namespace, database_url: str) -> None:
     migrate(environment)
     keys = {}
     for mode in ("off", "on"):
-        created = smsgateway(
-            environment,
-            "apikey",
-            "create",
-            "--name",
-            f"bench-{mode}",
-            "--tenant",
-            f"bench-{mode}",
-            "--rate",
-            "1000000/second",
-        )
-        keys[mode] = created.splitlines()[0]
+        keys[mode] = create_api_key(environment, f"bench-{mode}", "--tenant", f"bench-{mode}")
     smsgateway(environment, "policy", "set", "--tenant", "bench-on", json.dumps(REALISTIC_POLICY))
     gateway = subprocess.Popen(
         [sys.executable, "-m", "smsgateway", "serve"],

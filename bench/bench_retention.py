@@ -41,7 +41,14 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accept import swedish_mobile
-from harness import benchmark_database, free_port, gateway_environment, migrate, write_history
+from harness import (
+    benchmark_database,
+    create_api_key,
+    free_port,
+    gateway_environment,
+    migrate,
+    write_history,
+)
 from loadgen import LoadResult, post_request, run_load, wait_until_serving
 from smsgateway.domain.retention import RetentionWindow
 from smsgateway.services.retention import RetentionPolicy, RetentionSweeper
@@ -102,7 +109,7 @@ async def run(args: argparse.Namespace, dsn: str) -> None:
             during = None
             if gateway is not None:
                 port = int(environment["PORT"])
-                key = create_key(environment)
+                key = create_api_key(environment, "bench", "--tenant", "tenant0")
                 alone = await accepts(port, key, args)
                 print(f"accepts alone (offered {args.accept_rate:,.0f}/s): {alone.summary()}")
 
@@ -280,29 +287,6 @@ def start_gateway(environment: dict[str, str]) -> subprocess.Popen[bytes]:
     )
     wait_until_serving(int(environment["PORT"]), int(environment["SMSGW_WORKERS"]))
     return process
-
-
-def create_key(environment: dict[str, str]) -> str:
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "smsgateway",
-            "apikey",
-            "create",
-            "--name",
-            "bench",
-            "--tenant",
-            "tenant0",
-            "--rate",
-            "1000000/second",
-        ],
-        env=environment,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return created.splitlines()[0]
 
 
 async def accepts(port: int, key: str, args: argparse.Namespace) -> LoadResult:

@@ -114,6 +114,20 @@ def gateway_environment(database_url: str, port: int, workers: int) -> dict[str,
     )
 
 
+def create_api_key(environment: dict[str, str], name: str = "bench", *options: str) -> str:
+    """A new API key made by the real ``smsgateway apikey create``, with a limit no benchmark
+    reaches (``options``: more of its flags, e.g. ``--tenant``)."""
+    command = [sys.executable, "-m", "smsgateway", "apikey", "create", "--name", name]
+    created = subprocess.run(
+        [*command, "--rate", "1000000/second", *options],
+        env=environment,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return created.stdout.splitlines()[0]
+
+
 def migrate(environment: dict[str, str]) -> None:
     subprocess.run(
         [sys.executable, "-m", "smsgateway", "migrate"],
