@@ -116,7 +116,7 @@ class RawTransport(httpx.AsyncBaseTransport):
         timeout: dict[str, float | None],  # noqa: ASYNC109 (httpx's per-phase timeouts)
     ) -> RawAnswer:
         """POSTs ``body`` to ``url`` with ``headers`` (Host and Content-Length are added)."""
-        origin, target, host = _post_target(url)
+        origin, target, host = request_target(url)
         head = b"".join(
             (
                 b"POST %s HTTP/1.1\r\nHost: %s\r\n" % (target, host),
@@ -449,8 +449,9 @@ def origin_of(url: str) -> Origin:
 
 
 @lru_cache(maxsize=256)
-def _post_target(url: str) -> tuple[Origin, bytes, bytes]:
-    """The origin, request target and Host header of ``url`` (a few URLs, posted to often)."""
+def request_target(url: str) -> tuple[Origin, bytes, bytes]:
+    """The origin, request target (path and query) and Host header value of ``url``; cached,
+    as a few URLs are requested often."""
     parsed = httpx.URL(url)
     scheme = parsed.scheme
     if scheme not in ("http", "https"):

@@ -21,7 +21,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from smsgateway import __version__
-from smsgateway.rawhttp.transport import RawTransport, origin_of
+from smsgateway.rawhttp.transport import RawTransport, request_target
 from smsgateway.sinch.auth import ApiTokenAuth
 from smsgateway.sinch.errors import (
     SinchError,
@@ -207,17 +207,14 @@ class _DirectRoute:
     def __init__(
         self, http: httpx.AsyncClient, transport: RawTransport, prefix: str, authorization: str
     ) -> None:
-        url = httpx.URL(prefix)
         self._http = http
         self._transport = transport
-        self._origin = origin_of(prefix)
-        self._path_prefix = url.raw_path.rstrip(b"/")
-        default_port = 443 if url.scheme == "https" else 80
-        host = url.host if url.port in (None, default_port) else f"{url.host}:{url.port}"
+        self._origin, target, host = request_target(prefix)
+        self._path_prefix = target.rstrip(b"/")
         self._fixed_headers = (
-            f"Host: {host}\r\nUser-Agent: {_USER_AGENT}\r\nAccept: application/json\r\n"
-            f"Authorization: {authorization}\r\n"
-        ).encode()
+            b"Host: %s\r\nUser-Agent: %s\r\nAccept: application/json\r\n"
+            b"Authorization: %s\r\n" % (host, _USER_AGENT.encode(), authorization.encode())
+        )
 
     @classmethod
     def of(cls, http: httpx.AsyncClient, prefix: str, auth: httpx.Auth) -> _DirectRoute | None:
