@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -27,6 +28,7 @@ import asyncpg
 
 from smsgateway.domain.errors import DomainError
 from smsgateway.domain.ids import time_ordered_id
+from smsgateway.domain.protection import ProtectionPolicy
 from smsgateway.domain.schedule import plan_schedule
 from smsgateway.observability.media_metrics import MESSAGES_ACCEPTED_BY_KIND
 from smsgateway.observability.report_metrics import RECIPIENTS_OPTED_OUT
@@ -49,11 +51,15 @@ from smsgateway.services.protection import (
 from smsgateway.services.sender_ownership import SenderOwnership
 from smsgateway.services.velocity import PostgresVelocityCounters, VelocityCounters
 from smsgateway.store.api_keys import ApiKeyRecord
-from smsgateway.store.batching import BatchCall, BatchLookup
+from smsgateway.store.batching import BatchCall
 from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 from smsgateway.store.idempotency import insert_accepted_once
-from smsgateway.store.messages import MessageRecord, NewMessage, get_message
-from smsgateway.store.opt_outs import OptOutProbe, opted_out_among
+from smsgateway.store.messages import (
+    MessageRecord,
+    NewMessage,
+    OptOutsFoundError,
+    get_message,
+)
 from smsgateway.store.protection import (
     GuardedMessage,
     GuardOutcome,
@@ -101,6 +107,20 @@ class Preview:
     limited: tuple[LimitedRecipient, ...]
 
 
+@dataclass(frozen=True)
+class _Attempt:
+    """One message's way through ``accept``: what it was drafted from, and the recipients
+    found opted out so far (marked, and left out of its draws, on the next write)."""
+
+    request: AcceptRequest
+    key: ApiKeyRecord
+    protection: ProtectionPolicy
+    draft: MessageDraft
+    now: datetime
+    message_id: uuid.UUID
+    opted_out: frozenset[str] = field(default_factory=frozenset)
+
+
 def fingerprint(canonical_json: bytes) -> bytes:
     return hashlib.sha256(canonical_json).digest()
 
@@ -140,10 +160,6 @@ class AcceptService:
         self._writer: BatchCall[GuardedMessage, GuardOutcome] = BatchCall(
             pool, write_guarded, max_concurrent_batches=1, acquire_timeout=acquire_timeout
         )
-        # Concurrent accepts share one opt-out query, as they share one insert.
-        self._opt_outs: BatchLookup[OptOutProbe] = BatchLookup(
-            pool, opted_out_among, max_concurrent_lookups=1, acquire_timeout=acquire_timeout
-        )
 
     async def accept(
         self, request: AcceptRequest, key: ApiKeyRecord, idempotency_key: str | None
@@ -155,42 +171,39 @@ class AcceptService:
         count_policy_hits(draft.policy_hits)
         draft.recipients.raise_if_refused()
         await self._senders.check(draft.sender, key, default=request.draft.sender is None)
-        now = self._clock()
-        schedule = plan_schedule(now, request.send_at, request.expire_at)
-        sender = None if draft.sender is None else draft.sender.value
-        opted_out = await self._opted_out(draft.recipients.e164s, key.tenant, sender)
-        everyone_opted_out = len(opted_out) == len(draft.recipients.e164s)
-        message = NewMessage(
-            id=time_ordered_id(int(now.timestamp() * 1000), self._random_bytes(10)),
-            tenant=key.tenant,
-            api_key_id=key.id,
-            sender=sender,
-            body=draft.stored_body,
-            encoding=draft.encoding,
-            segment_count=draft.segments,
-            character_count=draft.characters,
-            recipients=draft.recipients.e164s,
-            client_reference=request.client_reference,
-            status="rejected" if everyone_opted_out else schedule.status,
-            delivery_report=request.delivery_report,
-            send_at=request.send_at,
-            expire_at=request.expire_at,
-            callback_url=request.callback_url,
-            parameters=draft.parameters,
-            max_segments=request.draft.max_segments,
-            created_at=now,
-            due_at=schedule.due_at,
-            opted_out=opted_out,
-            kind=draft.kind,
-            content=None if draft.content is None else draft.content.stored_content(),
-        )
         if draft.content is not None and self._media_check is not None:
             await self._media_check.check_draft(draft.content)
-        draws = draws_for(
-            protection,
+        now = self._clock()
+        attempt = _Attempt(
+            request=request,
             key=key,
+            protection=protection,
+            draft=draft,
+            now=now,
+            message_id=time_ordered_id(int(now.timestamp() * 1000), self._random_bytes(10)),
+        )
+        # The write checks opt-outs itself (one round trip, not a look-up and then a write):
+        # assumed none, and a write that finds some stores nothing, so the message is drafted
+        # again with them marked, its draws without them, and written again.
+        while True:
+            outcome = await self._store(attempt, idempotency_key)
+            if isinstance(outcome, Accepted):
+                return outcome
+            RECIPIENTS_OPTED_OUT.inc(len(outcome))
+            attempt = replace(attempt, opted_out=attempt.opted_out | outcome)
+
+    async def _store(
+        self, attempt: _Attempt, idempotency_key: str | None
+    ) -> Accepted | frozenset[str]:
+        """Takes the message's counters and stores it; returns the recipients the write found
+        opted out instead when it found any (it then stored and kept nothing)."""
+        request, draft, now = attempt.request, attempt.draft, attempt.now
+        message = self._new_message(attempt)
+        draws = draws_for(
+            attempt.protection,
+            key=attempt.key,
             recipients=draft.recipients.accepted,
-            opted_out=opted_out,
+            opted_out=attempt.opted_out,
             segments=draft.segments,
             price_table=self._policy.price_table,
             now=now,
@@ -208,12 +221,14 @@ class AcceptService:
             message,
             tuple(draw for draw in draws if not draw.is_velocity) if taken_outside else draws,
             tuple(hit for hit in draft.policy_hits if not hit.enforced),
-            request.callback_url or key.default_callback_url,
+            request.callback_url or attempt.key.default_callback_url,
         )
         stored = False
         try:
             if idempotency_key is None:
                 outcome = await self._writer.call(guarded)
+                if outcome.opted_out:
+                    return outcome.opted_out
                 if not outcome.stored:
                     assert outcome.verdict is not None
                     raise refusal_for(
@@ -230,17 +245,48 @@ class AcceptService:
                 raise ValueError("an idempotent accept needs the request's fingerprint")
             try:
                 accepted = await self._accept_once(
-                    guarded, key, idempotency_key, request.fingerprint
+                    guarded, attempt.key, idempotency_key, request.fingerprint
                 )
             except GuardRefusedError as exc:
                 raise refusal_for(
                     exc.verdict, draft.recipients.accepted, now=now, time_zone=self._time_zone
                 ) from None
+            except OptOutsFoundError as exc:
+                return exc.found[message.id]
             stored = not accepted.replayed  # a replay stored nothing new: it takes nothing
             return accepted
         finally:
             if taken_outside and not stored:
                 await self._velocity.give_back(taken_outside)
+
+    def _new_message(self, attempt: _Attempt) -> NewMessage:
+        request, draft = attempt.request, attempt.draft
+        schedule = plan_schedule(attempt.now, request.send_at, request.expire_at)
+        everyone_opted_out = len(attempt.opted_out) == len(draft.recipients.e164s)
+        return NewMessage(
+            id=attempt.message_id,
+            tenant=attempt.key.tenant,
+            api_key_id=attempt.key.id,
+            sender=None if draft.sender is None else draft.sender.value,
+            body=draft.stored_body,
+            encoding=draft.encoding,
+            segment_count=draft.segments,
+            character_count=draft.characters,
+            recipients=draft.recipients.e164s,
+            client_reference=request.client_reference,
+            status="rejected" if everyone_opted_out else schedule.status,
+            delivery_report=request.delivery_report,
+            send_at=request.send_at,
+            expire_at=request.expire_at,
+            callback_url=request.callback_url,
+            parameters=draft.parameters,
+            max_segments=request.draft.max_segments,
+            created_at=attempt.now,
+            due_at=schedule.due_at,
+            opted_out=attempt.opted_out,
+            kind=draft.kind,
+            content=None if draft.content is None else draft.content.stored_content(),
+        )
 
     async def preview(self, request: DraftRequest, key: ApiKeyRecord) -> Preview:
         """Drafts the message as ``accept`` would and reads the counters it would take, without
@@ -260,17 +306,6 @@ class AcceptService:
             segments_by_recipient=draft.rendered_segments,
         )
         return Preview(draft, limited)
-
-    async def _opted_out(
-        self, recipients: tuple[str, ...], tenant: str, sender: str | None
-    ) -> frozenset[str]:
-        """The recipients who opted out of this tenant's messages from this sender: kept as
-        ``opted_out``, never handed to Sinch."""
-        probes = await self._opt_outs.lookup([(msisdn, tenant, sender) for msisdn in recipients])
-        opted_out = frozenset(probe[0] for probe in probes)
-        if opted_out:
-            RECIPIENTS_OPTED_OUT.inc(len(opted_out))
-        return opted_out
 
     async def _accept_once(
         self, guarded: GuardedMessage, key: ApiKeyRecord, idempotency_key: str, digest: bytes

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from smsgateway.domain.message_events import EventStatus, MessageEventKind, event_status
+from smsgateway.store.opt_outs import blocks
 
 if TYPE_CHECKING:
     from smsgateway.store.pool import Connection
@@ -154,9 +155,37 @@ class MessageFilter:
     limit: int = 50
 
 
+class OptOutsFoundError(Exception):
+    """The write found recipients who opted out and stored nothing: ``found`` maps each
+    message's id to them. The caller marks them ``opted_out`` and writes the message again."""
+
+    def __init__(self, found: Mapping[uuid.UUID, frozenset[str]]) -> None:
+        super().__init__("recipients opted out")
+        self.found = found
+
+
+# The opt-out check rides in the write itself, so an accept costs one round trip, not a
+# look-up and then a write: ``opted`` holds the recipients not yet marked ``opted_out`` whom
+# an opt-out blocks, and while it holds any, every data-modifying CTE (those put before the
+# messages' included) writes nothing and the statement returns them. Opt-outs are rare; the
+# batch is then written again with them marked.
+_OPT_OUT_GUARD = f"""
+opted AS MATERIALIZED (
+    SELECT DISTINCT r.message_id, r.msisdn
+    FROM unnest($19::uuid[], $21::text[], $22::text[]) AS r(message_id, msisdn, status)
+    JOIN unnest($1::uuid[], $2::text[], $4::text[]) AS m(id, tenant, sender)
+        ON m.id = r.message_id
+    WHERE r.status <> 'opted_out'
+      AND EXISTS (SELECT 1 FROM opt_out AS o
+                  WHERE {blocks("o", "r.msisdn", "m.tenant", "m.sender")})
+),"""
+
+NOTHING_OPTED_OUT = "NOT EXISTS (SELECT 1 FROM opted)"
+"""The condition every data-modifying CTE of ``insert_accepted_statement`` writes under."""
+
 # One statement, so one round trip and one commit for a whole batch of accepted messages:
 # every data-modifying CTE runs, and foreign keys are checked at the end of the statement.
-_ACCEPTED_CTES = """
+_ACCEPTED_CTES = f"""
 message AS (
     INSERT INTO sms_log (
         id, tenant, api_key_id, sender, body, encoding, segment_count, character_count,
@@ -175,25 +204,28 @@ message AS (
         AS m(id, tenant, api_key_id, sender, body, encoding, segment_count, character_count,
              recipient_count, client_reference, status, delivery_report, send_at, expire_at,
              callback_url, parameters, max_segments, created_at, kind, content, spend_charge)
+    WHERE {NOTHING_OPTED_OUT}
     RETURNING id
 ), recipient AS (
     INSERT INTO sms_recipient (message_id, position, msisdn, status, updated_at)
     SELECT r.message_id, r.position, r.msisdn, r.status, r.updated_at
     FROM unnest($19::uuid[], $20::int[], $21::text[], $22::text[], $23::timestamptz[])
         AS r(message_id, position, msisdn, status, updated_at)
+    WHERE {NOTHING_OPTED_OUT}
 ), outbox_entry AS (
     INSERT INTO outbox (message_id, due_at, created_at)
     SELECT o.message_id, o.due_at, o.created_at
     FROM unnest($1::uuid[], $24::timestamptz[], $18::timestamptz[], $11::text[])
         AS o(message_id, due_at, created_at, status)
-    WHERE o.status IN ('queued', 'scheduled')
+    WHERE o.status IN ('queued', 'scheduled') AND {NOTHING_OPTED_OUT}
+), accepted_event AS (
+    INSERT INTO sms_event (message_id, kind, status, occurred_at)
+    SELECT e.message_id, '{MessageEventKind.ACCEPTED}', e.status, e.occurred_at
+    FROM unnest($1::uuid[], $11::text[], $18::timestamptz[])
+        AS e(message_id, status, occurred_at)
+    WHERE {NOTHING_OPTED_OUT}
 )
-"""
-
-_ACCEPTED_EVENTS = f"""
-INSERT INTO sms_event (message_id, kind, status, occurred_at)
-SELECT e.message_id, '{MessageEventKind.ACCEPTED}', e.status, e.occurred_at
-FROM unnest($1::uuid[], $11::text[], $18::timestamptz[]) AS e(message_id, status, occurred_at)
+SELECT message_id, msisdn FROM opted
 """
 
 
@@ -203,8 +235,10 @@ ACCEPTED_PARAMETERS = 27
 
 def insert_accepted_statement(before: str = "") -> str:
     """The statement ``insert_accepted`` runs, with the CTEs ``before`` (comma-ended) run in
-    the same statement: one round trip and one commit for them and the batch."""
-    return f"WITH {before}{_ACCEPTED_CTES}{_ACCEPTED_EVENTS}"
+    the same statement: one round trip and one commit for them and the batch. Each CTE in
+    ``before`` that writes must write only under ``NOTHING_OPTED_OUT``; the statement returns
+    the opted-out recipients found (``raise_if_opted_out``)."""
+    return f"WITH {_OPT_OUT_GUARD}{before}{_ACCEPTED_CTES}"
 
 
 _INSERT_ACCEPTED = insert_accepted_statement()
@@ -221,8 +255,22 @@ async def insert_accepted(
     spend_charges: Sequence[SpendCharge | None] | None = None,
 ) -> None:
     """Stores messages, their recipients, their outbox entries and 'accepted' events at once;
-    ``spend_charges``, when given, holds each message's charge (None: it took none)."""
-    await connection.execute(_INSERT_ACCEPTED, *accepted_arguments(messages, spend_charges))
+    ``spend_charges``, when given, holds each message's charge (None: it took none). Raises
+    ``OptOutsFoundError``, having stored nothing, if a recipient not marked ``opted_out``
+    opted out."""
+    raise_if_opted_out(
+        await connection.fetch(_INSERT_ACCEPTED, *accepted_arguments(messages, spend_charges))
+    )
+
+
+def raise_if_opted_out(rows: Sequence[asyncpg.Record]) -> None:
+    """Raises ``OptOutsFoundError`` for the rows ``insert_accepted_statement`` returned."""
+    if not rows:
+        return
+    found: dict[uuid.UUID, set[str]] = {}
+    for row in rows:
+        found.setdefault(row["message_id"], set()).add(row["msisdn"])
+    raise OptOutsFoundError({message_id: frozenset(found[message_id]) for message_id in found})
 
 
 def accepted_arguments(

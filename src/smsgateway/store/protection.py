@@ -37,11 +37,14 @@ from smsgateway.domain.counters import (
 from smsgateway.domain.destination_policy import PolicyHit
 from smsgateway.store.messages import (
     ACCEPTED_PARAMETERS,
+    NOTHING_OPTED_OUT,
     NewMessage,
+    OptOutsFoundError,
     SpendCharge,
     accepted_arguments,
     insert_accepted,
     insert_accepted_statement,
+    raise_if_opted_out,
 )
 
 if TYPE_CHECKING:
@@ -69,13 +72,16 @@ class GuardedMessage:
 
 @dataclass(frozen=True)
 class GuardOutcome:
-    """``verdict`` None: nothing to check, stored. Otherwise stored exactly when it passed."""
+    """``verdict`` None: nothing to check, stored. Otherwise stored exactly when it passed.
+    ``opted_out``: recipients the write found opted out; the message was not stored, and is
+    to be written again with them marked (and its draws without them)."""
 
     verdict: Verdict | None = None
+    opted_out: frozenset[str] = frozenset()
 
     @property
     def stored(self) -> bool:
-        return self.verdict is None or self.verdict.passed
+        return not self.opted_out and (self.verdict is None or self.verdict.passed)
 
 
 class GuardRefusedError(Exception):
@@ -129,6 +135,7 @@ wanted AS (
                 THEN w.amount END,
            clock_timestamp()
     FROM wanted AS w
+    WHERE {NOTHING_OPTED_OUT}
     ORDER BY w.key
     ON CONFLICT (key) DO UPDATE SET
         amount = (
@@ -148,6 +155,7 @@ wanted AS (
     SELECT * FROM unnest(${_P + 6}::uuid[], ${_P + 7}::text[], ${_P + 8}::text[],
                          ${_P + 9}::text[], ${_P + 10}::text[], ${_P + 11}::text[],
                          ${_P + 12}::timestamptz[])
+    WHERE {NOTHING_OPTED_OUT}
 ),"""
 )
 
@@ -169,7 +177,26 @@ SELECT $1, $2, $2::uuid::text,
 async def write_guarded(
     connection: Connection, items: Sequence[GuardedMessage]
 ) -> list[GuardOutcome]:
-    """Stores the messages the counters allow, taking what each needs, in one transaction."""
+    """Stores the messages the counters allow, taking what each needs, in one transaction.
+    A message with recipients found opted out is not stored (``GuardOutcome.opted_out``);
+    the others are written again without it."""
+    try:
+        return await _write_guarded(connection, items)
+    except OptOutsFoundError as exc:
+        found = exc.found
+    clean = [item for item in items if item.message.id not in found]
+    written = iter(await write_guarded(connection, clean) if clean else [])
+    return [
+        GuardOutcome(opted_out=found[item.message.id])
+        if item.message.id in found
+        else next(written)
+        for item in items
+    ]
+
+
+async def _write_guarded(
+    connection: Connection, items: Sequence[GuardedMessage]
+) -> list[GuardOutcome]:
     if not any(item.draws or item.monitored for item in items):
         await insert_accepted(connection, [item.message for item in items])
         return [GuardOutcome() for _ in items]
@@ -185,7 +212,8 @@ async def _write_whole_batch(
     connection: Connection, items: Sequence[GuardedMessage], totals: Sequence[Draw]
 ) -> bool:
     """The one-statement write of a whole batch; False (and nothing written) when a counter
-    cannot take its total without a closer look."""
+    cannot take its total without a closer look. Raises ``OptOutsFoundError`` (nothing
+    written) when a recipient opted out."""
     arguments = [
         *accepted_arguments(
             [item.message for item in items], [item.spend_charge for item in items]
@@ -201,13 +229,14 @@ async def _write_whole_batch(
         if connection.is_in_transaction():
             # A savepoint, so that the abort ends only this statement, not the caller's work.
             async with connection.transaction():
-                await connection.execute(_WRITE_WHOLE_BATCH, *arguments)
+                found = await connection.fetch(_WRITE_WHOLE_BATCH, *arguments)
         else:
-            await connection.execute(_WRITE_WHOLE_BATCH, *arguments)
+            found = await connection.fetch(_WRITE_WHOLE_BATCH, *arguments)
     except asyncpg.NotNullViolationError as exc:
         if exc.table_name != "protection_counter":
             raise
         return False
+    raise_if_opted_out(found)
     return True
 
 
@@ -215,7 +244,8 @@ async def write_guarded_one(
     connection: Connection, messages: list[NewMessage], item: GuardedMessage
 ) -> None:
     """The guarded write of one message inside a transaction the caller holds (an idempotent
-    accept); raises ``GuardRefusedError`` when the counters refuse it."""
+    accept); raises ``GuardRefusedError`` when the counters refuse it and
+    ``OptOutsFoundError`` when a recipient opted out."""
     assert [item.message] == messages, "the idempotent write stores exactly the guarded message"
     verdict = (await _write_in_transaction(connection, [item]))[0].verdict
     if verdict is not None and not verdict.passed:

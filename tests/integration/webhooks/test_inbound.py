@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -77,6 +78,44 @@ async def test_stop_opts_the_sender_out_of_later_messages_from_that_number(
     # What the dispatcher would hand to Sinch.
     assert await outgoing_recipients(database_url, message_id) == (OTHER,)
     assert REGISTRY.get_sample_value("smsgw_recipients_opted_out_total") == counted + 1
+
+
+async def test_an_idempotent_accept_marks_the_opted_out_recipient_and_replays_it(
+    gateway: httpx.AsyncClient, database_url: str
+) -> None:
+    await inbound(gateway, mo_text("STOP"))
+    body = {"to": [OTHER, SUBSCRIBER], "body": "Hi"}
+    headers = {"Idempotency-Key": "opt-out-once"}
+    first = await gateway.post("/v1/messages", json=body, headers=headers)
+    again = await gateway.post("/v1/messages", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == first.json()["id"]
+    for answer in (first, again):
+        assert {r["to"]: r["status"] for r in answer.json()["recipients"]} == {
+            SUBSCRIBER: "opted_out",
+            OTHER: "queued",
+        }
+    assert len(await fetch(database_url, "SELECT * FROM sms_log")) == 1
+    assert await outgoing_recipients(database_url, first.json()["id"]) == (OTHER,)
+
+
+async def test_concurrent_accepts_share_writes_and_only_the_opted_out_are_marked(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """One write carries many accepts; the one with an opted-out recipient is written again
+    with it marked, and the others are stored as they were."""
+    await inbound(gateway, mo_text("STOP"))
+    targets = [[OTHER], [SUBSCRIBER, OTHER], [OTHER], [SUBSCRIBER]] * 5
+    answers = await asyncio.gather(
+        *(gateway.post("/v1/messages", json={"to": to, "body": "Hi"}) for to in targets)
+    )
+    for to, answer in zip(targets, answers, strict=True):
+        assert answer.status_code == 202, answer.text
+        expected = {n: "opted_out" if n == SUBSCRIBER else "queued" for n in to}
+        assert {r["to"]: r["status"] for r in answer.json()["recipients"]} == expected
+        stored = (await gateway.get(f"/v1/messages/{answer.json()['id']}")).json()
+        assert stored["status"] == ("rejected" if to == [SUBSCRIBER] else "queued")
 
 
 async def test_a_message_only_to_opted_out_numbers_is_rejected_and_never_queued(
