@@ -78,17 +78,12 @@ def _timed(run: Callable[[int], None], requests: int) -> float:
 
 
 def _metrics_per_request(requests: int) -> None:
-    from smsgateway.observability.metrics import (
-        HTTP_REQUEST_DURATION,
-        HTTP_REQUESTS,
-        HTTP_REQUESTS_IN_PROGRESS,
-    )
+    from smsgateway.observability import metrics
 
     for _ in range(requests):
-        HTTP_REQUESTS_IN_PROGRESS.inc()
-        HTTP_REQUESTS_IN_PROGRESS.dec()
-        HTTP_REQUESTS.labels("POST", "/v1/messages", "2xx").inc()
-        HTTP_REQUEST_DURATION.labels("POST", "/v1/messages").observe(0.0042)
+        metrics.HTTP_REQUESTS_IN_PROGRESS.inc()
+        metrics.HTTP_REQUESTS_IN_PROGRESS.dec()
+        metrics.record_http_request("POST", "/v1/messages", 202, 0.0042)
 
 
 def _access_line(requests: int) -> None:

@@ -14,11 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smsgateway.api.problems import ProblemField, RequestTooLargeError, send_problem
 from smsgateway.observability.logging import request_id_var
-from smsgateway.observability.metrics import (
-    HTTP_REQUEST_DURATION,
-    HTTP_REQUESTS,
-    HTTP_REQUESTS_IN_PROGRESS,
-)
+from smsgateway.observability.metrics import HTTP_REQUESTS_IN_PROGRESS, record_http_request
 
 logger = logging.getLogger("smsgateway.access")
 
@@ -75,8 +71,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
             method = scope["method"]
-            HTTP_REQUESTS.labels(method, route, f"{status // 100}xx").inc()
-            HTTP_REQUEST_DURATION.labels(method, route).observe(elapsed)
+            record_http_request(method, route, status, elapsed)
             logger.log(
                 logging.DEBUG if route in _QUIET_ROUTES else logging.INFO,
                 "request",
