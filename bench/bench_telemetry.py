@@ -87,23 +87,12 @@ def _metrics_per_request(requests: int) -> None:
 
 
 def _access_line(requests: int) -> None:
-    from smsgateway.observability.logging import request_id_var
+    from smsgateway.observability.access_log import log_request
 
-    logger = logging.getLogger("smsgateway.access")
-    token = request_id_var.set("0123456789abcdef0123456789abcdef")
     for _ in range(requests):
-        logger.log(
-            logging.INFO,
-            "request",
-            extra={
-                "request_id": "0123456789abcdef0123456789abcdef",
-                "method": "POST",
-                "route": "/v1/messages",
-                "status": 202,
-                "duration_ms": 4.2,
-            },
+        log_request(
+            logging.INFO, "0123456789abcdef0123456789abcdef", "POST", "/v1/messages", 202, 4.2
         )
-    request_id_var.reset(token)
 
 
 def _whole_middleware(requests: int) -> None:
