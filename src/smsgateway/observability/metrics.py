@@ -14,15 +14,13 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
     ProcessCollector,
     generate_latest,
     multiprocess,
 )
 
 from smsgateway import __version__
+from smsgateway.observability.metric_types import Counter, Gauge, Histogram
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
