@@ -8,7 +8,9 @@ the port or the outbox.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,3 +138,33 @@ def test_a_killed_supervisor_takes_its_workers_with_it(database_url: str, tmp_pa
         for simulator in simulators:
             simulator.terminate()
         assert alive == [], [process.cmdline() for process in alive]
+
+
+def test_the_access_lines_of_the_last_requests_are_in_the_log_after_a_stop(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The API worker writes its access lines from a template, in batches: after a stop
+    (SIGTERM right after the last answer), every request's line is there, with every field."""
+    log = tmp_path / "gateway.log"
+    request_ids = [f"last-request-{n}" for n in range(30)]
+    with (
+        gateway(database_url, log) as (base_url, _, key),
+        httpx.Client(base_url=base_url, headers={"X-API-Key": key}) as client,
+    ):
+        for request_id in request_ids:
+            answer = client.get(
+                f"/v1/messages/{uuid.uuid4()}", headers={"X-Request-ID": request_id}
+            )
+            assert answer.status_code == 404
+    # Leaving the block sent SIGTERM right after the last answer, and saw the gateway exit 0.
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    access = {line["request_id"]: line for line in lines if line["logger"] == "smsgateway.access"}
+    for request_id in request_ids:
+        line = access[request_id]
+        assert line["event"] == "request"
+        assert line["level"] == "info"
+        assert line["method"] == "GET"
+        assert line["route"].startswith("/v1/messages/{message_id")
+        assert line["status"] == 404
+        assert line["duration_ms"] >= 0
+        assert line["time"].endswith("+00:00")

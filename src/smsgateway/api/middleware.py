@@ -13,14 +13,11 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smsgateway.api.problems import ProblemField, RequestTooLargeError, send_problem
+from smsgateway.observability.access_log import ACCESS_LOGGER, log_request
 from smsgateway.observability.logging import request_id_var
-from smsgateway.observability.metrics import (
-    HTTP_REQUEST_DURATION,
-    HTTP_REQUESTS,
-    HTTP_REQUESTS_IN_PROGRESS,
-)
+from smsgateway.observability.metrics import HTTP_REQUESTS_IN_PROGRESS, record_http_request
 
-logger = logging.getLogger("smsgateway.access")
+logger = logging.getLogger(ACCESS_LOGGER)
 
 REQUEST_ID_HEADER = "x-request-id"
 _ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -75,18 +72,14 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
             method = scope["method"]
-            HTTP_REQUESTS.labels(method, route, f"{status // 100}xx").inc()
-            HTTP_REQUEST_DURATION.labels(method, route).observe(elapsed)
-            logger.log(
+            record_http_request(method, route, status, elapsed)
+            log_request(
                 logging.DEBUG if route in _QUIET_ROUTES else logging.INFO,
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
+                request_id,
+                method,
+                route,
+                status,
+                round(elapsed * 1000, 2),
             )
             request_id_var.reset(token)
 

@@ -6,7 +6,7 @@ grow the series without bound).
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from smsgateway.observability.metric_types import Counter, Gauge, Histogram
 
 _POST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 # From the status change to the caller's 2xx: milliseconds when healthy, hours when retried.

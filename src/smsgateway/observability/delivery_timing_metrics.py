@@ -9,7 +9,7 @@ statuses.
 
 from __future__ import annotations
 
-from prometheus_client import Histogram
+from smsgateway.observability.metric_types import Histogram
 
 # From under a second (a fast operator) to a day (a phone that was off, Sinch's retry window).
 _REPORT_BUCKETS = (

@@ -7,7 +7,7 @@ figure: ``livemostrecent`` keeps one value across processes.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from smsgateway.observability.metric_types import Counter, Gauge, Histogram
 
 # From acceptance to Sinch's 201: milliseconds when idle, minutes under a backlog or an outage.
 # Milliseconds first: with wake-ups (LISTEN/NOTIFY) an idle dispatcher sends within a few.

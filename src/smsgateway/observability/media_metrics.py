@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from smsgateway.observability.metric_types import Counter
 
 MESSAGES_ACCEPTED_BY_KIND = Counter(
     "smsgw_messages_accepted_by_kind_total",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 
-from prometheus_client import Gauge
+from smsgateway.observability.metric_types import Gauge
 
 logger = logging.getLogger("smsgateway.database")
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Final
 
 import phonenumbers
-from prometheus_client import Counter
+
+from smsgateway.observability.metric_types import Counter
 
 _KNOWN_REGIONS: Final = frozenset(phonenumbers.SUPPORTED_REGIONS) | {"001"}
 

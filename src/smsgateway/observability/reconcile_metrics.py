@@ -7,7 +7,7 @@ backlog gauges are read from the database, so every process reports the same fig
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from smsgateway.observability.metric_types import Counter, Gauge
 
 MESSAGES_CHECKED = Counter(
     "smsgw_reconcile_messages_checked_total",

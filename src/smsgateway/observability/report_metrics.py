@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from smsgateway.observability.metric_types import Counter
 
 REPORTS_RECEIVED = Counter(
     "smsgw_delivery_reports_received_total",

@@ -5,7 +5,7 @@ Label values are small fixed sets (the table names and steps below).
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from smsgateway.observability.metric_types import Counter
 
 ROWS_DELETED = Counter(
     "smsgw_retention_deleted_total",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from smsgateway.observability.metric_types import Counter, Gauge, Histogram
 
 SINCH_REQUEST_DURATION = Histogram(
     "smsgw_sinch_request_duration_seconds",

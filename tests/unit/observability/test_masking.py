@@ -101,3 +101,18 @@ _FRAGMENTS = st.sampled_from(
 @given(st.lists(st.one_of(_FRAGMENTS, st.text(max_size=6)), max_size=12).map("".join))
 def test_the_guards_change_no_answer(text: str) -> None:
     assert redact(text) == _redact_unguarded(text)
+
+
+_ALPHANUMERIC = st.characters(categories=("L", "N"))
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.text(_ALPHANUMERIC, max_size=8), st.sampled_from(["12345678", "4670123456789"])
+        ),
+        max_size=6,
+    ).map("".join)
+)
+def test_letters_and_digits_alone_are_masked_only_when_they_are_a_number(text: str) -> None:
+    assert redact(text) == _redact_unguarded(text)
