@@ -3,7 +3,7 @@
 Usage: .venv/bin/python bench/bench_latency.py [--idle-count 100] [--idle-gap 0.1]
        [--rate 1000] [--seconds 10] [--workers 1] [--listen on|off] [--dispatcher process|on]
        [--history 200000] [--delivery-report per_recipient|per_recipient_final|none]
-       [--database-url URL]
+       [--timeline SECONDS] [--database-url URL]
 
 Runs ``smsgateway serve`` with its dispatcher (``--dispatcher``) and its own simulator (0 ms
 latency), on a database holding ``--history`` past messages, analysed (harness.write_history),
@@ -93,6 +93,12 @@ def main() -> None:
         help="what each message asks of Sinch: per_recipient (the API's default: the simulator "
         "posts a report per status change, three per message, to the gateway on the same "
         "cores), per_recipient_final (one), none",
+    )
+    parser.add_argument(
+        "--timeline",
+        type=float,
+        metavar="SECONDS",
+        help="also print the loaded phase's latency per window of SECONDS (e.g. 0.5)",
     )
     parser.add_argument("--database-url")
     args = parser.parse_args()
@@ -186,6 +192,8 @@ async def measure(
     missing = len(set(accepted) - set(arrived))
     print(_line("idle  ", idle, args.idle_count))
     print(_line("loaded", loaded, len(loaded_ids)))
+    if args.timeline:
+        print(_timeline(accepted, arrived, loaded_ids, loaded_from, args.timeline))
     if missing:
         print(f"{missing} accepted message(s) never reached the simulator")
     figures = {
@@ -296,6 +304,31 @@ def _latencies(
     ids: set[uuid.UUID],
 ) -> list[float]:
     return sorted((arrived[m] - accepted[m]).total_seconds() * 1000 for m in ids if m in arrived)
+
+
+def _timeline(
+    accepted: dict[uuid.UUID, datetime],
+    arrived: dict[uuid.UUID, datetime],
+    ids: set[uuid.UUID],
+    start: float,
+    window: float,
+) -> str:
+    """The loaded phase's latency window by window (by acceptance time): a stall shows as a
+    window whose max stands out, a queue that grows as a rising median."""
+    windows: dict[int, list[float]] = {}
+    for message_id in ids:
+        if message_id in arrived:
+            latency = (arrived[message_id] - accepted[message_id]).total_seconds() * 1000
+            slot = int((accepted[message_id].timestamp() - start) // window)
+            windows.setdefault(slot, []).append(latency)
+    lines = [f"loaded, by acceptance time ({window:g} s windows): count, p50, p99, max ms"]
+    for slot in sorted(windows):
+        values = sorted(windows[slot])
+        lines.append(
+            f"  {slot * window:6.1f} s  {len(values):5d}  {_percentile(values, 50):7.1f}"
+            f"  {_percentile(values, 99):7.1f}  {values[-1]:7.1f}"
+        )
+    return "\n".join(lines)
 
 
 def _percentile(values: list[float], p: float) -> float:
