@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from smsgateway.store.batching import BatchWriter
+from smsgateway.store.batching import BatchCall, BatchWriter
 from tests.integration.dispatch.accepted import open_pool
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -93,3 +93,31 @@ async def test_an_item_the_database_refuses_fails_only_its_own_caller(
             row["value"] for row in await connection.fetch("SELECT value FROM batching_probe")
         }
     assert stored == {value for n, value in enumerate(values) if n not in poisoned}
+
+
+async def test_a_lingering_batch_takes_the_items_that_arrive_within_its_linger(
+    pool: asyncpg.Pool,
+) -> None:
+    batches: list[list[int]] = []
+
+    async def run(_: Any, items: list[int]) -> list[int]:
+        batches.append(items)
+        return [item * 10 for item in items]
+
+    lingering = BatchCall(pool, run, max_concurrent_batches=1, linger=0.2)
+    eager = BatchCall(pool, run, max_concurrent_batches=1)
+
+    async def spaced(calls: BatchCall[int, int]) -> list[int]:
+        first = asyncio.ensure_future(calls.call(1))
+        # Arrives after the first batch would have started, had it not lingered; an event
+        # loop turn is far less than the 200 ms linger.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(calls.call(2))
+        return list(await asyncio.gather(first, second))
+
+    assert await spaced(lingering) == [10, 20]
+    assert batches == [[1, 2]], "both calls went in the one batch"
+    batches.clear()
+    assert await spaced(eager) == [10, 20]
+    assert batches == [[1], [2]], "without linger the first call goes alone"
