@@ -211,3 +211,18 @@ def test_the_retention_pause_is_given_in_milliseconds_and_never_negative() -> No
     )
     with pytest.raises(ValidationError, match="retention_pause_ms"):
         IsolatedSettings(retention_pause_ms=-1)
+
+
+def test_the_batch_linger_reaches_the_dispatcher_in_seconds_and_is_never_negative() -> None:
+    from smsgateway.components import dispatch_config
+    from smsgateway.services.webhook_access import WebhookAccess, WebhookPathSecret
+
+    def linger(settings: Settings) -> float:
+        # No pool: the secret is not read to build the configuration.
+        secret = WebhookPathSecret(None, WebhookAccess.from_settings(settings))  # type: ignore[arg-type]
+        return dispatch_config(settings, secret).policy().record_linger_seconds
+
+    assert linger(IsolatedSettings()) == 0.005
+    assert linger(IsolatedSettings(batch_linger_ms=0)) == 0
+    with pytest.raises(ValidationError, match="batch_linger_ms"):
+        IsolatedSettings(batch_linger_ms=-1)

@@ -220,11 +220,6 @@ def incoming_report(
     )
 
 
-REPORT_LINGER_SECONDS = 0.005
-"""How long a batch of delivery reports waits for more before it is applied: at ~1,000
-reports/s (bench_latency.py --delivery-report per_recipient_final) batches of ~4 became ~24."""
-
-
 class DeliveryReportService:
     """Stores and applies delivery reports; one per process.
 
@@ -232,20 +227,21 @@ class DeliveryReportService:
     caller still gets its own report's outcome, and only once it is committed.
     """
 
-    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 256) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 256, linger: float = 0.0) -> None:
         self._pool = pool
         # One batch in flight at a time: reports arriving meanwhile go together in the next,
         # so batches are larger and each report costs Postgres less (bench_reports.py, back to
         # back: 3,602-3,744 reports/s with one, 3,330-3,452 with two).
-        # A report is not waited for by anyone but Sinch, so a batch lingers for company
-        # (store.batching): each batch is five round trips (a transaction), whatever its size.
+        # A report is waited for by Sinch alone, so a batch may linger for company
+        # (store.batching): each batch is five round trips (a transaction), whatever its size;
+        # at ~1,000 reports/s, 5 ms made batches of ~4 reports batches of ~24.
         self._batches: BatchCall[IncomingReport, AppliedReport | Exception] = BatchCall(
             pool,
             _record_batch,
             max_batch=max_batch,
             max_concurrent_batches=1,
             acquire_timeout=ACQUIRE_TIMEOUT_SECONDS,
-            linger=REPORT_LINGER_SECONDS,
+            linger=linger,
         )
 
     async def receive(self, body: bytes) -> ReportReceipt:

@@ -106,6 +106,9 @@ class DispatchPolicy:
     ``unanswered_wait_seconds``: the least wait before the next try of a send Sinch did not
     answer (its outcome unknown), so that the look-up it starts with sees a batch a slow Sinch
     created late.
+    ``record_linger_seconds``: how long recording a send waits for others to share its round
+    trip (``store.batching``); it delays the outbox row's deletion and the ``submitted``
+    status, not the message.
     """
 
     dlr_callback_url: str | None = None
@@ -119,6 +122,7 @@ class DispatchPolicy:
     sender_required: bool = False
     reconcile_after_seconds: float | None = None
     unanswered_wait_seconds: float = 0.0
+    record_linger_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if self.lease_seconds <= 0:
@@ -143,12 +147,6 @@ class DispatchPolicy:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-AFTER_SEND_LINGER_SECONDS = 0.005
-"""How long recording a send waits for others to share its round trip (at ~1,000 sends/s,
-bench_latency.py: 3-4 sends a round trip without, 4-6 with). It delays the outbox row's
-deletion and the ``submitted`` status by as much, not the message."""
 
 
 class Dispatcher:
@@ -179,10 +177,10 @@ class Dispatcher:
         # company (store.batching).
         self._loads: BatchCall[uuid.UUID, OutgoingMessage | None] = BatchCall(pool, _load_many)
         self._submissions: BatchCall[store.Submission, bool] = BatchCall(
-            pool, store.record_submitted_many, linger=AFTER_SEND_LINGER_SECONDS
+            pool, store.record_submitted_many, linger=policy.record_linger_seconds
         )
         self._kept: BatchLookup[str] = BatchLookup(
-            pool, reports.kept_batches, linger=AFTER_SEND_LINGER_SECONDS
+            pool, reports.kept_batches, linger=policy.record_linger_seconds
         )
         # Messages read with their claims (store.dispatch.claim_and_load), by claim token.
         self._held: dict[uuid.UUID, OutgoingMessage | None] = {}
