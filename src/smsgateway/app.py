@@ -233,7 +233,7 @@ async def _open_resources(
         build_reconcile_worker(settings, dispatch_pool, http) if dispatch_pool is not None else None
     )
     reconciling = asyncio.create_task(reconcile_worker.run()) if reconcile_worker else None
-    delivery_reports = DeliveryReportService(pool, linger=settings.report_linger_ms / 1000)
+    delivery_reports = DeliveryReportService(pool, linger=settings.batch_linger_ms / 1000)
     inbound = InboundService(pool, settings.keywords, stop_scope=settings.stop_scope)
     media_check = MediaCheck.from_settings(settings) if settings.mms_check_media else None
     senders = SenderOwnership(pool, refresh_seconds=settings.policy_refresh_seconds)

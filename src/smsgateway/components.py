@@ -127,6 +127,7 @@ def dispatch_config(settings: Settings, path_secret: WebhookPathSecret) -> Dispa
             if settings.dispatch_unanswered_wait_seconds is None
             else settings.dispatch_unanswered_wait_seconds
         ),
+        record_linger_seconds=settings.batch_linger_ms / 1000,
     )
 
 

@@ -243,10 +243,10 @@ class Settings(BaseSettings):
     # the request, and a look-up made before it finishes would send the message twice.
     # Default: the read timeout.
     dispatch_unanswered_wait_seconds: float | None = Field(default=None, ge=0, le=600)
-    # Delivery reports wait this long for company before their round trip (store.batching's
-    # linger): fewer, larger batches under load, for a few ms that only Sinch waits. 0: a
-    # batch starts as soon as the last one ends.
-    report_linger_ms: float = Field(default=5.0, ge=0, le=1000)
+    # Delivery reports and the records of sends wait this long for company before their
+    # round trip (store.batching's linger): fewer, larger batches under load, for a few ms
+    # of delay that no caller waits on. 0: a batch starts as soon as the last one ends.
+    batch_linger_ms: float = Field(default=5.0, ge=0, le=1000)
     # Wake the dispatcher and the callback worker the moment work commits (Postgres
     # LISTEN/NOTIFY on one extra connection per process); the polls above stay as the safety
     # net. Off for a pooler that cannot LISTEN (PgBouncer in transaction mode): polling only.

@@ -213,8 +213,16 @@ def test_the_retention_pause_is_given_in_milliseconds_and_never_negative() -> No
         IsolatedSettings(retention_pause_ms=-1)
 
 
-def test_the_report_linger_is_given_in_milliseconds_and_never_negative() -> None:
-    assert IsolatedSettings().report_linger_ms == 5
-    assert IsolatedSettings(report_linger_ms=0).report_linger_ms == 0
-    with pytest.raises(ValidationError, match="report_linger_ms"):
-        IsolatedSettings(report_linger_ms=-1)
+def test_the_batch_linger_reaches_the_dispatcher_in_seconds_and_is_never_negative() -> None:
+    from smsgateway.components import dispatch_config
+    from smsgateway.services.webhook_access import WebhookAccess, WebhookPathSecret
+
+    def linger(settings: Settings) -> float:
+        # No pool: the secret is not read to build the configuration.
+        secret = WebhookPathSecret(None, WebhookAccess.from_settings(settings))  # type: ignore[arg-type]
+        return dispatch_config(settings, secret).policy().record_linger_seconds
+
+    assert linger(IsolatedSettings()) == 0.005
+    assert linger(IsolatedSettings(batch_linger_ms=0)) == 0
+    with pytest.raises(ValidationError, match="batch_linger_ms"):
+        IsolatedSettings(batch_linger_ms=-1)

@@ -106,6 +106,9 @@ class DispatchPolicy:
     ``unanswered_wait_seconds``: the least wait before the next try of a send Sinch did not
     answer (its outcome unknown), so that the look-up it starts with sees a batch a slow Sinch
     created late.
+    ``record_linger_seconds``: how long recording a send waits for others to share its round
+    trip (``store.batching``); it delays the outbox row's deletion and the ``submitted``
+    status, not the message.
     """
 
     dlr_callback_url: str | None = None
@@ -119,6 +122,7 @@ class DispatchPolicy:
     sender_required: bool = False
     reconcile_after_seconds: float | None = None
     unanswered_wait_seconds: float = 0.0
+    record_linger_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if self.lease_seconds <= 0:
@@ -169,11 +173,15 @@ class Dispatcher:
         self._sleep = sleep
         # Concurrent sends load their messages, record their batches (when no callbacks are
         # to be queued) and look for early reports together: one statement for all waiting.
+        # Recording and the look come after the message went to Sinch, so they linger for more
+        # company (store.batching).
         self._loads: BatchCall[uuid.UUID, OutgoingMessage | None] = BatchCall(pool, _load_many)
         self._submissions: BatchCall[store.Submission, bool] = BatchCall(
-            pool, store.record_submitted_many
+            pool, store.record_submitted_many, linger=policy.record_linger_seconds
         )
-        self._kept: BatchLookup[str] = BatchLookup(pool, reports.kept_batches)
+        self._kept: BatchLookup[str] = BatchLookup(
+            pool, reports.kept_batches, linger=policy.record_linger_seconds
+        )
         # Messages read with their claims (store.dispatch.claim_and_load), by claim token.
         self._held: dict[uuid.UUID, OutgoingMessage | None] = {}
 

@@ -3,7 +3,7 @@
 Each caller waits for its own result, so nothing is acknowledged before it is durable, yet
 under load one statement (and one commit) carries a whole batch. By default there is no
 artificial delay: a batch is whatever arrived while the previous round trip was in flight.
-Work off a caller's critical path (delivery reports) may ``linger``: wait
+Work off a caller's critical path (delivery reports, recording a send) may ``linger``: wait
 that long for more items before a batch that is not full, so that a moderate load makes a few
 large batches rather than many of three or four, each a round trip (and a commit) of its own.
 """

@@ -75,6 +75,7 @@ class DispatchConfig:
     metrics_interval: float = 15.0
     reconcile_after_seconds: float | None = None
     unanswered_wait_seconds: float = 0.0
+    record_linger_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.concurrency < 1:
@@ -99,6 +100,7 @@ class DispatchConfig:
             sender_required=self.sender_required,
             reconcile_after_seconds=self.reconcile_after_seconds,
             unanswered_wait_seconds=self.unanswered_wait_seconds,
+            record_linger_seconds=self.record_linger_seconds,
         )
 
 
