@@ -244,8 +244,8 @@ class Settings(BaseSettings):
     # Default: the read timeout.
     dispatch_unanswered_wait_seconds: float | None = Field(default=None, ge=0, le=600)
     # Delivery reports and the records of sends wait this long for company before their
-    # round trip (store.batching's linger): fewer, larger batches under load, for a few ms
-    # of delay that no caller waits on. 0: a batch starts as soon as the last one ends.
+    # round trip when fewer than 16 are waiting (store.batching's linger): fewer, larger
+    # batches at a moderate load, for a few ms that no caller waits on. 0: no wait.
     batch_linger_ms: float = Field(default=5.0, ge=0, le=1000)
     # Wake the dispatcher and the callback worker the moment work commits (Postgres
     # LISTEN/NOTIFY on one extra connection per process); the polls above stay as the safety

@@ -3,9 +3,10 @@
 Each caller waits for its own result, so nothing is acknowledged before it is durable, yet
 under load one statement (and one commit) carries a whole batch. By default there is no
 artificial delay: a batch is whatever arrived while the previous round trip was in flight.
-Work off a caller's critical path (delivery reports, recording a send) may ``linger``: wait
-that long for more items before a batch that is not full, so that a moderate load makes a few
-large batches rather than many of three or four, each a round trip (and a commit) of its own.
+Work off a caller's critical path (delivery reports, recording a send) may ``linger``: when
+fewer than ``LINGER_BELOW`` items wait, wait that long for more before the round trip, so that
+a moderate load makes a few large batches rather than many of three or four, each a round trip
+(and a commit) of its own. Under a heavy load batches are large anyway, and do not wait.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from smsgateway.store.errors import UNAVAILABLE_ERRORS, DatabaseUnavailableError
 
 if TYPE_CHECKING:
     from smsgateway.store.pool import Connection
+
+LINGER_BELOW = 16
+"""A lingering batch waits only while fewer items than this are pending (a batch that large
+already shares its round trip well; waiting more cost throughput at 1,800 sends/s)."""
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -68,7 +73,7 @@ class _Coalescer(Generic[Item, Result]):
 
     async def _drain_pending(self) -> None:
         while self._pending:
-            if self._linger > 0 and len(self._pending) < self._max_batch:
+            if self._linger > 0 and len(self._pending) < min(LINGER_BELOW, self._max_batch):
                 await asyncio.sleep(self._linger)
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from smsgateway.store.batching import BatchCall, BatchWriter
+from smsgateway.store.batching import LINGER_BELOW, BatchCall, BatchWriter
 from tests.integration.dispatch.accepted import open_pool
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -121,3 +121,19 @@ async def test_a_lingering_batch_takes_the_items_that_arrive_within_its_linger(
     batches.clear()
     assert await spaced(eager) == [10, 20]
     assert batches == [[1], [2]], "without linger the first call goes alone"
+
+
+async def test_a_lingering_batch_does_not_wait_once_enough_items_are_pending(
+    pool: asyncpg.Pool,
+) -> None:
+    batches: list[list[int]] = []
+
+    async def run(_: Any, items: list[int]) -> list[int]:
+        batches.append(items)
+        return items
+
+    # A linger far longer than the test: it would time out, were it waited.
+    lingering = BatchCall(pool, run, max_concurrent_batches=1, linger=3600)
+    calls = [asyncio.ensure_future(lingering.call(n)) for n in range(LINGER_BELOW)]
+    assert await asyncio.wait_for(asyncio.gather(*calls), timeout=10) == list(range(LINGER_BELOW))
+    assert batches == [list(range(LINGER_BELOW))]
