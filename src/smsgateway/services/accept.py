@@ -189,6 +189,9 @@ class AcceptService:
             outcome = await self._store(attempt, idempotency_key)
             if isinstance(outcome, Accepted):
                 return outcome
+            # The write looks only at recipients not marked yet, so each pass marks more: the
+            # loop ends within as many passes as the message has recipients.
+            assert not outcome <= attempt.opted_out, "the write found no new opt-out"
             RECIPIENTS_OPTED_OUT.inc(len(outcome))
             attempt = replace(attempt, opted_out=attempt.opted_out | outcome)
 
