@@ -4,13 +4,11 @@ nothing in its statement, takes no counter, and the write tells which recipients
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from smsgateway.store.messages import OptOutsFoundError, insert_accepted
 from smsgateway.store.opt_outs import OptChange, record_change
@@ -20,15 +18,6 @@ from tests.integration.store.test_protection_counters import CAP, guarded
 pytestmark = pytest.mark.asyncio
 
 STOPPED = "+46701112233"
-
-
-@pytest_asyncio.fixture
-async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    opened = await asyncpg.connect(database_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def to(

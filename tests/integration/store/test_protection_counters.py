@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from smsgateway.domain.counters import Draw, fits_without_warning
 from smsgateway.store.cancellation import start_cancel
@@ -24,15 +22,6 @@ from tests.integration.dispatch.accepted import open_pool
 pytestmark = pytest.mark.asyncio
 
 CAP = Decimal(10)
-
-
-@pytest_asyncio.fixture
-async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    opened = await asyncpg.connect(database_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 class CountingConnection:
