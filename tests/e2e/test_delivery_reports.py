@@ -18,7 +18,7 @@ from smsgateway.simulator import SimulatorConfig
 from tests.support.api_keys import issue_api_key
 from tests.support.live_server import live_server
 from tests.support.polling import wait_until
-from tests.support.settings import make_settings
+from tests.support.settings import simulator_settings
 from tests.support.sinch_simulator import PLAN_DEFAULT_FROM, RunningSimulator, running_simulator
 
 pytestmark = pytest.mark.asyncio
@@ -94,15 +94,9 @@ async def running(
             # With signing on, Sinch calls the plan's URL, whatever the batch says.
             config.update(signing_secret=SIGNING_SECRET, default_callback_url=base_url + DLR_PATH)
         async with running_simulator(SimulatorConfig.for_tests(**config)) as sim:
-            settings = make_settings(
+            settings = simulator_settings(
                 database_url,
-                dispatcher="on",
-                dispatch_poll_seconds=0.02,
-                sinch_simulator="on",
-                SINCH_BASE_URL=sim.base_url,
-                SINCH_SERVICE_PLAN_ID=sim.plan_id,
-                SINCH_API_TOKEN=sim.token,
-                SINCH_NUMBER="+12025550123",
+                sim,
                 PUBLIC_BASE_URL=base_url,
                 webhook_signing_secret=SIGNING_SECRET if signed else None,
             )

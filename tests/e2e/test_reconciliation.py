@@ -18,7 +18,7 @@ from smsgateway.simulator import SimulatorConfig
 from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
 from tests.support.polling import wait_until
-from tests.support.settings import make_settings
+from tests.support.settings import simulator_settings
 from tests.support.sinch_simulator import running_simulator
 
 pytestmark = pytest.mark.asyncio
@@ -33,15 +33,9 @@ async def test_lost_delivery_reports_are_resolved_by_reconciliation_inside_serve
     key = await issue_api_key(database_url, name="e2e")
     async with running_simulator(SimulatorConfig.for_tests()) as sim:
         await sim.client.put("/_admin/outcomes", json={"overrides": {US: "failed"}})
-        settings = make_settings(
+        settings = simulator_settings(
             database_url,
-            dispatcher="on",
-            dispatch_poll_seconds=0.02,
-            sinch_simulator="on",
-            SINCH_BASE_URL=sim.base_url,
-            SINCH_SERVICE_PLAN_ID=sim.plan_id,
-            SINCH_API_TOKEN=sim.token,
-            SINCH_NUMBER="+12025550123",
+            sim,
             PUBLIC_BASE_URL=UNREACHABLE,
             reconcile_after_seconds=1,
         )
@@ -87,15 +81,9 @@ async def test_messages_sent_while_reconciliation_was_off_are_reconciled_once_it
         await sim.client.put("/_admin/outcomes", json={"overrides": {US: "failed"}})
 
         def settings(reconcile: str) -> Settings:
-            return make_settings(
+            return simulator_settings(
                 database_url,
-                dispatcher="on",
-                dispatch_poll_seconds=0.02,
-                sinch_simulator="on",
-                SINCH_BASE_URL=sim.base_url,
-                SINCH_SERVICE_PLAN_ID=sim.plan_id,
-                SINCH_API_TOKEN=sim.token,
-                SINCH_NUMBER="+12025550123",
+                sim,
                 PUBLIC_BASE_URL=UNREACHABLE,
                 reconcile=reconcile,
                 reconcile_after_seconds=1,

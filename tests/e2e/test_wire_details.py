@@ -17,7 +17,7 @@ from tests.support.api_keys import issue_api_key
 from tests.support.asgi import lifespan_client
 from tests.support.live_server import live_server
 from tests.support.polling import wait_until
-from tests.support.settings import make_settings
+from tests.support.settings import make_settings, simulator_settings
 from tests.support.sinch_simulator import RunningSimulator, running_simulator
 
 pytestmark = pytest.mark.asyncio
@@ -37,15 +37,9 @@ async def gateway(
     database_url: str, simulator: RunningSimulator
 ) -> AsyncIterator[httpx.AsyncClient]:
     key = await issue_api_key(database_url, name="wire")
-    settings = make_settings(
+    settings = simulator_settings(
         database_url,
-        dispatcher="on",
-        dispatch_poll_seconds=0.02,
-        sinch_simulator="on",
-        SINCH_BASE_URL=simulator.base_url,
-        SINCH_SERVICE_PLAN_ID=simulator.plan_id,
-        SINCH_API_TOKEN=simulator.token,
-        SINCH_NUMBER="+12025550123",
+        simulator,
         legacy_wait_seconds=5,
     )
     async with lifespan_client(create_app(settings)) as client:

@@ -31,3 +31,20 @@ def make_settings(database_url: str | None = None, **overrides: Any) -> Settings
     if database_url is not None:
         values["database_url"] = database_url
     return IsolatedSettings(**values)
+
+
+def simulator_settings(database_url: str, simulator: Any, **overrides: Any) -> Settings:
+    """``make_settings`` for a gateway that dispatches at once (a 20 ms poll) to ``simulator``
+    (anything with ``base_url``, ``plan_id`` and ``token``) as if it were Sinch, from the
+    number +12025550123."""
+    return make_settings(
+        database_url,
+        dispatcher="on",
+        dispatch_poll_seconds=0.02,
+        sinch_simulator="on",
+        SINCH_BASE_URL=simulator.base_url,
+        SINCH_SERVICE_PLAN_ID=simulator.plan_id,
+        SINCH_API_TOKEN=simulator.token,
+        SINCH_NUMBER="+12025550123",
+        **overrides,
+    )
